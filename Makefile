@@ -1,0 +1,47 @@
+# mreg developer commands. The first target run bootstraps .venv (idempotent:
+# the stamp file is rebuilt only when pyproject.toml changes).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: venv serve test lint typecheck pytest bench format clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev,onnx,torch,keras]'
+	touch $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/mreg pull
+	@echo "mreg: serving the example registry at http://$(HOST):$(PORT)"
+	@echo "try:  curl -s http://$(HOST):$(PORT)/v1/models"
+	$(BIN)/mreg serve --host $(HOST) --port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest -n 2
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench $(if $(FULL),--full,)
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,102 @@
+"""mreg's core library: manifests, references, snapshots at a revision, writes as commits.
+
+`tool/` and `server/` import only from here.
+"""
+
+from registry.cache import ManifestCache
+from registry.errors import (
+    ArtifactError,
+    ConflictError,
+    ImmutableFieldError,
+    InvalidInputError,
+    InvalidNameError,
+    InvalidRefError,
+    LoaderError,
+    ManifestError,
+    ModelNotFoundError,
+    NotARegistryError,
+    NotFoundError,
+    NotServableError,
+    PointerNotFoundError,
+    RegistryError,
+    ResolutionError,
+    RevisionNotFoundError,
+    VersionNotFoundError,
+)
+from registry.manifests import (
+    STATUS_MOVES,
+    Artifact,
+    ModelManifest,
+    PointerManifest,
+    RegistrySettings,
+    Status,
+    VersionManifest,
+    rfc3339,
+    utcnow,
+)
+from registry.names import Ref, check_model_name, check_tag, is_reserved_tag, parse_ref
+from registry.registry import Registry
+from registry.snapshot import (
+    MAX_CHAIN,
+    Pointer,
+    Resolution,
+    Snapshot,
+    artifact_dir,
+    model_path,
+    pointer_path,
+    version_path,
+)
+from registry.source import GitSource, OverlaySource, WorkTreeSource, blob_id, open_repo
+from registry.yamlio import parse_manifest, render_new, render_update
+
+__all__ = [
+    "MAX_CHAIN",
+    "STATUS_MOVES",
+    "Artifact",
+    "ArtifactError",
+    "ConflictError",
+    "GitSource",
+    "ImmutableFieldError",
+    "InvalidInputError",
+    "InvalidNameError",
+    "InvalidRefError",
+    "LoaderError",
+    "ManifestCache",
+    "ManifestError",
+    "ModelManifest",
+    "ModelNotFoundError",
+    "NotARegistryError",
+    "NotFoundError",
+    "NotServableError",
+    "OverlaySource",
+    "Pointer",
+    "PointerManifest",
+    "PointerNotFoundError",
+    "Ref",
+    "Registry",
+    "RegistryError",
+    "RegistrySettings",
+    "Resolution",
+    "ResolutionError",
+    "RevisionNotFoundError",
+    "Snapshot",
+    "Status",
+    "VersionManifest",
+    "VersionNotFoundError",
+    "WorkTreeSource",
+    "artifact_dir",
+    "blob_id",
+    "check_model_name",
+    "check_tag",
+    "is_reserved_tag",
+    "model_path",
+    "open_repo",
+    "parse_manifest",
+    "parse_ref",
+    "pointer_path",
+    "render_new",
+    "render_update",
+    "rfc3339",
+    "utcnow",
+    "version_path",
+]

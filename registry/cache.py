@@ -1,0 +1,102 @@
+"""Parsed manifests, cached by git blob id.
+
+A blob id names content, so an entry can never be stale: reading the same
+revision twice, or a revision that differs in a few files, parses only what
+changed. Entries live in memory and, when a path is given, in a SQLite file
+outside the work tree (``.git/mreg/cache.sqlite``) so that a new process
+starts warm.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ManifestCache:
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self.parses = 0
+        """How many manifests were parsed from text (cache misses); tests count these."""
+        self._memory: dict[tuple[str, str], BaseModel] = {}
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    def _conn(self) -> sqlite3.Connection | None:
+        if self.path is None:
+            return None
+        if self._db is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.path, check_same_thread=False, timeout=5)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS manifests"
+                    " (kind TEXT, blob TEXT, data BLOB, PRIMARY KEY (kind, blob))"
+                )
+            except sqlite3.Error:
+                # A cache that cannot be opened is only slower, never wrong.
+                self.path = None
+                return None
+            self._db = db
+        return self._db
+
+    def get_many(self, kind: type[M], blobs: Iterable[str]) -> dict[str, M]:
+        name = kind.__name__
+        found: dict[str, M] = {}
+        missing: list[str] = []
+        with self._lock:
+            for blob in blobs:
+                hit = self._memory.get((name, blob))
+                if hit is not None:
+                    found[blob] = hit  # type: ignore[assignment]
+                else:
+                    missing.append(blob)
+            db = self._conn()
+            if db is None or not missing:
+                return found
+            try:
+                for start in range(0, len(missing), 500):
+                    chunk = missing[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    rows = db.execute(
+                        f"SELECT blob, data FROM manifests WHERE kind = ? AND blob IN ({marks})",
+                        [name, *chunk],
+                    ).fetchall()
+                    for blob, data in rows:
+                        manifest = kind.model_validate_json(data)
+                        self._memory[(name, blob)] = manifest
+                        found[blob] = manifest
+            except (sqlite3.Error, ValueError):
+                pass
+        return found
+
+    def put_many(self, kind: type[M], parsed: Mapping[str, M]) -> None:
+        if not parsed:
+            return
+        name = kind.__name__
+        with self._lock:
+            for blob, manifest in parsed.items():
+                self._memory[(name, blob)] = manifest
+            db = self._conn()
+            if db is None:
+                return
+            try:
+                with db:
+                    db.executemany(
+                        "INSERT OR REPLACE INTO manifests (kind, blob, data) VALUES (?, ?, ?)",
+                        [(name, b, m.model_dump_json()) for b, m in parsed.items()],
+                    )
+            except sqlite3.Error:
+                pass
+
+    def clear_memory(self) -> None:
+        with self._lock:
+            self._memory.clear()

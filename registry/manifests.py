@@ -1,0 +1,138 @@
+"""Manifest schemas (DESIGN.md section 2). Unknown keys are errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from registry.names import MODEL_NAME_RE, VERSION_ID_RE
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def rfc3339(ts: datetime) -> str:
+    """RFC 3339 in UTC with a Z suffix, as every manifest stores it."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _utc(cls, value: Any) -> Any:
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                return value.replace(tzinfo=UTC)
+            return value.astimezone(UTC)
+        return value
+
+
+class Status(StrEnum):
+    untrained = "untrained"
+    training = "training"
+    trained = "trained"
+    failed = "failed"
+
+
+# Legal moves of a version's status; trained and failed are final.
+STATUS_MOVES: dict[Status, frozenset[Status]] = {
+    Status.untrained: frozenset({Status.training, Status.trained, Status.failed}),
+    Status.training: frozenset({Status.trained, Status.failed}),
+    Status.trained: frozenset(),
+    Status.failed: frozenset(),
+}
+
+
+class Visibility(StrEnum):
+    public = "public"
+    private = "private"
+
+
+class RegistrySettings(Manifest):
+    """registry.yaml."""
+
+    schema_version: int = 1
+    name: str | None = None
+    description: str | None = None
+    protected_pointers: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelManifest(Manifest):
+    """models/<model>/model.yaml."""
+
+    name: str = Field(pattern=MODEL_NAME_RE.pattern)
+    description: str | None = None
+    project: str | None = None
+    task: str | None = None
+    owner: str | None = None
+    library: str | None = None
+    is_public: bool = False
+    labels: dict[str, str] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    license: str | None = None
+    created_at: datetime
+    archived_at: datetime | None = None
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
+
+
+class Artifact(Manifest):
+    path: str
+    md5: str = Field(pattern=r"^[0-9a-f]{32}$")
+    size: int = Field(ge=0)
+    library: str | None = None
+    format: str
+
+
+class VersionManifest(Manifest):
+    """models/<model>/versions/<n>.yaml."""
+
+    id: str = Field(pattern=VERSION_ID_RE.pattern)
+    version: int = Field(ge=1)
+    status: Status = Status.untrained
+    artifact: Artifact | None = None
+    input_info: dict[str, Any] = Field(default_factory=dict)
+    output_info: dict[str, Any] = Field(default_factory=dict)
+    train_info: dict[str, Any] = Field(default_factory=dict)
+    import_info: dict[str, Any] = Field(default_factory=dict)
+    description: str | None = None
+    notes: str | None = None
+    license: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    visibility: Visibility | None = None
+    created_at: datetime
+    created_by: str | None = None
+    deprecated_at: datetime | None = None
+
+    @property
+    def deprecated(self) -> bool:
+        return self.deprecated_at is not None
+
+    @property
+    def servable(self) -> bool:
+        return self.status == Status.trained and self.artifact is not None
+
+
+class PointerManifest(Manifest):
+    """pointers/<model>/<tag>.yaml."""
+
+    target: str
+    description: str | None = None
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+
+# Fields of a version that may never change once merged (artifact: once set).
+IMMUTABLE_VERSION_FIELDS = ("id", "version", "created_at", "created_by")

@@ -1,0 +1,418 @@
+"""A read-only view of a registry at one revision (or the work tree), and reference resolution."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from registry.cache import ManifestCache
+from registry.errors import (
+    ManifestError,
+    ModelNotFoundError,
+    PointerNotFoundError,
+    ResolutionError,
+    VersionNotFoundError,
+)
+from registry.manifests import (
+    ModelManifest,
+    PointerManifest,
+    RegistrySettings,
+    Status,
+    VersionManifest,
+)
+from registry.names import LATEST, VERSION_ID_RE, VERSION_TAG_RE, Ref, parse_ref
+from registry.source import Source
+from registry.yamlio import key_line, parse_manifest
+
+M = TypeVar("M", bound=BaseModel)
+
+MAX_CHAIN = 16
+VERSION_FILE_RE = re.compile(r"([1-9][0-9]*)\.yaml")
+
+
+# Where each manifest lives (DESIGN.md section 1).
+def model_path(model: str) -> str:
+    return f"models/{model}/model.yaml"
+
+
+def version_path(model: str, n: int) -> str:
+    return f"models/{model}/versions/{n}.yaml"
+
+
+def pointer_path(model: str, tag: str) -> str:
+    return f"pointers/{model}/{tag}.yaml"
+
+
+def artifact_dir(model: str, n: int) -> str:
+    return f"models/{model}/artifacts/v{n}"
+
+
+@dataclass(frozen=True)
+class Pointer:
+    model: str
+    tag: str
+    target: str
+    description: str | None
+    file: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "tag": self.tag,
+            "ref": f"{self.model}:{self.tag}",
+            "target": self.target,
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Where a ref ends: one version of one model, and the links followed to get there."""
+
+    ref: str
+    model: str
+    version: VersionManifest
+    chain: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "model": self.model,
+            "version": self.version.version,
+            "id": self.version.id,
+            "status": self.version.status.value,
+            "chain": list(self.chain),
+        }
+
+
+@dataclass
+class _ModelFiles:
+    model_yaml: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)  # file name -> path
+    dvc_files: list[str] = field(default_factory=list)
+    other: list[str] = field(default_factory=list)
+
+
+class Snapshot:
+    """The registry at one revision. Reads are lazy and cached by blob id."""
+
+    def __init__(self, source: Source, cache: ManifestCache | None = None) -> None:
+        self.source = source
+        self.cache = cache if cache is not None else ManifestCache()
+        self.revision = source.revision
+        self.label = source.label
+        self._models: dict[str, _ModelFiles] = {}
+        self._pointers: dict[str, dict[str, str]] = {}
+        self.stray_files: list[str] = []
+        self._settings_path: str | None = None
+        self._id_index: dict[str, tuple[str, int]] | None = None
+        self._index(source.paths())
+
+    def _index(self, paths: Iterable[str]) -> None:
+        for path in paths:
+            parts = path.split("/")
+            if path == "registry.yaml":
+                self._settings_path = path
+            elif parts[0] == "models" and len(parts) >= 3:
+                files = self._models.setdefault(parts[1], _ModelFiles())
+                if len(parts) == 3 and parts[2] == "model.yaml":
+                    files.model_yaml = path
+                elif len(parts) == 4 and parts[2] == "versions":
+                    files.versions[parts[3]] = path
+                elif parts[2] == "artifacts" and path.endswith(".dvc"):
+                    files.dvc_files.append(path)
+                else:
+                    files.other.append(path)
+            elif parts[0] == "pointers" and len(parts) == 3 and parts[2].endswith(".yaml"):
+                self._pointers.setdefault(parts[1], {})[parts[2][: -len(".yaml")]] = path
+            else:
+                self.stray_files.append(path)
+
+    # -- parsing ---------------------------------------------------------
+
+    def parse(self, kind: type[M], paths: list[str]) -> dict[str, M]:
+        """Parse manifests (cached by blob id); raises ManifestError on the first bad one."""
+        ids = self.source.blob_ids(paths)
+        cached = self.cache.get_many(kind, ids.values())
+        missing = [p for p in paths if p in ids and ids[p] not in cached]
+        parsed: dict[str, M] = {}
+        if missing:
+            texts = self.source.read(missing)
+            for path in missing:
+                self.cache.parses += 1
+                parsed[ids[path]] = parse_manifest(texts[path], kind, path)
+            self.cache.put_many(kind, parsed)
+        out: dict[str, M] = {}
+        for path in paths:
+            if path in ids:
+                out[path] = cached.get(ids[path]) or parsed[ids[path]]
+        return out
+
+    def read_text(self, path: str) -> bytes:
+        return self.source.read([path])[path]
+
+    def line_of(self, path: str, *keys: str) -> int | None:
+        return key_line(self.read_text(path), keys)
+
+    # -- settings and models ---------------------------------------------
+
+    def settings(self) -> RegistrySettings:
+        if self._settings_path is None:
+            return RegistrySettings()
+        return self.parse(RegistrySettings, [self._settings_path])[self._settings_path]
+
+    def model_names(self) -> list[str]:
+        return sorted(name for name, files in self._models.items() if files.model_yaml)
+
+    def has_model(self, name: str) -> bool:
+        files = self._models.get(name)
+        return files is not None and files.model_yaml is not None
+
+    def _model_files(self, name: str) -> _ModelFiles:
+        files = self._models.get(name)
+        if files is None or files.model_yaml is None:
+            raise ModelNotFoundError(f"model {name!r} not found at {self.label}", ref=name)
+        return files
+
+    def _check_model(self, name: str, path: str, model: ModelManifest) -> ModelManifest:
+        if model.name != name:
+            raise ManifestError(
+                f"name {model.name!r} does not match its directory {name!r}",
+                file=path,
+                line=self.line_of(path, "name"),
+            )
+        return model
+
+    def model(self, name: str) -> ModelManifest:
+        path = self._model_files(name).model_yaml
+        assert path is not None
+        return self._check_model(name, path, self.parse(ModelManifest, [path])[path])
+
+    def models(
+        self,
+        *,
+        archived: bool | None = False,
+        library: str | None = None,
+        project: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        q: str | None = None,
+    ) -> list[ModelManifest]:
+        """Models sorted by name. archived: False hides archived ones, True lists only them, None all."""
+        paths = {n: self._models[n].model_yaml for n in self.model_names()}
+        parsed = self.parse(ModelManifest, [p for p in paths.values() if p])
+        out: list[ModelManifest] = []
+        needle = q.lower() if q else None
+        for name, path in paths.items():
+            assert path is not None
+            m = self._check_model(name, path, parsed[path])
+            if archived is not None and m.archived != archived:
+                continue
+            if library is not None and m.library != library:
+                continue
+            if project is not None and m.project != project:
+                continue
+            if labels and any(m.labels.get(k) != v for k, v in labels.items()):
+                continue
+            if needle and not any(
+                needle in (text or "").lower()
+                for text in (m.name, m.description, m.project, m.task)
+            ):
+                continue
+            out.append(m)
+        return out
+
+    # -- versions --------------------------------------------------------
+
+    def version_files(self, name: str) -> dict[str, str]:
+        return dict(self._model_files(name).versions)
+
+    def dvc_files(self, name: str) -> list[str]:
+        return list(self._model_files(name).dvc_files)
+
+    def versions(self, name: str) -> list[VersionManifest]:
+        """Every version of a model, oldest first."""
+        files = self._model_files(name).versions
+        for fname, path in files.items():
+            if not VERSION_FILE_RE.fullmatch(fname):
+                raise ManifestError(
+                    f"version file {fname!r} is not named <n>.yaml with n a positive integer",
+                    file=path,
+                )
+        parsed = self.parse(VersionManifest, list(files.values()))
+        out = []
+        for fname, path in files.items():
+            v = parsed[path]
+            n = int(fname[: -len(".yaml")])
+            if v.version != n:
+                raise ManifestError(
+                    f"version {v.version} does not match its file name {fname!r}",
+                    file=path,
+                    line=self.line_of(path, "version"),
+                )
+            out.append(v)
+        return sorted(out, key=lambda v: v.version)
+
+    def version(self, name: str, n: int) -> VersionManifest:
+        path = self._model_files(name).versions.get(f"{n}.yaml")
+        if path is None:
+            raise VersionNotFoundError(
+                f"version {name}:v{n} not found at {self.label}", ref=f"{name}:v{n}"
+            )
+        v = self.parse(VersionManifest, [path])[path]
+        if v.version != n:
+            raise ManifestError(
+                f"version {v.version} does not match its file name '{n}.yaml'",
+                file=path,
+                line=self.line_of(path, "version"),
+            )
+        return v
+
+    def latest(self, name: str) -> VersionManifest | None:
+        """The newest trained, not deprecated version, or None."""
+        for v in reversed(self.versions(name)):
+            if v.status == Status.trained and not v.deprecated:
+                return v
+        return None
+
+    def next_version_number(self, name: str) -> int:
+        numbers = [
+            int(f[: -len(".yaml")])
+            for f in self._model_files(name).versions
+            if VERSION_FILE_RE.fullmatch(f)
+        ]
+        return max(numbers, default=0) + 1
+
+    def version_by_id(self, version_id: str) -> tuple[str, VersionManifest]:
+        if self._id_index is None:
+            index: dict[str, tuple[str, int]] = {}
+            paths = [p for n in self.model_names() for p in self._models[n].versions.values()]
+            for path, v in self.parse(VersionManifest, paths).items():
+                index[v.id] = (path.split("/")[1], v.version)
+            self._id_index = index
+        hit = self._id_index.get(version_id)
+        if hit is None:
+            raise VersionNotFoundError(
+                f"version id {version_id} not found at {self.label}", ref=version_id
+            )
+        return hit[0], self.version(*hit)
+
+    # -- pointers --------------------------------------------------------
+
+    def pointer_tags(self, name: str) -> list[str]:
+        return sorted(self._pointers.get(name, {}))
+
+    def pointer_models(self) -> list[str]:
+        return sorted(self._pointers)
+
+    def pointer(self, name: str, tag: str) -> Pointer:
+        path = self._pointers.get(name, {}).get(tag)
+        if path is None:
+            raise PointerNotFoundError(
+                f"pointer {name}:{tag} not found at {self.label}", ref=f"{name}:{tag}"
+            )
+        p = self.parse(PointerManifest, [path])[path]
+        return Pointer(name, tag, p.target, p.description, path)
+
+    def pointers(self, name: str | None = None) -> list[Pointer]:
+        models = [name] if name is not None else self.pointer_models()
+        paths = {
+            (m, t): path for m in models for t, path in sorted(self._pointers.get(m, {}).items())
+        }
+        parsed = self.parse(PointerManifest, list(paths.values()))
+        return [
+            Pointer(m, t, parsed[path].target, parsed[path].description, path)
+            for (m, t), path in paths.items()
+        ]
+
+    # -- references --------------------------------------------------------
+
+    def resolve(self, ref: str | Ref) -> Resolution:
+        """Follow `ref` to exactly one version, or raise an error naming the link that failed."""
+        parsed = parse_ref(ref) if isinstance(ref, str) else ref
+        text = str(parsed)
+        if parsed.version_id is not None:
+            model, version = self.version_by_id(parsed.version_id)
+            self._check_not_archived(model, text)
+            return Resolution(text, model, version, (text, f"{model}:v{version.version}"))
+        assert parsed.model is not None
+        model = parsed.model
+        self._check_not_archived(model, text)
+        tag = parsed.tag or LATEST
+        chain: list[str] = [text] if parsed.tag else [text, f"{model}:{LATEST}"]
+        for _ in range(MAX_CHAIN + 1):
+            if tag == LATEST:
+                latest = self.latest(model)
+                if latest is None:
+                    raise VersionNotFoundError(
+                        f"{model}:latest: model {model!r} has no trained, non-deprecated version",
+                        ref=text,
+                    )
+                chain.append(f"{model}:v{latest.version}")
+                return Resolution(text, model, latest, tuple(chain))
+            m = VERSION_TAG_RE.fullmatch(tag)
+            if m:
+                return Resolution(text, model, self.version(model, int(m.group(1))), tuple(chain))
+            pointer = self.pointer(model, tag) if len(chain) == 1 else self._link(model, tag, chain)
+            target = pointer.target
+            if VERSION_ID_RE.fullmatch(target):
+                owner, version = self._target_id(pointer, chain)
+                chain.append(f"{owner}:v{version.version}")
+                return Resolution(text, model, version, tuple(chain))
+            if VERSION_TAG_RE.fullmatch(target) and not self._has_version(model, target):
+                raise VersionNotFoundError(
+                    f"pointer {model}:{tag} targets {target}, which does not exist",
+                    file=pointer.file,
+                    line=self.line_of(pointer.file, "target"),
+                    ref=text,
+                )
+            link = f"{model}:{target}"
+            if link in chain:
+                raise ResolutionError(
+                    f"pointer cycle: {' -> '.join([*chain, link])}", file=pointer.file, ref=text
+                )
+            chain.append(link)
+            tag = target
+        raise ResolutionError(
+            f"pointer chain deeper than {MAX_CHAIN}: {' -> '.join(chain)}", ref=text
+        )
+
+    def _has_version(self, model: str, tag: str) -> bool:
+        return f"{tag[1:]}.yaml" in self._model_files(model).versions
+
+    def _link(self, model: str, tag: str, chain: list[str]) -> Pointer:
+        try:
+            return self.pointer(model, tag)
+        except PointerNotFoundError:
+            raise PointerNotFoundError(
+                f"{' -> '.join(chain)}: pointer {model}:{tag} does not exist", ref=chain[0]
+            ) from None
+
+    def _target_id(self, pointer: Pointer, chain: list[str]) -> tuple[str, VersionManifest]:
+        try:
+            owner, version = self.version_by_id(pointer.target)
+        except VersionNotFoundError:
+            raise VersionNotFoundError(
+                f"pointer {pointer.model}:{pointer.tag} targets {pointer.target}, which does not exist",
+                file=pointer.file,
+                line=self.line_of(pointer.file, "target"),
+                ref=chain[0],
+            ) from None
+        if owner != pointer.model:
+            raise ResolutionError(
+                f"pointer {pointer.model}:{pointer.tag} targets {pointer.target},"
+                f" a version of another model ({owner})",
+                file=pointer.file,
+                line=self.line_of(pointer.file, "target"),
+                ref=chain[0],
+            )
+        return owner, version
+
+    def _check_not_archived(self, model: str, ref: str) -> None:
+        if self.model(model).archived:
+            raise ModelNotFoundError(
+                f"model {model!r} is archived at {self.label} (restore it to use {ref})", ref=ref
+            )

@@ -1,0 +1,219 @@
+"""Where manifests are read from: a git revision, the work tree, or either with changes on top.
+
+A source lists the registry's files and reads them; each file has a blob id
+(git's own object id), so a parse cache keyed by blob id is always correct,
+whatever the source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Protocol
+
+import git
+
+from registry.errors import NotARegistryError, RegistryError, RevisionNotFoundError
+
+# Top-level entries that belong to the registry; everything else in the repository is ignored.
+REGISTRY_ROOTS = ("registry.yaml", "models", "pointers")
+
+
+def blob_id(data: bytes) -> str:
+    """git's object id of a blob with this content (what `git hash-object` prints)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+class Source(Protocol):
+    revision: str | None
+    """The commit sha read, or None for the work tree."""
+    label: str
+    """How a person named it: a branch, tag, sha, or 'work tree'."""
+
+    def paths(self) -> list[str]: ...
+
+    def blob_ids(self, paths: Iterable[str]) -> dict[str, str]: ...
+
+    def read(self, paths: Iterable[str]) -> dict[str, bytes]: ...
+
+
+def open_repo(path: str | os.PathLike[str] | None = None) -> git.Repo:
+    """The git repository enclosing `path` (default: the current directory)."""
+    where = Path(path or ".").resolve()
+    try:
+        return git.Repo(where, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise NotARegistryError(
+            f"{where} is not inside a git repository: run 'mreg init' or pass --repo"
+        ) from None
+
+
+def resolve_revision(repo: git.Repo, rev: str) -> str:
+    """The commit sha that `rev` (branch, tag, sha, HEAD~2, ...) names."""
+    try:
+        out = repo.git.rev_parse("--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
+    except git.GitCommandError:
+        out = ""
+    if not out:
+        raise RevisionNotFoundError(f"revision {rev!r} not found in {repo.working_dir}")
+    return str(out.strip())
+
+
+class GitSource:
+    """The registry as committed at one revision, read from git objects (no checkout)."""
+
+    def __init__(self, repo: git.Repo, rev: str = "HEAD") -> None:
+        self.repo = repo
+        self.revision: str | None = resolve_revision(repo, rev)
+        self.label = rev
+        self._listing: dict[str, str] | None = None
+
+    def listing(self) -> dict[str, str]:
+        if self._listing is None:
+            out = subprocess.run(
+                [
+                    "git",
+                    "ls-tree",
+                    "-r",
+                    "-z",
+                    "--full-tree",
+                    str(self.revision),
+                    "--",
+                    *REGISTRY_ROOTS,
+                ],
+                cwd=self.repo.working_dir,
+                capture_output=True,
+                check=False,
+            )
+            if out.returncode != 0:
+                raise RegistryError(
+                    f"cannot list revision {self.label}: {out.stderr.decode().strip()}"
+                )
+            listing: dict[str, str] = {}
+            for entry in out.stdout.split(b"\0"):
+                if not entry:
+                    continue
+                meta, _, path = entry.partition(b"\t")
+                _mode, kind, sha = meta.split(b" ")
+                if kind == b"blob":
+                    listing[path.decode()] = sha.decode()
+            self._listing = listing
+        return self._listing
+
+    def paths(self) -> list[str]:
+        return list(self.listing())
+
+    def blob_ids(self, paths: Iterable[str]) -> dict[str, str]:
+        listing = self.listing()
+        return {p: listing[p] for p in paths if p in listing}
+
+    def read(self, paths: Iterable[str]) -> dict[str, bytes]:
+        return read_blobs(self.repo, self.blob_ids(paths))
+
+
+def read_blobs(repo: git.Repo, ids: Mapping[str, str]) -> dict[str, bytes]:
+    """Read many blobs through one `git cat-file --batch` process."""
+    if not ids:
+        return {}
+    unique = list(dict.fromkeys(ids.values()))
+    proc = subprocess.run(
+        ["git", "cat-file", "--batch"],
+        cwd=repo.working_dir,
+        input=b"".join(sha.encode() + b"\n" for sha in unique),
+        capture_output=True,
+        check=True,
+    )
+    data = proc.stdout
+    contents: dict[str, bytes] = {}
+    pos = 0
+    for sha in unique:
+        nl = data.index(b"\n", pos)
+        header = data[pos:nl].split(b" ")
+        if len(header) < 3:  # "<sha> missing"
+            raise RegistryError(f"git object {sha} is missing from {repo.working_dir}")
+        size = int(header[2])
+        contents[sha] = data[nl + 1 : nl + 1 + size]
+        pos = nl + 1 + size + 1
+    return {path: contents[sha] for path, sha in ids.items()}
+
+
+class WorkTreeSource:
+    """The registry as it is on disk, uncommitted edits included."""
+
+    revision: str | None = None
+    label = "work tree"
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self._read_cache: dict[str, bytes] = {}
+
+    def paths(self) -> list[str]:
+        found: list[str] = []
+        if (self.root / "registry.yaml").is_file():
+            found.append("registry.yaml")
+        for top in ("models", "pointers"):
+            base = self.root / top
+            if not base.is_dir():
+                continue
+            for dirpath, dirnames, filenames in os.walk(base):
+                rel = Path(dirpath).relative_to(self.root).as_posix()
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                for name in filenames:
+                    path = f"{rel}/{name}"
+                    # Artifacts themselves are git-ignored: only their .dvc pointer is registry data.
+                    if "/artifacts/" in path and not name.endswith(".dvc"):
+                        continue
+                    if name == ".gitignore":
+                        continue
+                    found.append(path)
+        return found
+
+    def read(self, paths: Iterable[str]) -> dict[str, bytes]:
+        out: dict[str, bytes] = {}
+        for path in paths:
+            if path not in self._read_cache:
+                try:
+                    self._read_cache[path] = (self.root / path).read_bytes()
+                except FileNotFoundError:
+                    continue
+            out[path] = self._read_cache[path]
+        return out
+
+    def blob_ids(self, paths: Iterable[str]) -> dict[str, str]:
+        return {p: blob_id(data) for p, data in self.read(paths).items()}
+
+
+class OverlaySource:
+    """Another source with some files changed, added (bytes) or removed (None): a write's result."""
+
+    def __init__(self, base: Source, changes: Mapping[str, bytes | None]) -> None:
+        self.base = base
+        self.changes = dict(changes)
+        self.revision = None
+        self.label = f"{base.label} + {len(self.changes)} change(s)"
+
+    def paths(self) -> list[str]:
+        present = {p for p in self.base.paths() if p not in self.changes}
+        present.update(p for p, data in self.changes.items() if data is not None)
+        return sorted(present)
+
+    def read(self, paths: Iterable[str]) -> dict[str, bytes]:
+        wanted = list(paths)
+        out = self.base.read([p for p in wanted if p not in self.changes])
+        for p in wanted:
+            data = self.changes.get(p)
+            if data is not None:
+                out[p] = data
+        return out
+
+    def blob_ids(self, paths: Iterable[str]) -> dict[str, str]:
+        wanted = list(paths)
+        out = self.base.blob_ids([p for p in wanted if p not in self.changes])
+        for p in wanted:
+            data = self.changes.get(p)
+            if data is not None:
+                out[p] = blob_id(data)
+        return out

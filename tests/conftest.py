@@ -1,0 +1,84 @@
+"""Shared fixtures: an isolated HOME and git identity, and small real registries."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+FIXED_DATE = "2026-11-24T05:00:00Z"
+
+
+@pytest.fixture(autouse=True)
+def isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests never see the machine's git config, HOME or DVC settings."""
+    home = tmp_path_factory.mktemp("home")
+    gitconfig = home / ".gitconfig"
+    gitconfig.write_text(
+        "[user]\n\tname = Test User\n\temail = test@example.com\n"
+        "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"
+    )
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+    monkeypatch.setenv("GIT_AUTHOR_DATE", FIXED_DATE)
+    monkeypatch.setenv("GIT_COMMITTER_DATE", FIXED_DATE)
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+    monkeypatch.setenv("DVC_SITE_CACHE_DIR", str(home / "dvc-site"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.delenv("MREG_REPO", raising=False)
+    yield
+
+
+def git(cwd: Path, *args: str) -> str:
+    out = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+class RepoBuilder:
+    """Writes registry files by hand and commits them: for tests of the reading side."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        git(root, "init", "-q")
+        self.write("registry.yaml", "schema_version: 1\nname: test\n")
+
+    def write(self, path: str, text: str) -> Path:
+        target = self.root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        return target
+
+    def remove(self, path: str) -> None:
+        (self.root / path).unlink()
+
+    def model(self, name: str, **fields: str) -> None:
+        extra = "".join(f"{k}: {v}\n" for k, v in fields.items())
+        self.write(f"models/{name}/model.yaml", f"name: {name}\ncreated_at: {FIXED_DATE}\n{extra}")
+
+    def version(self, model: str, n: int, status: str = "trained", **fields: str) -> str:
+        vid = "mv_" + hashlib.sha1(f"{model}:{n}".encode()).hexdigest()[:16]
+        extra = "".join(f"{k}: {v}\n" for k, v in fields.items())
+        self.write(
+            f"models/{model}/versions/{n}.yaml",
+            f"id: {vid}\nversion: {n}\nstatus: {status}\ncreated_at: {FIXED_DATE}\n{extra}",
+        )
+        return vid
+
+    def pointer(self, model: str, tag: str, target: str) -> None:
+        self.write(f"pointers/{model}/{tag}.yaml", f"target: {target}\n")
+
+    def commit(self, message: str = "change") -> str:
+        git(self.root, "add", "-A")
+        git(self.root, "commit", "-q", "-m", message)
+        return git(self.root, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def builder(tmp_path: Path) -> RepoBuilder:
+    return RepoBuilder(tmp_path / "reg")

@@ -1,0 +1,145 @@
+"""The `mreg` click group and what every command shares: options, output, error mapping."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from enum import Enum
+from typing import Any, TypeVar
+
+import click
+
+from registry import Registry, RegistryError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class MregGroup(click.Group):
+    """Maps every RegistryError to one red line on stderr and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RegistryError as exc:
+            if ctx.meta.get("mreg.traceback"):
+                raise
+            click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.exit(1)
+
+
+class State:
+    def __init__(self, repo: str | None) -> None:
+        self.repo_path = repo
+        self._registry: Registry | None = None
+
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = Registry(self.repo_path)
+        return self._registry
+
+
+@click.group(cls=MregGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False),
+    envvar="MREG_REPO",
+    help="The registry repository (default: the enclosing git repository).",
+)
+@click.option("--traceback", is_flag=True, hidden=True, help="Show the full traceback on errors.")
+@click.version_option(package_name="mreg", prog_name="mreg")
+@click.pass_context
+def cli(ctx: click.Context, repo: str | None, traceback: bool) -> None:
+    """mreg: a GitOps model registry.
+
+    Models, versions and pointers are YAML manifests in Git, artifacts are
+    tracked by DVC, every write is a commit.
+
+    \b
+    Example:
+        mreg --repo ./my-registry model list
+    """
+    ctx.meta["mreg.traceback"] = traceback
+    ctx.obj = State(repo)
+
+
+def pass_registry(f: F) -> F:
+    """Give the command the Registry of --repo as its first argument."""
+
+    @click.pass_obj
+    @functools.wraps(f)
+    def wrapper(state: State, *args: Any, **kwargs: Any) -> Any:
+        return f(state.registry(), *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
+rev_option = click.option(
+    "--rev",
+    default=None,
+    help="Read at this git revision (branch, tag, sha); default: the work tree.",
+)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        from registry import rfc3339
+
+        return rfc3339(value)
+    if isinstance(value, Enum):
+        return value.value
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json", exclude_none=True)
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=_default, ensure_ascii=False))
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        from registry import rfc3339
+
+        return rfc3339(value)
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items()) or "-"
+    return str(value)
+
+
+def echo_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """An aligned plain-text table."""
+    cells = [[fmt(c) for c in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, c in enumerate(row):
+            widths[i] = max(widths[i], len(c))
+    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in cells:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def parse_pairs(pairs: Iterable[str], what: str) -> dict[str, str]:
+    """`k=v` options into a dict; a malformed one is a usage error."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint=what)
+        out[key] = value
+    return out
+
+
+def fail(message: str) -> None:
+    """A user mistake found in the CLI layer itself."""
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(1)

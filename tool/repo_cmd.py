@@ -1,0 +1,1 @@
+"""mreg commands: placeholder until this module lands."""
