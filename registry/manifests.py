@@ -67,7 +67,7 @@ class RegistrySettings(Manifest):
 class ModelManifest(Manifest):
     """models/<model>/model.yaml."""
 
-    name: str = Field(pattern=MODEL_NAME_RE.pattern)
+    name: str = Field(pattern=f"^{MODEL_NAME_RE.pattern}$")
     description: str | None = None
     project: str | None = None
     task: str | None = None
@@ -96,7 +96,7 @@ class Artifact(Manifest):
 class VersionManifest(Manifest):
     """models/<model>/versions/<n>.yaml."""
 
-    id: str = Field(pattern=VERSION_ID_RE.pattern)
+    id: str = Field(pattern=f"^{VERSION_ID_RE.pattern}$")
     version: int = Field(ge=1)
     status: Status = Status.untrained
     artifact: Artifact | None = None

@@ -146,8 +146,8 @@ def parse_manifest(data: bytes | str, model: type[M], file: str) -> M:
 
 
 def manifest_data(manifest: BaseModel) -> dict[str, Any]:
-    """The fields worth writing: set, non-empty, in schema order."""
-    data = manifest.model_dump(mode="python", exclude_none=True)
+    """The fields worth writing: set explicitly, non-empty, in schema order."""
+    data = manifest.model_dump(mode="python", exclude_none=True, exclude_unset=True)
     return {k: _plain(v) for k, v in data.items() if v != {} and v != []}
 
 

@@ -13,7 +13,9 @@ FIXED_DATE = "2026-11-24T05:00:00Z"
 
 
 @pytest.fixture(autouse=True)
-def isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def isolate(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     """Tests never see the machine's git config, HOME or DVC settings."""
     home = tmp_path_factory.mktemp("home")
     gitconfig = home / ".gitconfig"
