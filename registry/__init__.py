@@ -23,6 +23,7 @@ from registry.errors import (
     RevisionNotFoundError,
     VersionNotFoundError,
 )
+from registry.loaders import FORMATS, LoadedModel, artifact_format, load_model, predict
 from registry.manifests import (
     STATUS_MOVES,
     Artifact,
@@ -50,6 +51,7 @@ from registry.source import GitSource, OverlaySource, WorkTreeSource, blob_id, o
 from registry.yamlio import parse_manifest, render_new, render_update
 
 __all__ = [
+    "FORMATS",
     "MAX_CHAIN",
     "STATUS_MOVES",
     "Artifact",
@@ -60,6 +62,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidNameError",
     "InvalidRefError",
+    "LoadedModel",
     "LoaderError",
     "ManifestCache",
     "ManifestError",
@@ -85,15 +88,18 @@ __all__ = [
     "VersionNotFoundError",
     "WorkTreeSource",
     "artifact_dir",
+    "artifact_format",
     "blob_id",
     "check_model_name",
     "check_tag",
     "is_reserved_tag",
+    "load_model",
     "model_path",
     "open_repo",
     "parse_manifest",
     "parse_ref",
     "pointer_path",
+    "predict",
     "render_new",
     "render_update",
     "rfc3339",
