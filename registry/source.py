@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -65,10 +65,14 @@ def resolve_revision(repo: git.Repo, rev: str) -> str:
 class GitSource:
     """The registry as committed at one revision, read from git objects (no checkout)."""
 
-    def __init__(self, repo: git.Repo, rev: str = "HEAD") -> None:
+    def __init__(
+        self, repo: git.Repo, rev: str = "HEAD", *, roots: Sequence[str] = REGISTRY_ROOTS
+    ) -> None:
         self.repo = repo
         self.revision: str | None = resolve_revision(repo, rev)
         self.label = rev
+        # Paths listed (files or directories); fewer roots make a cheaper, partial listing.
+        self.roots = tuple(roots)
         self._listing: dict[str, str] | None = None
 
     def listing(self) -> dict[str, str]:
@@ -82,7 +86,7 @@ class GitSource:
                     "--full-tree",
                     str(self.revision),
                     "--",
-                    *REGISTRY_ROOTS,
+                    *self.roots,
                 ],
                 cwd=self.repo.working_dir,
                 capture_output=True,
@@ -146,16 +150,21 @@ class WorkTreeSource:
     revision: str | None = None
     label = "work tree"
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, roots: Sequence[str] = REGISTRY_ROOTS
+    ) -> None:
         self.root = Path(root)
+        # Paths listed (files or directories); fewer roots make a cheaper, partial listing.
+        self.roots = tuple(roots)
         self._read_cache: dict[str, bytes] = {}
 
     def paths(self) -> list[str]:
         found: list[str] = []
-        if (self.root / "registry.yaml").is_file():
-            found.append("registry.yaml")
-        for top in ("models", "pointers"):
+        for top in self.roots:
             base = self.root / top
+            if base.is_file():
+                found.append(top)
+                continue
             if not base.is_dir():
                 continue
             for dirpath, dirnames, filenames in os.walk(base):
