@@ -22,6 +22,7 @@ import math
 import os
 import pickle
 import re
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -302,7 +303,15 @@ def _load_keras(path: Path, fmt: str) -> LoadedModel:
     os.environ.setdefault("KERAS_BACKEND", "torch")
     import keras
 
-    return KerasModel(keras.saving.load_model(str(path), compile=False), fmt, path)
+    suffix = ".keras" if fmt == "keras" else ".h5"
+    if path.suffix == suffix:
+        return KerasModel(keras.saving.load_model(str(path), compile=False), fmt, path)
+    # Keras decides the format by the file name; the DVC cache names files by md5 alone.
+    with tempfile.TemporaryDirectory(prefix="mreg-keras-") as tmp:
+        link = Path(tmp) / f"model{suffix}"
+        link.symlink_to(path.resolve())
+        model = keras.saving.load_model(str(link), compile=False)
+    return KerasModel(model, fmt, path)
 
 
 _LOADERS: dict[str, Callable[[Path], LoadedModel]] = {

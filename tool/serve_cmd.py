@@ -1,1 +1,249 @@
-"""mreg commands: placeholder until this module lands."""
+"""mreg serve and mreg invoke: run the inference server, and call one."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+
+from registry import Registry, RegistryError, parse_ref
+from tool.base import cli, fail, pass_registry
+
+LOOPBACK_NAMES = ("localhost", "ip6-localhost")
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@cli.command()
+@click.option(
+    "--rev", default="HEAD", show_default=True, help="Serve this git revision (branch, tag, sha)."
+)
+@click.option(
+    "--follow", metavar="BRANCH", help="Follow BRANCH: load new commits and swap to them."
+)
+@click.option(
+    "--poll",
+    type=float,
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --follow: how often to check the branch (0: only on POST /v1/admin/reload).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=int, default=8000, show_default=True, help="Port to bind.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
+)
+@click.option("--preload", is_flag=True, help="Load every served model at start, not on first use.")
+@click.option(
+    "--max-loaded",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="How many models stay in memory (least recently used go first).",
+)
+@click.option(
+    "--max-body",
+    type=click.IntRange(min=1),
+    default=1_000_000,
+    show_default=True,
+    help="Largest request body in bytes; bigger ones get 413.",
+)
+@click.option(
+    "--tokens",
+    "tokens_file",
+    type=click.Path(dir_okay=False),
+    help="Tokens file (YAML/JSON: name, sha256, scopes); default: the MREG_TOKENS variable.",
+)
+@click.option("--insecure", is_flag=True, help="Allow a non-loopback host without any token.")
+@click.option(
+    "--get",
+    "get_path",
+    metavar="PATH",
+    help="Do not serve: request PATH from the app in-process, print the body and exit (CI check).",
+)
+@pass_registry
+def serve(
+    registry: Registry,
+    rev: str,
+    follow: str | None,
+    poll: float,
+    host: str,
+    port: int,
+    workers: int,
+    preload: bool,
+    max_loaded: int,
+    max_body: int,
+    tokens_file: str | None,
+    insecure: bool,
+    get_path: str | None,
+) -> None:
+    """Serve the registry at one git revision over HTTP (Litestar + uvicorn).
+
+    The server is read-only: changes arrive as commits. With --follow it picks
+    up new commits of the branch and swaps to them atomically.
+
+    \b
+    Examples:
+        mreg serve --rev release-2026-11 --port 8000
+        mreg serve --follow main --poll 10 --tokens /etc/mreg/tokens.yaml --host 0.0.0.0
+        mreg serve --get /v1/registry
+    """
+    from server import create_app
+    from server.auth import load_tokens
+
+    tokens = load_tokens(tokens_file)
+    if not tokens and not is_loopback(host) and not insecure and get_path is None:
+        fail(
+            f"refusing to serve {host} without tokens: configure --tokens or MREG_TOKENS,"
+            " bind to 127.0.0.1, or pass --insecure"
+        )
+    options: dict[str, Any] = {
+        "repo": str(registry.root),
+        "rev": rev,
+        "follow": follow,
+        "poll": poll,
+        "tokens": tokens_file,
+        "preload": preload,
+        "max_loaded": max_loaded,
+        "max_body": max_body,
+    }
+    app = create_app(**{**options, "tokens": tokens})
+    if get_path is not None:
+        _get(app, get_path)
+        return
+
+    import uvicorn
+
+    click.echo(
+        f"mreg: serving {registry.root} at {follow or rev} on http://{host}:{port}", err=True
+    )
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+        return
+    # Each worker builds its own app from the same options (the app above checked they load).
+    os.environ["MREG_SERVE_OPTIONS"] = json.dumps(options)
+    uvicorn.run(
+        "server.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=False,
+    )
+
+
+def _get(app: Any, path: str) -> None:
+    import logging
+
+    from litestar.testing import TestClient
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the test client logs every request
+
+    with TestClient(app=app) as client:
+        response = client.get(path)
+    click.echo(response.text)
+    if response.status_code >= 400:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("ref")
+@click.option(
+    "--data", "data", help="One input as JSON (e.g. '[5.1, 3.5, 1.4, 0.2]'); @FILE reads a file."
+)
+@click.option("--inputs", "inputs", help="A batch as a JSON list of inputs; @FILE reads a file.")
+@click.option(
+    "--url", default="http://127.0.0.1:8000", show_default=True, help="The server's base URL."
+)
+@click.option(
+    "--token", envvar="MREG_TOKEN", help="Bearer token (default: the MREG_TOKEN variable)."
+)
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait.")
+def invoke(
+    ref: str, data: str | None, inputs: str | None, url: str, token: str | None, timeout: float
+) -> None:
+    """Call a running mreg server with one input or a batch, and print its JSON answer.
+
+    REF is MODEL, MODEL:TAG (a pointer, v<n> or latest) or a version id.
+    Without --data or --inputs, one input is read as JSON from stdin.
+
+    \b
+    Examples:
+        mreg invoke iris --data '[5.1, 3.5, 1.4, 0.2]'
+        mreg invoke iris:prod --inputs '[[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3]]'
+        mreg invoke mv_3f9c2a1b7d4e5f60 --data @row.json --url http://models:8000
+    """
+    parsed = parse_ref(ref)
+    if data is not None and inputs is not None:
+        fail("give --data or --inputs, not both")
+    body: dict[str, Any]
+    if inputs is not None:
+        body = {"inputs": _json_arg(inputs, "--inputs")}
+    else:
+        body = {"data": _json_arg(data if data is not None else "@-", "--data")}
+    base = url.rstrip("/")
+    if parsed.version_id is not None:
+        endpoint = f"{base}/v1/runs"
+        body["pipeline"] = parsed.version_id
+    else:
+        assert parsed.model is not None
+        endpoint = f"{base}/v1/models/{urllib.parse.quote(parsed.model)}/invoke"
+        if parsed.tag:
+            endpoint += "?" + urllib.parse.urlencode({"pointer": parsed.tag})
+    request = urllib.request.Request(
+        endpoint,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        fail(f"{exc.code} {_error_message(exc.read())}")
+        return
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        fail(f"cannot reach {base}: {reason}")
+        return
+    click.echo(json.dumps(answer, indent=2))
+
+
+def _json_arg(text: str, option: str) -> Any:
+    if text.startswith("@"):
+        name = text[1:]
+        try:
+            text = sys.stdin.read() if name == "-" else Path(name).read_text()
+        except OSError as exc:
+            raise RegistryError(f"{option}: cannot read {name}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise RegistryError(f"{option} is not valid JSON: {exc}") from None
+
+
+def _error_message(raw: bytes) -> str:
+    try:
+        error = json.loads(raw)["error"]
+        return f"{error['code']}: {error['message']}"
+    except (ValueError, KeyError, TypeError):
+        return raw.decode(errors="replace")[:200]

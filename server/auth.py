@@ -1,0 +1,160 @@
+"""Bearer tokens: loaded from a file or MREG_TOKENS (never Git), stored as sha256, with scopes.
+
+A tokens file (YAML or JSON) is a list, or a map with a ``tokens`` list, of::
+
+    - name: ci-bot
+      sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+      scopes: [read, invoke]
+
+``mreg serve`` never sees a token in clear text except in the request that
+presents it; it hashes that and compares it with every stored hash in
+constant time. ``admin`` implies ``invoke`` and ``read``; ``invoke`` implies
+``read``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from registry import ModelManifest, RegistryError
+from server.errors import ApiError
+
+SCOPES = ("read", "invoke", "admin")
+IMPLIED = {"read": {"read"}, "invoke": {"read", "invoke"}, "admin": {"read", "invoke", "admin"}}
+HASH_RE = re.compile(r"[0-9a-f]{64}")
+ENV_VAR = "MREG_TOKENS"
+
+
+class TokenConfigError(RegistryError):
+    code = "invalid_tokens"
+    status = 400
+
+
+@dataclass(frozen=True)
+class Token:
+    name: str
+    sha256: str
+    scopes: frozenset[str]
+
+
+def hash_token(token: str) -> str:
+    """The sha256 hex digest a tokens file stores for `token`."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def parse_tokens(data: Any, where: str) -> list[Token]:
+    entries = data.get("tokens") if isinstance(data, dict) else data
+    if not isinstance(entries, list):
+        raise TokenConfigError(f"{where}: expected a list of tokens (or a map with 'tokens')")
+    out: list[Token] = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise TokenConfigError(f"{where}: token #{i + 1} is not a map")
+        unknown = set(entry) - {"name", "sha256", "scopes"}
+        if unknown:
+            raise TokenConfigError(f"{where}: token #{i + 1}: unknown key {sorted(unknown)[0]!r}")
+        name, digest, scopes = entry.get("name"), entry.get("sha256"), entry.get("scopes")
+        if not isinstance(name, str) or not name:
+            raise TokenConfigError(f"{where}: token #{i + 1} has no name")
+        if not isinstance(digest, str) or not HASH_RE.fullmatch(digest.lower()):
+            raise TokenConfigError(
+                f"{where}: token {name!r}: sha256 must be 64 hex digits (the hash, never the token)"
+            )
+        if not isinstance(scopes, list) or not scopes or not set(scopes) <= set(SCOPES):
+            raise TokenConfigError(
+                f"{where}: token {name!r}: scopes must be a non-empty list of {', '.join(SCOPES)}"
+            )
+        granted: set[str] = set()
+        for scope in scopes:
+            granted |= IMPLIED[scope]
+        out.append(Token(name, digest.lower(), frozenset(granted)))
+    return out
+
+
+def load_tokens(path: str | os.PathLike[str] | None = None) -> list[Token]:
+    """Tokens from `path` (YAML or JSON), else from the MREG_TOKENS variable (JSON or YAML text)."""
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except OSError as exc:
+            raise TokenConfigError(f"cannot read tokens file {p}: {exc.strerror}") from None
+        return parse_tokens(_parse(text, str(p)), str(p))
+    text = os.environ.get(ENV_VAR)
+    if not text:
+        return []
+    return parse_tokens(_parse(text, ENV_VAR), ENV_VAR)
+
+
+def _parse(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise TokenConfigError(f"{where}: not valid YAML or JSON: {exc}") from None
+
+
+class Auth:
+    """Who a request is, and whether it may read or invoke a model."""
+
+    def __init__(self, tokens: Iterable[Token]) -> None:
+        self.tokens = list(tokens)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.tokens)
+
+    def identify(self, authorization: str | None) -> Token | None:
+        """The token presented in an Authorization header; 401 when it is not a known one."""
+        if not authorization:
+            return None
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise ApiError(401, "unauthorized", "expected 'Authorization: Bearer <token>'")
+        digest = hash_token(value.strip())
+        found = None
+        # Compare with every stored hash, so timing says nothing about which one matched.
+        for token in self.tokens:
+            if hmac.compare_digest(digest, token.sha256):
+                found = token
+        if found is None:
+            raise ApiError(401, "unauthorized", "unknown token")
+        return found
+
+    def require(
+        self, authorization: str | None, scope: str, model: ModelManifest | None = None
+    ) -> str:
+        """The caller's name when it holds `scope` (public models need none); else 401 or 403."""
+        if not self.tokens:
+            return "anonymous"
+        token = self.identify(authorization)
+        if model is not None and model.is_public and scope in ("read", "invoke"):
+            return token.name if token else "anonymous"
+        if token is None:
+            raise ApiError(401, "unauthorized", f"a token with the {scope!r} scope is required")
+        if scope not in token.scopes:
+            what = f" on model {model.name!r}" if model is not None else ""
+            raise ApiError(
+                403, "forbidden", f"token {token.name!r} lacks the {scope!r} scope{what}"
+            )
+        return token.name
+
+    def can_read_private(self, authorization: str | None) -> bool:
+        """Whether a listing may include private models for this caller."""
+        if not self.tokens:
+            return True
+        token = self.identify(authorization)
+        return token is not None and "read" in token.scopes

@@ -1,0 +1,223 @@
+"""What the server serves: one loaded revision (swapped atomically) and a bounded pool of models.
+
+A `Served` revision is immutable once built: the snapshot, every manifest
+parsed and checked, and a memo of resolutions. Swapping to a new revision
+replaces one attribute; a request that started on the old one keeps its
+reference and finishes on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from registry import (
+    LoadedModel,
+    LoaderError,
+    ModelManifest,
+    ModelNotFoundError,
+    NotServableError,
+    Pointer,
+    Registry,
+    RegistryError,
+    Resolution,
+    Snapshot,
+    VersionManifest,
+    VersionNotFoundError,
+    load_model,
+    rfc3339,
+)
+
+# Where the artifact of a version is on local disk: (registry, snapshot, model, version) -> path.
+ArtifactLocator = Callable[[Registry, Snapshot, str, VersionManifest], Path]
+
+
+@dataclass(frozen=True)
+class Pin:
+    """How a request names a version: latest (kind "latest"), modelId, version or pointer."""
+
+    kind: str
+    value: str = ""
+
+
+LATEST = Pin("latest")
+
+
+@dataclass
+class Served:
+    """One revision of the registry, fully read: manifests checked, resolutions memoized."""
+
+    revision: str
+    ref: str
+    snapshot: Snapshot
+    loaded_at: datetime
+    models: dict[str, ModelManifest]
+    versions: dict[str, list[VersionManifest]]
+    pointers: dict[str, list[Pointer]]
+    _memo: dict[tuple[str, Pin], tuple[Resolution, ModelManifest]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, registry: Registry, rev: str, ref: str | None = None) -> Served:
+        """Read every manifest at `rev`; raises RegistryError if any is invalid."""
+        snapshot = registry.snapshot(rev)
+        assert snapshot.revision is not None
+        models = {m.name: m for m in snapshot.models(archived=None)}
+        versions = {name: snapshot.versions(name) for name in models}
+        pointers: dict[str, list[Pointer]] = {name: [] for name in models}
+        for p in snapshot.pointers():
+            if p.model not in models:
+                raise ModelNotFoundError(
+                    f"pointer {p.model}:{p.tag} belongs to no model", file=p.file, ref=p.model
+                )
+            pointers[p.model].append(p)
+        served = cls(
+            snapshot.revision, ref or rev, snapshot, datetime.now(UTC), models, versions, pointers
+        )
+        # Resolve every pointer once: a dangling pointer or a cycle fails the load, not a request.
+        for name, model in models.items():
+            if model.archived:
+                continue
+            for p in pointers[name]:
+                snapshot.resolve(f"{name}:{p.tag}")
+        return served
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "models": sum(1 for m in self.models.values() if not m.archived),
+            "archived_models": sum(1 for m in self.models.values() if m.archived),
+            "versions": sum(len(v) for v in self.versions.values()),
+            "pointers": sum(len(p) for p in self.pointers.values()),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "ref": self.ref,
+            "loaded_at": rfc3339(self.loaded_at),
+            "counts": self.counts(),
+        }
+
+    def model(self, name: str) -> ModelManifest:
+        model = self.models.get(name)
+        if model is None:
+            raise ModelNotFoundError(f"model {name!r} not found at {self.ref}", ref=name)
+        return model
+
+    def resolve(self, model: str, pin: Pin) -> tuple[Resolution, ModelManifest]:
+        """The servable version `pin` names for `model` (memoized for this revision)."""
+        hit = self._memo.get((model, pin))
+        if hit is not None:
+            return hit
+        manifest = self.model(model)
+        if pin.kind == "latest":
+            ref = model
+        elif pin.kind == "version":
+            ref = f"{model}:v{pin.value}"
+        elif pin.kind == "pointer":
+            ref = f"{model}:{pin.value}"
+        else:
+            ref = pin.value
+        resolution = self.snapshot.resolve(ref)
+        if resolution.model != model:
+            raise VersionNotFoundError(
+                f"model id {pin.value} is a version of {resolution.model!r}, not of {model!r}",
+                ref=pin.value,
+            )
+        version = resolution.version
+        if not version.servable:
+            raise NotServableError(
+                f"{model}:v{version.version} ({version.id}) is {version.status.value}"
+                " and has no artifact to serve",
+                ref=ref,
+            )
+        self._memo[(model, pin)] = (resolution, manifest)
+        return resolution, manifest
+
+
+class ModelPool:
+    """Loaded models keyed by artifact md5, at most `max_loaded` (least recently used goes)."""
+
+    FAILURE_TTL = 10.0  # seconds before a failed load is tried again (a `mreg pull` may fix it)
+
+    def __init__(self, registry: Registry, locate: ArtifactLocator, max_loaded: int = 8) -> None:
+        self.registry = registry
+        self.locate = locate
+        self.max_loaded = max(1, max_loaded)
+        self.loaded: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._loading: dict[str, Future[LoadedModel]] = {}
+        self._failed: dict[str, tuple[float, RegistryError]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, md5: str) -> LoadedModel | None:
+        """The loaded model, if it is in memory (the fast path: no lock, no I/O)."""
+        model = self.loaded.get(md5)
+        if model is not None:
+            with contextlib.suppress(KeyError):  # evicted by another thread meanwhile
+                self.loaded.move_to_end(md5)
+        return model
+
+    def load(self, snapshot: Snapshot, model: str, version: VersionManifest) -> LoadedModel:
+        """Load (blocking; call from a worker thread); concurrent loads of one artifact share one."""
+        assert version.artifact is not None
+        md5 = version.artifact.md5
+        with self._lock:
+            if md5 in self.loaded:
+                return self.loaded[md5]
+            failed = self._failed.get(md5)
+            if failed is not None and time.monotonic() - failed[0] < self.FAILURE_TTL:
+                raise failed[1]
+            future = self._loading.get(md5)
+            owner = future is None
+            if future is None:
+                future = self._loading[md5] = Future()
+        if not owner:
+            return future.result()
+        try:
+            path = self.locate(self.registry, snapshot, model, version)
+            loaded = load_model(path, version.artifact.format)
+        except RegistryError as exc:
+            with self._lock:
+                self._failed[md5] = (time.monotonic(), exc)
+                del self._loading[md5]
+            future.set_exception(exc)
+            raise
+        except Exception as exc:  # a locator's unexpected failure is still this model's alone
+            err = LoaderError(f"cannot load {model}:v{version.version}: {exc}")
+            with self._lock:
+                self._failed[md5] = (time.monotonic(), err)
+                del self._loading[md5]
+            future.set_exception(err)
+            raise err from exc
+        with self._lock:
+            self.loaded[md5] = loaded
+            self._failed.pop(md5, None)
+            while len(self.loaded) > self.max_loaded:
+                self.loaded.popitem(last=False)
+            del self._loading[md5]
+        future.set_result(loaded)
+        return loaded
+
+    def forget_failures(self) -> None:
+        with self._lock:
+            self._failed.clear()
+
+
+def rev_parse(registry: Registry, rev: str) -> str:
+    """The commit sha of `rev`, via git itself (cheap enough for a poll every few seconds)."""
+    out = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+        cwd=registry.root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip()
