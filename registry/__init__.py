@@ -3,6 +3,7 @@
 `tool/` and `server/` import only from here.
 """
 
+from registry.artifacts import cache_file, ensure_local, file_md5
 from registry.cache import ManifestCache
 from registry.errors import (
     ArtifactError,
@@ -36,7 +37,7 @@ from registry.manifests import (
     utcnow,
 )
 from registry.names import Ref, check_model_name, check_tag, is_reserved_tag, parse_ref
-from registry.registry import Registry
+from registry.registry import Registry, WriteResult
 from registry.snapshot import (
     MAX_CHAIN,
     Pointer,
@@ -87,11 +88,15 @@ __all__ = [
     "VersionManifest",
     "VersionNotFoundError",
     "WorkTreeSource",
+    "WriteResult",
     "artifact_dir",
     "artifact_format",
     "blob_id",
+    "cache_file",
     "check_model_name",
     "check_tag",
+    "ensure_local",
+    "file_md5",
     "is_reserved_tag",
     "load_model",
     "model_path",

@@ -201,7 +201,7 @@ class OverlaySource:
     def __init__(self, base: Source, changes: Mapping[str, bytes | None]) -> None:
         self.base = base
         self.changes = dict(changes)
-        self.revision = None
+        self.revision: str | None = None
         self.label = f"{base.label} + {len(self.changes)} change(s)"
 
     def paths(self) -> list[str]:

@@ -1,0 +1,314 @@
+"""Artifacts: model files tracked by DVC, kept in the DVC cache and pushed to the default remote.
+
+mreg writes what ``dvc add`` would write (the ``.dvc`` file and the
+``.gitignore`` next to the artifact) and moves the bytes itself into DVC 3's
+content-addressed cache (``.dvc/cache/files/md5/ab/cdef...``); DVC's own
+transfer code then pushes them to, and fetches them from, the default remote.
+So ``dvc status``, ``dvc pull`` and ``dvc checkout`` work on an mreg registry
+as on any DVC project, and mreg never needs a checkout to move bytes.
+
+DVC is slow to import, so it is imported inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from registry.errors import ArtifactError, RegistryError
+
+if TYPE_CHECKING:
+    from registry.manifests import VersionManifest
+    from registry.registry import Registry
+    from registry.snapshot import Snapshot
+
+# The file's suffix names its format when the user does not (DESIGN.md section 2).
+SUFFIX_FORMATS = {
+    ".skops": "skops",
+    ".joblib": "joblib",
+    ".pkl": "pickle",
+    ".pickle": "pickle",
+    ".onnx": "onnx",
+    ".pt": "torchscript",
+    ".pth": "torchscript",
+    ".keras": "keras",
+    ".h5": "h5",
+}
+
+# The library a format implies when neither the user nor the model names one.
+FORMAT_LIBRARIES = {
+    "skops": "sklearn",
+    "joblib": "sklearn",
+    "pickle": "sklearn",
+    "onnx": "onnx",
+    "torchscript": "pytorch",
+    "keras": "keras",
+    "h5": "keras",
+}
+
+DEFAULT_REMOTE_NAME = "storage"
+LOCAL_STORAGE = "storage"
+"""The default remote when `mreg init` gets no URL: `.dvc/storage` (git-ignored)."""
+
+_CHUNK = 1 << 20
+_fetch_lock = threading.Lock()
+# (cache file, size, mtime_ns) already checked against their md5: a server checks each once.
+_verified: set[tuple[str, int, int]] = set()
+
+
+def infer_format(path: str | os.PathLike[str]) -> str | None:
+    return SUFFIX_FORMATS.get(Path(path).suffix.lower())
+
+
+def infer_library(fmt: str) -> str | None:
+    return FORMAT_LIBRARIES.get(fmt)
+
+
+def file_md5(path: str | os.PathLike[str]) -> str:
+    """The md5 of a file's bytes, as DVC records it."""
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _dvc_config(root: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    for name in ("config", "config.local"):
+        try:
+            parser.read(root / ".dvc" / name, encoding="utf-8")
+        except configparser.Error:
+            continue
+    return parser
+
+
+def cache_dir(root: str | os.PathLike[str]) -> Path:
+    """The DVC cache of the registry at `root` (``cache.dir`` if configured, else .dvc/cache)."""
+    base = Path(root) / ".dvc"
+    configured = _dvc_config(Path(root)).get("cache", "dir", fallback=None)
+    if configured:
+        # DVC resolves a relative cache.dir against the .dvc directory holding the config.
+        return (base / os.path.expanduser(configured)).resolve()
+    return base / "cache"
+
+
+def cache_file(root: str | os.PathLike[str], md5: str) -> Path:
+    """Where DVC 3 keeps the object with this md5 in the local cache."""
+    return cache_dir(root) / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def has_default_remote(root: str | os.PathLike[str]) -> bool:
+    return bool(_dvc_config(Path(root)).get("core", "remote", fallback=None))
+
+
+# -- writing -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StagedArtifact:
+    """A file copied into the DVC cache (and pushed), ready to be named by a version."""
+
+    filename: str
+    md5: str
+    size: int
+    cached: Path
+
+
+def check_artifact_file(path: str | os.PathLike[str]) -> Path:
+    """The file to register, or a clear error when it is missing, a directory or empty."""
+    src = Path(path)
+    if not src.exists():
+        raise ArtifactError(f"artifact file {src} does not exist")
+    if not src.is_file():
+        raise ArtifactError(f"artifact {src} is not a file")
+    if src.stat().st_size == 0:
+        raise ArtifactError(f"artifact file {src} is empty")
+    return src
+
+
+def add_to_cache(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> StagedArtifact:
+    """Copy a file into the DVC cache (atomically, read-only, as DVC does) and return its md5."""
+    src = check_artifact_file(path)
+    md5 = file_md5(src)
+    target = cache_file(root, md5)
+    if not target.is_file() or file_md5(target) != md5:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".mreg-")
+        os.close(fd)
+        try:
+            shutil.copyfile(src, tmp)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return StagedArtifact(src.name, md5, target.stat().st_size, target)
+
+
+def dvc_file_text(filename: str, md5: str, size: int) -> bytes:
+    """The .dvc file `dvc add` writes for one file (DVC 3 format)."""
+    return f"outs:\n- md5: {md5}\n  size: {size}\n  hash: md5\n  path: {filename}\n".encode()
+
+
+def gitignore_text(filename: str) -> bytes:
+    """The .gitignore `dvc add` writes next to the file, so its bytes never enter git."""
+    return f"/{filename}\n".encode()
+
+
+def quiet_dvc() -> None:
+    """DVC logs progress to stdout; mreg's core never prints, so only DVC warnings get through."""
+    logging.getLogger("dvc").setLevel(logging.WARNING)
+
+
+def _open_dvc(root: Path, rev: str | None = None) -> Any:
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    quiet_dvc()
+    try:
+        return Repo(str(root), rev=rev) if rev else Repo(str(root))
+    except DvcException as exc:
+        raise ArtifactError(f"cannot open the DVC project at {root}: {exc}") from None
+
+
+def _hash_infos(md5s: Iterable[str]) -> list[Any]:
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    return [HashInfo("md5", m) for m in dict.fromkeys(md5s)]
+
+
+def push(root: str | os.PathLike[str], md5s: Iterable[str]) -> None:
+    """Upload these cache objects to the default DVC remote; every failure is an ArtifactError."""
+    from dvc.exceptions import DvcException
+
+    objs = _hash_infos(md5s)
+    if not objs:
+        return
+    repo = _open_dvc(Path(root))
+    try:
+        result = repo.cloud.push(objs)
+    except DvcException as exc:
+        raise ArtifactError(f"cannot push to the default DVC remote: {exc}") from None
+    except OSError as exc:
+        raise ArtifactError(f"cannot push to the default DVC remote: {exc}") from None
+    finally:
+        repo.close()
+    if result.failed:
+        names = ", ".join(sorted(h.value for h in result.failed))
+        raise ArtifactError(f"pushing to the default DVC remote failed for {names}")
+
+
+def fetch(root: str | os.PathLike[str], md5s: Iterable[str], rev: str | None = None) -> None:
+    """Download these objects from the default DVC remote (as configured at `rev`) into the cache."""
+    from dvc.exceptions import DvcException
+
+    objs = _hash_infos(md5s)
+    if not objs:
+        return
+    repo = _open_dvc(Path(root), rev)
+    try:
+        repo.cloud.pull(objs)
+    except DvcException as exc:
+        raise ArtifactError(f"cannot fetch from the default DVC remote: {exc}") from None
+    except OSError as exc:
+        raise ArtifactError(f"cannot fetch from the default DVC remote: {exc}") from None
+    finally:
+        repo.close()
+
+
+def remote_file(root: str | os.PathLike[str], md5: str) -> str | None:
+    """Where the object lives in the default remote (a local path or URL), or None without one."""
+    parser = _dvc_config(Path(root))
+    name = parser.get("core", "remote", fallback=None)
+    if not name:
+        return None
+    url = parser.get(f'remote "{name}"', "url", fallback=None)
+    if not url:
+        return None
+    if "://" not in url:
+        url = str((Path(root) / ".dvc" / url).resolve())
+    return f"{url.rstrip('/')}/files/md5/{md5[:2]}/{md5[2:]}"
+
+
+# -- reading -------------------------------------------------------------
+
+
+def _verified_md5(path: Path, md5: str) -> bool:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return False
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key in _verified:
+        return True
+    if file_md5(path) != md5:
+        return False
+    _verified.add(key)
+    return True
+
+
+def ensure_local(
+    registry: Registry, snapshot: Snapshot, model: str, version: VersionManifest
+) -> Path:
+    """A local file holding the version's artifact bytes (in the DVC cache), md5-checked.
+
+    Fetches from the default DVC remote, as configured at the snapshot's
+    revision, when the cache does not have it. Raises ArtifactError when the
+    version has no artifact, or the bytes are missing everywhere or corrupt.
+    """
+    art = version.artifact
+    ref = f"{model}:v{version.version}"
+    if art is None:
+        raise ArtifactError(f"{ref} has no artifact (status {version.status.value})", ref=ref)
+    path = cache_file(registry.root, art.md5)
+    if _verified_md5(path, art.md5):
+        return path
+    with _fetch_lock:
+        if _verified_md5(path, art.md5):
+            return path
+        if path.is_file():
+            # Corrupt bytes in the cache: fetch a fresh copy over them.
+            path.unlink()
+        try:
+            fetch(registry.root, [art.md5], snapshot.revision)
+        except ArtifactError as exc:
+            raise ArtifactError(f"artifact of {ref} is not available: {exc}", ref=ref) from None
+        if not path.is_file():
+            raise ArtifactError(
+                f"artifact of {ref} (md5 {art.md5}) is neither in the DVC cache"
+                " nor in the default remote",
+                ref=ref,
+            )
+        if not _verified_md5(path, art.md5):
+            raise ArtifactError(f"artifact of {ref} does not match its md5 {art.md5}", ref=ref)
+    return path
+
+
+def checkout(cached: Path, target: Path) -> bool:
+    """Copy cache bytes into the work tree (as DVC's copy link would). False if already there."""
+    same_size = target.is_file() and target.stat().st_size == cached.stat().st_size
+    if same_size and file_md5(target) == file_md5(cached):
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".mreg-")
+    os.close(fd)
+    try:
+        shutil.copyfile(cached, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise RegistryError(f"cannot write {target}: {exc}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return True

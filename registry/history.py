@@ -1,0 +1,169 @@
+"""The registry's history, read from git: commit subjects and `Mreg-*` trailers, pointer moves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from registry import commits
+from registry.errors import InvalidNameError, RegistryError
+from registry.names import parse_ref
+from registry.snapshot import Snapshot, pointer_path
+from registry.source import GitSource, resolve_revision
+
+if TYPE_CHECKING:
+    from registry.registry import Registry
+
+_FIELD = "\x1f"
+_RECORD = "\x1e"
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One commit that changed the registry."""
+
+    commit: str
+    author: str
+    date: datetime
+    subject: str
+    action: str | None
+    """`Mreg-Action`, or None for a commit made by hand (a pull request, an edit)."""
+    model: str | None
+    trailers: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def version(self) -> int | None:
+        values = self.trailers.get("Mreg-Version")
+        return int(values[0]) if values and values[0].isdigit() else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "commit": self.commit,
+            "author": self.author,
+            "date": self.date,
+            "subject": self.subject,
+            "action": self.action,
+            "model": self.model,
+            "version": self.version,
+            "trailers": self.trailers,
+        }
+
+
+def _trailers(text: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.startswith("Mreg-"):
+            out.setdefault(key.strip(), []).append(value.strip())
+    return out
+
+
+def log(
+    registry: Registry,
+    model: str | None = None,
+    *,
+    rev: str | None = None,
+    limit: int | None = None,
+) -> list[LogEntry]:
+    """Commits that touched the registry (or one model), newest first."""
+    root = registry.root
+    start = (
+        resolve_revision(registry.repo, rev or "HEAD")
+        if rev or commits.rev_sha(root, "HEAD")
+        else None
+    )
+    if start is None:
+        return []
+    if model is not None:
+        paths = [f"models/{model}", f"pointers/{model}"]
+    else:
+        paths = ["registry.yaml", "models", "pointers"]
+    fmt = _FIELD.join(["%H", "%an <%ae>", "%aI", "%s", "%(trailers:only,unfold)"]) + _RECORD
+    args = ["log", f"--format={fmt}", start]
+    if limit is not None:
+        args.append(f"-n{limit}")
+    out = commits.git(root, *args, "--", *paths).stdout.decode()
+    entries: list[LogEntry] = []
+    for record in out.split(_RECORD):
+        record = record.strip("\n")
+        if not record:
+            continue
+        sha, who, when, subject, trailer_text = (record.split(_FIELD) + [""] * 5)[:5]
+        trailers = _trailers(trailer_text)
+        action = trailers.get("Mreg-Action", [None])[0]
+        owner = trailers.get("Mreg-Model", [model])[0]
+        entries.append(
+            LogEntry(sha, who, datetime.fromisoformat(when), subject, action, owner, trailers)
+        )
+    return entries
+
+
+@dataclass(frozen=True)
+class PointerState:
+    """The pointer as one commit left it: its target and the version it resolved to then."""
+
+    commit: str
+    author: str
+    date: datetime
+    subject: str
+    target: str | None
+    """None: the commit deleted the pointer."""
+    version: int | None
+    previous_target: str | None
+    previous_version: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "commit": self.commit,
+            "author": self.author,
+            "date": self.date,
+            "subject": self.subject,
+            "target": self.target,
+            "version": self.version,
+            "from_target": self.previous_target,
+            "from_version": self.previous_version,
+        }
+
+
+def pointer_history(registry: Registry, ref: str, *, rev: str | None = None) -> list[PointerState]:
+    """Every commit that changed the pointer file `model:tag`, newest first, with from -> to."""
+    parsed = parse_ref(ref)
+    if parsed.model is None or parsed.tag is None:
+        raise InvalidNameError(f"expected MODEL:TAG, got {ref!r}")
+    model, tag = parsed.model, parsed.tag
+    path = pointer_path(model, tag)
+    root = registry.root
+    start = resolve_revision(registry.repo, rev or "HEAD")
+    fmt = _FIELD.join(["%H", "%an <%ae>", "%aI", "%s"]) + _RECORD
+    out = commits.git(root, "log", f"--format={fmt}", start, "--", path).stdout.decode()
+    raw = [r.strip("\n").split(_FIELD) for r in out.split(_RECORD) if r.strip("\n")]
+    if not raw:
+        raise RegistryError(f"pointer {model}:{tag} has no history at {rev or 'HEAD'}", ref=ref)
+    oldest_first: list[PointerState] = []
+    prev_target: str | None = None
+    prev_version: int | None = None
+    for sha, who, when, subject in reversed(raw):
+        snap = Snapshot(GitSource(registry.repo, sha), registry.cache)
+        target: str | None = None
+        version: int | None = None
+        if tag in snap.pointer_tags(model):
+            try:
+                target = snap.pointer(model, tag).target
+                version = snap.resolve(f"{model}:{tag}").version.version
+            except RegistryError:
+                pass  # a broken state in history is still history: keep the target text
+        oldest_first.append(
+            PointerState(
+                sha,
+                who,
+                datetime.fromisoformat(when),
+                subject,
+                target,
+                version,
+                prev_target,
+                prev_version,
+            )
+        )
+        prev_target, prev_version = target, version
+    return list(reversed(oldest_first))
