@@ -84,3 +84,42 @@ class RepoBuilder:
 @pytest.fixture
 def builder(tmp_path: Path) -> RepoBuilder:
     return RepoBuilder(tmp_path / "reg")
+
+
+# -- showcase: a small real registry built through the public API (tests/showcase.py) --
+
+
+@pytest.fixture(scope="session")
+def showcase_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Built once per test process, with the same isolation as `isolate`; tests get copies."""
+    from tests.showcase import build_showcase
+
+    home = tmp_path_factory.mktemp("showcase-home")
+    gitconfig = home / ".gitconfig"
+    gitconfig.write_text(
+        "[user]\n\tname = Test User\n\temail = test@example.com\n"
+        "[init]\n\tdefaultBranch = main\n"
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in {
+            "HOME": str(home),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": str(gitconfig),
+            "GIT_AUTHOR_DATE": FIXED_DATE,
+            "GIT_COMMITTER_DATE": FIXED_DATE,
+            "DVC_NO_ANALYTICS": "1",
+            "DVC_SITE_CACHE_DIR": str(home / "dvc-site"),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+        }.items():
+            mp.setenv(key, value)
+        yield build_showcase(tmp_path_factory.mktemp("showcase-template") / "registry")
+
+
+@pytest.fixture
+def showcase(showcase_template: object, tmp_path: Path) -> object:
+    """A private copy of the showcase registry (see tests/showcase.py): change it freely."""
+    from tests.showcase import Showcase, copy_showcase
+
+    assert isinstance(showcase_template, Showcase)
+    return copy_showcase(showcase_template, tmp_path / "showcase")
