@@ -5,6 +5,14 @@
 
 from registry.artifacts import cache_file, ensure_local, file_md5
 from registry.cache import ManifestCache
+from registry.diff import (
+    MetricChange,
+    ModelChange,
+    PointerChange,
+    RegistryDiff,
+    VersionChange,
+    diff_registry,
+)
 from registry.errors import (
     ArtifactError,
     ConflictError,
@@ -49,15 +57,24 @@ from registry.snapshot import (
     version_path,
 )
 from registry.source import GitSource, OverlaySource, WorkTreeSource, blob_id, open_repo
+from registry.validate import (
+    FINDING_CODES,
+    Finding,
+    ValidationReport,
+    incompatible_input,
+    validate_registry,
+)
 from registry.yamlio import parse_manifest, render_new, render_update
 
 __all__ = [
+    "FINDING_CODES",
     "FORMATS",
     "MAX_CHAIN",
     "STATUS_MOVES",
     "Artifact",
     "ArtifactError",
     "ConflictError",
+    "Finding",
     "GitSource",
     "ImmutableFieldError",
     "InvalidInputError",
@@ -67,6 +84,8 @@ __all__ = [
     "LoaderError",
     "ManifestCache",
     "ManifestError",
+    "MetricChange",
+    "ModelChange",
     "ModelManifest",
     "ModelNotFoundError",
     "NotARegistryError",
@@ -74,10 +93,12 @@ __all__ = [
     "NotServableError",
     "OverlaySource",
     "Pointer",
+    "PointerChange",
     "PointerManifest",
     "PointerNotFoundError",
     "Ref",
     "Registry",
+    "RegistryDiff",
     "RegistryError",
     "RegistrySettings",
     "Resolution",
@@ -85,6 +106,8 @@ __all__ = [
     "RevisionNotFoundError",
     "Snapshot",
     "Status",
+    "ValidationReport",
+    "VersionChange",
     "VersionManifest",
     "VersionNotFoundError",
     "WorkTreeSource",
@@ -95,8 +118,10 @@ __all__ = [
     "cache_file",
     "check_model_name",
     "check_tag",
+    "diff_registry",
     "ensure_local",
     "file_md5",
+    "incompatible_input",
     "is_reserved_tag",
     "load_model",
     "model_path",
@@ -109,5 +134,6 @@ __all__ = [
     "render_update",
     "rfc3339",
     "utcnow",
+    "validate_registry",
     "version_path",
 ]

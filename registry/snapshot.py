@@ -225,6 +225,15 @@ class Snapshot:
             out.append(m)
         return out
 
+    def model_dirs(self) -> list[str]:
+        """Every directory under models/, with or without a model.yaml (validation needs both)."""
+        return sorted(self._models)
+
+    def other_files(self, name: str) -> list[str]:
+        """Files in a model's directory that fit no part of the layout."""
+        files = self._models.get(name)
+        return list(files.other) if files is not None else []
+
     # -- versions --------------------------------------------------------
 
     def version_files(self, name: str) -> dict[str, str]:
