@@ -1,1 +1,336 @@
-"""mreg commands: placeholder until this module lands."""
+"""mreg model create|update|show|list|archive|restore|delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import yaml
+
+from registry import Registry, RegistryError
+from tool.base import (
+    cli,
+    echo_json,
+    echo_table,
+    fmt,
+    json_option,
+    parse_pairs,
+    pass_registry,
+    rev_option,
+)
+from tool.repo_cmd import echo_write, write_kwargs, write_options
+
+
+@cli.group()
+def model() -> None:
+    """Create, change, list and remove models.
+
+    \b
+    Example:
+        mreg model create iris --library sklearn --public
+    """
+
+
+def parse_sets(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """`--set field=value`: the value is read as YAML (numbers, true/false, null, text)."""
+    out: dict[str, Any] = {}
+    for key, text in parse_pairs(pairs, "--set").items():
+        try:
+            out[key] = yaml.safe_load(text) if text else None
+        except yaml.YAMLError:
+            out[key] = text
+    return out
+
+
+@model.command("create")
+@click.argument("name")
+@click.option(
+    "--library", metavar="L", help="Default library of its versions (sklearn, pytorch, onnx, ...)."
+)
+@click.option("--description", help="What the model does.")
+@click.option("--project", help="Project it belongs to.")
+@click.option("--task", help="Asset type, e.g. classification.")
+@click.option("--owner", help="Who owns it.")
+@click.option("--license", "license_", help="SPDX id or text.")
+@click.option(
+    "--public/--private", "is_public", default=False, help="Readable and invocable without a token."
+)
+@click.option(
+    "--label", "labels", multiple=True, metavar="K=V", help="Label for filtering (repeatable)."
+)
+@write_options
+@pass_registry
+def create(
+    reg: Registry,
+    name: str,
+    library: str | None,
+    description: str | None,
+    project: str | None,
+    task: str | None,
+    owner: str | None,
+    license_: str | None,
+    is_public: bool,
+    labels: tuple[str, ...],
+    branch: str | None,
+    no_commit: bool,
+    as_json: bool,
+) -> None:
+    """Create model NAME (models/NAME/model.yaml) in one commit.
+
+    \b
+    Example:
+        mreg model create iris --library sklearn --task classification --label team=ml
+    """
+    result = reg.create_model(
+        name,
+        library=library,
+        description=description,
+        project=project,
+        task=task,
+        owner=owner,
+        license=license_,
+        is_public=is_public,
+        labels=parse_pairs(labels, "--label"),
+        **write_kwargs(branch, no_commit),
+    )
+    echo_write(result, as_json, "model", f"created model {name}")
+
+
+@model.command("update")
+@click.argument("name")
+@click.option("--library", metavar="L", help="Default library of its versions.")
+@click.option("--description", help="What the model does.")
+@click.option("--project", help="Project it belongs to.")
+@click.option("--task", help="Asset type, e.g. classification.")
+@click.option("--owner", help="Who owns it.")
+@click.option("--license", "license_", help="SPDX id or text.")
+@click.option(
+    "--public/--private", "is_public", default=None, help="Readable without a token, or not."
+)
+@click.option("--label", "labels", multiple=True, metavar="K=V", help="Add or change a label.")
+@click.option("--remove-label", "remove_labels", multiple=True, metavar="K", help="Remove a label.")
+@click.option(
+    "--metadata", "metadata", multiple=True, metavar="K=V", help="Add or change a metadata entry."
+)
+@click.option(
+    "--set", "sets", multiple=True, metavar="FIELD=VALUE", help="Set any model-level field."
+)
+@write_options
+@pass_registry
+def update(
+    reg: Registry,
+    name: str,
+    library: str | None,
+    description: str | None,
+    project: str | None,
+    task: str | None,
+    owner: str | None,
+    license_: str | None,
+    is_public: bool | None,
+    labels: tuple[str, ...],
+    remove_labels: tuple[str, ...],
+    metadata: tuple[str, ...],
+    sets: tuple[str, ...],
+    branch: str | None,
+    no_commit: bool,
+    as_json: bool,
+) -> None:
+    """Patch model-level fields of NAME; its versions are never touched.
+
+    \b
+    Example:
+        mreg model update iris --description "Iris classifier" --label stage=beta
+    """
+    fields: dict[str, Any] = parse_sets(sets)
+    given = {
+        "library": library,
+        "description": description,
+        "project": project,
+        "task": task,
+        "owner": owner,
+        "license": license_,
+        "is_public": is_public,
+    }
+    fields.update({k: v for k, v in given.items() if v is not None})
+    if labels:
+        fields["labels"] = parse_pairs(labels, "--label")
+    if metadata:
+        fields["metadata"] = parse_pairs(metadata, "--metadata")
+    result = reg.update_model(
+        name, remove_labels=remove_labels, **fields, **write_kwargs(branch, no_commit)
+    )
+    echo_write(result, as_json, "model", f"updated model {name}")
+
+
+@model.command("show")
+@click.argument("name")
+@rev_option
+@json_option
+@pass_registry
+def show(reg: Registry, name: str, rev: str | None, as_json: bool) -> None:
+    """Show model NAME: its fields, versions and pointers.
+
+    \b
+    Example:
+        mreg model show iris --json
+    """
+    snap = reg.snapshot(rev)
+    m = snap.model(name)
+    versions = snap.versions(name)
+    pointers = snap.pointers(name)
+    latest = snap.latest(name)
+    if as_json:
+        echo_json(
+            {
+                "model": m,
+                "latest": latest.version if latest else None,
+                "versions": [
+                    {"version": v.version, "id": v.id, "status": v.status} for v in versions
+                ],
+                "pointers": [p.to_dict() for p in pointers],
+            }
+        )
+        return
+    for key, value in m.model_dump(exclude_none=True).items():
+        if value not in ({}, []):
+            click.echo(f"{key + ':':14} {fmt(value)}")
+    click.echo(f"{'latest:':14} {f'v{latest.version}' if latest else '-'}")
+    click.echo("")
+    echo_table(
+        ["version", "id", "status", "format", "created", "deprecated"],
+        [
+            (
+                f"v{v.version}",
+                v.id,
+                v.status,
+                v.artifact.format if v.artifact else None,
+                v.created_at,
+                v.deprecated_at,
+            )
+            for v in versions
+        ],
+    )
+    if pointers:
+        click.echo("")
+        echo_table(["pointer", "target"], [(p.tag, p.target) for p in pointers])
+
+
+@model.command("list")
+@click.option("--archived", is_flag=True, help="List archived models too.")
+@click.option("--library", metavar="L", help="Only models of this library.")
+@click.option("--project", help="Only models of this project.")
+@click.option(
+    "--label", "labels", multiple=True, metavar="K=V", help="Only models with this label."
+)
+@rev_option
+@json_option
+@pass_registry
+def list_models(
+    reg: Registry,
+    archived: bool,
+    library: str | None,
+    project: str | None,
+    labels: tuple[str, ...],
+    rev: str | None,
+    as_json: bool,
+) -> None:
+    """List models, with their newest version and pointers.
+
+    \b
+    Example:
+        mreg model list --library sklearn --label team=ml
+    """
+    snap = reg.snapshot(rev)
+    models = snap.models(
+        archived=None if archived else False,
+        library=library,
+        project=project,
+        labels=parse_pairs(labels, "--label"),
+    )
+    rows = []
+    for m in models:
+        versions = snap.versions(m.name)
+        latest = snap.latest(m.name)
+        rows.append(
+            {
+                "name": m.name,
+                "library": m.library,
+                "project": m.project,
+                "versions": len(versions),
+                "latest": latest.version if latest else None,
+                "pointers": snap.pointer_tags(m.name),
+                "is_public": m.is_public,
+                "archived": m.archived,
+            }
+        )
+    if as_json:
+        echo_json(rows)
+        return
+    echo_table(
+        ["name", "library", "project", "versions", "latest", "pointers", "public", "archived"],
+        [
+            (
+                r["name"],
+                r["library"],
+                r["project"],
+                r["versions"],
+                f"v{r['latest']}" if r["latest"] else None,
+                ",".join(r["pointers"]) or None,
+                "yes" if r["is_public"] else "no",
+                "yes" if r["archived"] else "no",
+            )
+            for r in rows
+        ],
+    )
+
+
+@model.command("archive")
+@click.argument("name")
+@write_options
+@pass_registry
+def archive(reg: Registry, name: str, branch: str | None, no_commit: bool, as_json: bool) -> None:
+    """Archive model NAME: hidden from lists and not served (reversible with restore).
+
+    \b
+    Example:
+        mreg model archive legacy
+    """
+    result = reg.archive_model(name, **write_kwargs(branch, no_commit))
+    echo_write(result, as_json, "model", f"archived model {name}")
+
+
+@model.command("restore")
+@click.argument("name")
+@write_options
+@pass_registry
+def restore(reg: Registry, name: str, branch: str | None, no_commit: bool, as_json: bool) -> None:
+    """Restore archived model NAME.
+
+    \b
+    Example:
+        mreg model restore legacy
+    """
+    result = reg.restore_model(name, **write_kwargs(branch, no_commit))
+    echo_write(result, as_json, "model", f"restored model {name}")
+
+
+@model.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Really delete (required).")
+@write_options
+@pass_registry
+def delete(
+    reg: Registry, name: str, yes: bool, branch: str | None, no_commit: bool, as_json: bool
+) -> None:
+    """Delete model NAME: its manifests, pointers and .dvc files, in one commit.
+
+    Git history (and the DVC remote) keep everything; 'git revert' undoes it.
+
+    \b
+    Example:
+        mreg model delete legacy --yes
+    """
+    if not yes:
+        raise RegistryError(f"deleting model {name!r} needs --yes")
+    result = reg.delete_model(name, **write_kwargs(branch, no_commit))
+    echo_write(result, as_json, "files", f"deleted model {name}")
