@@ -438,7 +438,9 @@ class _Checker:
             if parsed is not None:
                 self.check_dvc(dvc, parsed, files[n], v)
         for orphan in sorted(set(snap.dvc_files(name)) - set(wanted)):
-            self.add(WARNING, "dvc-orphan", orphan, None, "no version refers to this .dvc file")
+            owner = orphan.split("/")[3][1:]  # models/M/artifacts/v<n>/...
+            if f"{owner}.yaml" not in snap.version_files(name):
+                self.add(WARNING, "dvc-orphan", orphan, None, "no version refers to this .dvc file")
 
     def check_dvc(self, dvc: str, parsed: DvcFile, vpath: str, v: VersionManifest) -> None:
         assert v.artifact is not None
