@@ -130,9 +130,9 @@ def dirty_paths(root: Path, paths: Iterable[str], *, staged_ok: bool = False) ->
 def refuse_dirty(root: Path, paths: Iterable[str], *, staged_ok: bool = False) -> None:
     dirty = dirty_paths(root, paths, staged_ok=staged_ok)
     if dirty:
-        more = f" (and {len(dirty) - 1} more)" if len(dirty) > 1 else ""
+        more = f" (and in {len(dirty) - 1} more file(s))" if len(dirty) > 1 else ""
         raise ConflictError(
-            f"{dirty[0]}{more} has uncommitted changes that this write would overwrite:"
+            f"uncommitted changes{more} that this write would overwrite:"
             " commit or discard them first",
             file=dirty[0],
         )
@@ -156,8 +156,7 @@ def write_worktree(root: Path, changes: Changes) -> None:
         if data is None:
             with contextlib.suppress(FileNotFoundError):
                 target.unlink()
-            with contextlib.suppress(OSError):
-                target.parent.rmdir()  # only when empty
+            _prune_empty(root, target.parent)
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".mreg-")
@@ -165,6 +164,16 @@ def write_worktree(root: Path, changes: Changes) -> None:
                 f.write(data)
             os.chmod(tmp, 0o644)
             os.replace(tmp, target)
+
+
+def _prune_empty(root: Path, folder: Path) -> None:
+    """Remove folders left empty by a deletion, up to (not including) models/ and pointers/."""
+    while folder.parent != root and folder != root:
+        try:
+            folder.rmdir()  # fails unless empty
+        except OSError:
+            return
+        folder = folder.parent
 
 
 def stage(root: Path, paths: Iterable[str]) -> None:

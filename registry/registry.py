@@ -273,7 +273,9 @@ class Registry:
                     base_sha = commits.rev_sha(root, "HEAD")
                     if base_sha is None:
                         raise NotARegistryError(f"{root} has no commits yet: run 'mreg init' first")
-                    base = Snapshot(GitSource(self.repo, base_sha), self.cache)
+                    source = GitSource(self.repo, base_sha)
+                    source.label = commits.current_branch(root) or "HEAD"
+                    base = Snapshot(source, self.cache)
                 plan = build(base)
                 self._validate(base, plan)
                 paths = sorted(plan.changes)
@@ -287,6 +289,9 @@ class Registry:
                     return WriteResult(
                         plan.value, plan.message.subject, None, None, None, tuple(paths)
                     )
+                if branch is not None:
+                    # The number is settled when the pull request merges: tag it then, not now.
+                    plan.tag = None
                 if plan.tag is not None and commits.tag_exists(root, plan.tag):
                     raise ConflictError(
                         f"tag {plan.tag} exists already (from an earlier model of that name?):"
@@ -552,6 +557,8 @@ class Registry:
         remote before the commit. `point` moves those pointers to the new
         version in the same commit. `untrained` registers a version without
         an artifact; `create` creates the model first if it does not exist.
+        With `branch` the commit goes to a new branch and no tag is made (the
+        number is settled when the pull request merges).
         `labels` are stored in the version's `metadata.labels`.
         """
         check_model_name(model)
