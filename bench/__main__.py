@@ -1,0 +1,66 @@
+"""`python -m bench [--full]`: every benchmark, side by side with its peers, in one run.
+
+Prints the tables and writes JSON and Markdown to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from bench import common
+from bench.common import FULL, QUICK, TINY, Workdir, log, machine
+
+SECTIONS = ("serving", "scale", "growth")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--full", action="store_true", help="full shapes and durations")
+    parser.add_argument("--tiny", action="store_true", help="a few seconds, for the smoke test")
+    parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section")
+    parser.add_argument("--no-peers", action="store_true", help="skip MLflow and GTO")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    args = parser.parse_args(argv)
+    mode = FULL if args.full else TINY if args.tiny else QUICK
+    if args.no_peers:
+        mode = common.Mode(**{**mode.__dict__, "peers": False})
+    sections = args.only or list(SECTIONS)
+    started = time.perf_counter()
+    info = {
+        "mode": mode.name,
+        "machine": machine(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    log(f"mode {mode.name}; machine {info['machine']}")
+    work = Workdir(keep=args.keep)
+    try:
+        mlflow_python = None
+        if mode.peers:
+            from bench.peers import mlflow_venv
+
+            mlflow_python, info["mlflow_venv"] = mlflow_venv()
+        if "serving" in sections:
+            from bench import serving
+
+            serving.main(mode, work, mlflow_python)
+        if "scale" in sections:
+            from bench import scale
+
+            scale.main(mode, work, mlflow_python)
+        if "growth" in sections:
+            from bench import growth
+
+            growth.main(mode, work)
+    finally:
+        work.close()
+    info["total_s"] = round(time.perf_counter() - started, 1)
+    common.RESULTS.mkdir(parents=True, exist_ok=True)
+    (common.RESULTS / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+    log(f"done in {info['total_s']} s; results in {common.RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
