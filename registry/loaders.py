@@ -118,6 +118,10 @@ def _bad_input(exc: Exception) -> InvalidInputError:
 class SklearnModel(LoadedModel):
     def __init__(self, estimator: Any, fmt: str, path: Path) -> None:
         super().__init__("sklearn", fmt, path)
+        if not callable(getattr(estimator, "predict", None)):
+            raise LoaderError(
+                f"{path.name} holds a {type(estimator).__name__}, not a model with predict()"
+            )
         self.estimator = estimator
         self._has_proba = hasattr(estimator, "predict_proba") and hasattr(estimator, "classes_")
 

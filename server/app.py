@@ -19,15 +19,15 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import anyio.to_thread
 import msgspec
 from litestar import Litestar, Request, Response, get, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 import registry as core
 from registry import (
@@ -77,7 +77,9 @@ class InvokeResponse(msgspec.Struct):
     outputs: list[Any]
 
 
-def default_locator(registry: Registry, snapshot: core.Snapshot, model: str, version: Any) -> Path:
+def default_locator(
+    registry: Registry, snapshot: core.Snapshot, model: FromPath[str], version: Any
+) -> Path:
     """The artifact in the local DVC cache, fetched at the snapshot's revision when missing."""
     ensure_local = getattr(core, "ensure_local", None)
     if ensure_local is None:
@@ -151,10 +153,13 @@ class Server:
             for pin in pins:
                 try:
                     resolution, _ = served.resolve(name, pin)
+                except RegistryError:
+                    continue  # nothing servable there (no trained version yet): nothing to load
+                try:
                     self.pool.load(served.snapshot, name, resolution.version)
                 except RegistryError as exc:
                     self.metrics.load_failures[name] += 1
-                    log.warning("preload of %s (%s) failed: %s", name, pin.kind, exc)
+                    log.warning("preload of %s failed: %s", resolution.ref, exc)
 
     async def _poll_loop(self) -> None:
         while True:
@@ -193,7 +198,9 @@ class Server:
 
     # -- invocation ------------------------------------------------------------
 
-    def _resolve(self, served: Served, model: str, pin: Pin) -> tuple[Served, core.Resolution]:
+    def _resolve(
+        self, served: Served, model: FromPath[str], pin: Pin
+    ) -> tuple[Served, core.Resolution]:
         try:
             return served, served.resolve(model, pin)[0]
         except VersionNotFoundError:
@@ -387,7 +394,7 @@ async def healthz() -> dict[str, str]:
     summary="Readiness: the revision (and with --preload its models) is loaded",
     tags=["server"],
 )
-async def readyz(server: Server) -> Response[Any]:
+async def readyz(server: NamedDependency[Server]) -> Response[Any]:
     if not server.ready:
         raise ApiError(503, "not_ready", "models are still loading")
     return _json({"status": "ready", "revision": server.served.revision})
@@ -398,21 +405,21 @@ async def readyz(server: Server) -> Response[Any]:
     summary="The revision served, counts, and the last reload error",
     tags=["registry"],
 )
-async def registry_info(server: Server) -> Response[Any]:
+async def registry_info(server: NamedDependency[Server]) -> Response[Any]:
     return _json(server.registry_dict())
 
 
 @get("/v1/models", summary="Models, a page at a time (opaque cursor) with filters", tags=["models"])
 async def list_models(
     request: Request[Any, Any, Any],
-    server: Server,
-    limit: int = Parameter(default=10, ge=1, le=100),
-    cursor: str | None = None,
-    archived: bool | None = None,
-    used: bool | None = None,
-    library: str | None = None,
-    project: str | None = None,
-    q: str | None = None,
+    server: NamedDependency[Server],
+    limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
+    cursor: FromQuery[str | None] = None,
+    archived: FromQuery[bool | None] = None,
+    used: FromQuery[bool | None] = None,
+    library: FromQuery[str | None] = None,
+    project: FromQuery[str | None] = None,
+    q: FromQuery[str | None] = None,
 ) -> Response[Any]:
     served = server.served
     private = server.auth.can_read_private(request.headers.get("authorization"))
@@ -453,7 +460,7 @@ async def list_models(
 
 
 def _readable(
-    request: Request[Any, Any, Any], server: Server, model: str
+    request: Request[Any, Any, Any], server: NamedDependency[Server], model: FromPath[str]
 ) -> tuple[Served, ModelManifest]:
     served = server.served
     manifest = served.model(model)
@@ -466,14 +473,16 @@ def _readable(
     summary="One model: fields, versions, pointers, last use",
     tags=["models"],
 )
-async def show_model(request: Request[Any, Any, Any], server: Server, model: str) -> Response[Any]:
+async def show_model(
+    request: Request[Any, Any, Any], server: NamedDependency[Server], model: FromPath[str]
+) -> Response[Any]:
     served, manifest = _readable(request, server, model)
     return _json(server.model_dict(served, manifest, full=True))
 
 
 @get("/v1/models/{model:str}/versions", summary="Every version of a model", tags=["models"])
 async def list_versions(
-    request: Request[Any, Any, Any], server: Server, model: str
+    request: Request[Any, Any, Any], server: NamedDependency[Server], model: FromPath[str]
 ) -> Response[Any]:
     served, _ = _readable(request, server, model)
     return _json(
@@ -483,7 +492,10 @@ async def list_versions(
 
 @get("/v1/models/{model:str}/versions/{n:int}", summary="One version", tags=["models"])
 async def show_version(
-    request: Request[Any, Any, Any], server: Server, model: str, n: int
+    request: Request[Any, Any, Any],
+    server: NamedDependency[Server],
+    model: FromPath[str],
+    n: FromPath[int],
 ) -> Response[Any]:
     served, _ = _readable(request, server, model)
     version = served.snapshot.version(model, n)
@@ -496,14 +508,16 @@ async def show_version(
     tags=["pointers"],
 )
 async def model_pointers(
-    request: Request[Any, Any, Any], server: Server, model: str
+    request: Request[Any, Any, Any], server: NamedDependency[Server], model: FromPath[str]
 ) -> Response[Any]:
     served, _ = _readable(request, server, model)
     return _json({"pointers": [server.pointer_dict(served, p) for p in served.pointers[model]]})
 
 
 @get("/v1/pointers", summary="Every pointer of every model you may read", tags=["pointers"])
-async def all_pointers(request: Request[Any, Any, Any], server: Server) -> Response[Any]:
+async def all_pointers(
+    request: Request[Any, Any, Any], server: NamedDependency[Server]
+) -> Response[Any]:
     served = server.served
     private = server.auth.can_read_private(request.headers.get("authorization"))
     out = [
@@ -516,7 +530,9 @@ async def all_pointers(request: Request[Any, Any, Any], server: Server) -> Respo
 
 
 @get("/v1/resolve/{ref:str}", summary="The version a reference resolves to", tags=["registry"])
-async def resolve(request: Request[Any, Any, Any], server: Server, ref: str) -> Response[Any]:
+async def resolve(
+    request: Request[Any, Any, Any], server: NamedDependency[Server], ref: FromPath[str]
+) -> Response[Any]:
     served = server.served
     parsed = parse_ref(ref)
     resolution = served.snapshot.resolve(parsed)
@@ -534,12 +550,14 @@ async def resolve(request: Request[Any, Any, Any], server: Server, ref: str) -> 
 )
 async def invoke(
     request: Request[Any, Any, Any],
-    server: Server,
-    model: str,
-    data: InvokeRequest,
-    model_id: str | None = Parameter(query="modelId", default=None),
-    version: int | None = Parameter(query="version", default=None, ge=1),
-    pointer: str | None = Parameter(query="pointer", default=None),
+    server: NamedDependency[Server],
+    model: FromPath[str],
+    data: JSONBody[InvokeRequest],
+    model_id: Annotated[
+        str | None, QueryParameter(name="modelId", description="Pin a version id (mv_...)")
+    ] = None,
+    version: Annotated[int | None, QueryParameter(ge=1, description="Pin version n")] = None,
+    pointer: Annotated[str | None, QueryParameter(description="Use a pointer (tag)")] = None,
 ) -> Response[InvokeResponse]:
     pin = _pin(model_id, version, pointer)
     inputs = _inputs(data.data, data.inputs)
@@ -559,7 +577,7 @@ async def invoke(
     tags=["inference"],
 )
 async def create_run(
-    request: Request[Any, Any, Any], server: Server, data: RunRequest
+    request: Request[Any, Any, Any], server: NamedDependency[Server], data: JSONBody[RunRequest]
 ) -> Response[Any]:
     inputs = _inputs(data.data, data.inputs)
     parsed = parse_ref(data.pipeline)
@@ -585,7 +603,9 @@ async def create_run(
 
 
 @get("/v1/runs/{run_id:str}", summary="One recorded run or invocation", tags=["usage"])
-async def show_run(request: Request[Any, Any, Any], server: Server, run_id: str) -> Response[Any]:
+async def show_run(
+    request: Request[Any, Any, Any], server: NamedDependency[Server], run_id: FromPath[str]
+) -> Response[Any]:
     run = await anyio.to_thread.run_sync(server.usage.run, run_id)
     if run is None:
         raise ApiError(404, "run_not_found", f"run {run_id!r} not found")
@@ -604,9 +624,9 @@ async def show_run(request: Request[Any, Any, Any], server: Server, run_id: str)
 )
 async def list_jobs(
     request: Request[Any, Any, Any],
-    server: Server,
-    model: str | None = None,
-    limit: int = Parameter(default=50, ge=1, le=1000),
+    server: NamedDependency[Server],
+    model: FromQuery[str | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
 ) -> Response[Any]:
     served = server.served
     visible = None
@@ -624,14 +644,16 @@ async def list_jobs(
     summary="Load the newest commit of the served ref now",
     tags=["server"],
 )
-async def admin_reload(request: Request[Any, Any, Any], server: Server) -> Response[Any]:
+async def admin_reload(
+    request: Request[Any, Any, Any], server: NamedDependency[Server]
+) -> Response[Any]:
     server.auth.require(request.headers.get("authorization"), "admin")
     swapped = await server.reload()
     return _json({"reloaded": swapped, **server.registry_dict()})
 
 
 @get("/metrics", summary="Prometheus metrics", tags=["server"], media_type="text/plain")
-async def metrics(server: Server) -> Response[Any]:
+async def metrics(server: NamedDependency[Server]) -> Response[Any]:
     served = server.served
     gauges = {
         "mreg_models_loaded": ("Models in memory.", float(len(server.pool.loaded)), {}),
@@ -713,6 +735,7 @@ def create_app(
         openapi_config=OpenAPIConfig(title="mreg", version="1", path="/schema"),
         request_max_body_size=max_body,
         debug=False,
+        logging_config=None,  # the process configures logging (mreg serve, uvicorn, tests)
     )
     app.state.server = server
     return app

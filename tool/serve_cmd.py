@@ -128,8 +128,11 @@ def serve(
         _get(app, get_path)
         return
 
+    import logging
+
     import uvicorn
 
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     click.echo(
         f"mreg: serving {registry.root} at {follow or rev} on http://{host}:{port}", err=True
     )
