@@ -97,8 +97,7 @@ def showcase_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[obje
     home = tmp_path_factory.mktemp("showcase-home")
     gitconfig = home / ".gitconfig"
     gitconfig.write_text(
-        "[user]\n\tname = Test User\n\temail = test@example.com\n"
-        "[init]\n\tdefaultBranch = main\n"
+        "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
     )
     with pytest.MonkeyPatch.context() as mp:
         for key, value in {

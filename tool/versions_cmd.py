@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from registry import Registry
+from registry import Registry, RegistryError
 from tool.base import (
     cli,
     echo_json,
@@ -50,7 +50,7 @@ def list_versions(reg: Registry, model: str, rev: str | None, as_json: bool) -> 
     for p in snap.pointers(model):
         try:
             tags.setdefault(snap.resolve(f"{model}:{p.tag}").version.version, []).append(p.tag)
-        except Exception:  # a broken pointer is shown by `pointer list`, not here
+        except RegistryError:  # a broken pointer is shown by `pointer list`, not here
             continue
     if latest is not None:
         tags.setdefault(latest.version, []).insert(0, "latest")
