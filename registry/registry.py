@@ -499,20 +499,15 @@ class Registry:
             base.model(name)  # raises if missing
             prefixes = (f"models/{name}/", f"pointers/{name}/")
             gone = [p for p in base.source.paths() if p.startswith(prefixes)]
-            if commit:
-                # Also git-tracked files the snapshot does not index (the artifacts' .gitignore).
-                tracked = commits.git(
-                    self.root,
-                    "ls-tree",
-                    "-r",
-                    "-z",
-                    "--name-only",
-                    str(base.revision),
-                    "--",
-                    f"models/{name}",
-                    f"pointers/{name}",
-                ).stdout.decode()
-                gone = sorted({*gone, *(p for p in tracked.split("\0") if p)})
+            # Also tracked files the snapshot does not index (the artifacts' .gitignore).
+            where = ["--", f"models/{name}", f"pointers/{name}"]
+            listing = (
+                ["ls-tree", "-r", "-z", "--name-only", str(base.revision), *where]
+                if commit
+                else ["ls-files", "-z", *where]
+            )
+            tracked = commits.git(self.root, *listing).stdout.decode()
+            gone = sorted({*gone, *(p for p in tracked.split("\0") if p)})
             removals = [
                 p.removesuffix(".dvc") for p in gone if p.endswith(".dvc") and "/artifacts/" in p
             ]

@@ -220,6 +220,16 @@ BAD = [
     pytest.param(
         ["register", "iris", "{artifact}", "--branch", "a..b"], "invalid branch", id="bad-branch"
     ),
+    pytest.param(
+        ["register", "iris", "{artifact}", "--input-info", "{tmp}/none.yaml"],
+        "--input-info: cannot read",
+        id="missing-input-info",
+    ),
+    pytest.param(
+        ["point", "iris:prod", "v1", "--branch", "x", "--no-commit"],
+        "cannot be used together",
+        id="branch-and-no-commit",
+    ),
 ]
 
 

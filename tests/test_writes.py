@@ -276,6 +276,19 @@ def test_no_commit_stages_the_change(reg: Registry, artifact: Path) -> None:
     assert git(reg.root, "tag") == ""
 
 
+def test_delete_without_commit_stages_every_removal(reg: Registry, artifact: Path) -> None:
+    reg.register("iris", artifact, point=["prod"])
+    reg.delete_model("iris", commit=False)
+    assert not (reg.root / "models/iris").exists() and not (reg.root / "pointers/iris").exists()
+    assert sorted(status(reg).splitlines()) == [
+        "D  models/iris/artifacts/v1/.gitignore",
+        "D  models/iris/artifacts/v1/model.skops.dvc",
+        "D  models/iris/model.yaml",
+        "D  models/iris/versions/1.yaml",
+        "D  pointers/iris/prod.yaml",
+    ]
+
+
 def test_branch_commits_elsewhere_and_leaves_the_work_tree(reg: Registry, artifact: Path) -> None:
     before = head(reg)
     result = reg.register("iris", artifact, point=["prod"], branch="add-v1")

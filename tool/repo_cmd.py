@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 import yaml
 
-from registry import Registry, WriteResult
+from registry import Registry, RegistryError, WriteResult
 from tool.base import (
     State,
     cli,
@@ -42,7 +42,7 @@ def write_options(f: F) -> F:
 
 def write_kwargs(branch: str | None, no_commit: bool) -> dict[str, Any]:
     if branch is not None and no_commit:
-        raise click.UsageError("--branch and --no-commit cannot be used together")
+        raise RegistryError("--branch and --no-commit cannot be used together")
     return {"branch": branch, "commit": not no_commit}
 
 
@@ -68,11 +68,9 @@ def load_info(path: str | None, option: str) -> dict[str, Any] | None:
     try:
         data = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
-        raise click.BadParameter(
-            f"cannot read {path}: {exc}".splitlines()[0], param_hint=option
-        ) from None
+        raise RegistryError(f"{option}: cannot read {path}: {exc}".splitlines()[0]) from None
     if not isinstance(data, dict):
-        raise click.BadParameter(f"{path} must hold a mapping", param_hint=option)
+        raise RegistryError(f"{option}: {path} must hold a YAML or JSON mapping")
     return data
 
 
