@@ -354,7 +354,12 @@ def _pin(model_id: str | None, version: int | None, pointer: str | None) -> Pin:
 
 def _inputs(data: Any, inputs: list[Any] | None) -> list[Any]:
     if inputs is not None and data is not None:
-        raise ApiError(422, "invalid_input", "give either 'data' or 'inputs', not both")
+        raise ApiError(
+            422,
+            "invalid_input",
+            "give either 'data' or 'inputs', not both: {\"data\": x} for one input"
+            ' or {"inputs": [x, ...]} for a batch',
+        )
     if inputs is not None:
         return inputs
     if data is not None:
@@ -546,6 +551,7 @@ async def resolve(
     "/v1/models/{model:str}/invoke",
     status_code=200,
     summary="Predict with the latest version, or the one modelId, version or pointer names",
+    opt={"expects": 'a JSON body {"data": x} for one input or {"inputs": [x, ...]}'},
     tags=["inference"],
 )
 async def invoke(
@@ -572,6 +578,7 @@ async def invoke(
 
 @post(
     "/v1/runs",
+    opt={"expects": 'a JSON body {"pipeline": "model[:tag]", "inputs": [x, ...]} (or "data": x)'},
     status_code=200,
     summary="Run a pipeline reference (iris:prod) on inputs",
     tags=["inference"],

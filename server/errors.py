@@ -57,8 +57,14 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     status = exc.status_code
     detail = exc.extra if isinstance(exc, ValidationException) else None
     if isinstance(exc, ValidationException):
-        # Litestar says "Validation failed for POST /v1/..."; name what was expected instead.
-        message = "the request does not match what this endpoint expects"
+        # Litestar says "Validation failed for POST /v1/..."; say what is wrong and what was expected.
+        problems = [e.get("message") for e in detail or [] if isinstance(e, dict)]
+        message = "invalid request" + (f": {problems[0]}" if problems and problems[0] else "")
+        expects = (
+            request.route_handler.opt.get("expects") if request.scope.get("route_handler") else None
+        )
+        if expects:
+            message += f"; expected {expects}"
     else:
         message = exc.detail or HTTP_CODES.get(status, "error")
     return error_response(status, HTTP_CODES.get(status, f"http_{status}"), message, detail)

@@ -3,7 +3,9 @@
 The models are trained on iris (from scikit-learn, no download) and saved in
 every format mreg serves. The `served` registry is built once per session
 through the public write API (real git commits, real DVC cache and remote);
-tests that change a registry build their own with `fresh_registry`.
+tests that change a registry build their own.
+
+PYTEST_DONT_REWRITE (test modules import constants from here before pytest loads it as a plugin)
 """
 
 from __future__ import annotations
