@@ -5,6 +5,7 @@
 
 from registry.artifacts import cache_file, ensure_local, file_md5
 from registry.cache import ManifestCache
+from registry.commits import WriteResult
 from registry.diff import (
     MetricChange,
     ModelChange,
@@ -45,7 +46,7 @@ from registry.manifests import (
     utcnow,
 )
 from registry.names import Ref, check_model_name, check_tag, is_reserved_tag, parse_ref
-from registry.registry import Registry, WriteResult
+from registry.registry import Registry
 from registry.snapshot import (
     MAX_CHAIN,
     Pointer,

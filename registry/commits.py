@@ -16,12 +16,23 @@ import re
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from registry.errors import ConflictError, RegistryError
+from registry import artifacts
+from registry.errors import ConflictError, InvalidNameError, NotARegistryError, RegistryError
+from registry.snapshot import Snapshot
+from registry.source import GitSource, OverlaySource, WorkTreeSource
+
+if TYPE_CHECKING:
+    from registry.registry import Registry
+
+T = TypeVar("T")
+ATTEMPTS = 4
+"""How often a write is redone from the new HEAD when another writer landed first."""
 
 ZERO = "0" * 40
 Changes = Mapping[str, bytes | None]
@@ -58,6 +69,24 @@ def current_branch(root: Path) -> str | None:
     """The checked-out branch, or None when HEAD is detached."""
     proc = git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
     return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
+
+
+def checked_out_ref(root: Path) -> str:
+    """The ref a commit on the current branch moves (HEAD itself when detached)."""
+    branch = current_branch(root)
+    return f"refs/heads/{branch}" if branch else "HEAD"
+
+
+_BRANCH_BAD = re.compile(r"[\s~^:?*\[\\]|\.\.|@\{|^-|/$|\.lock$|^$")
+
+
+def check_new_branch(root: Path, name: str) -> None:
+    """A valid branch name that does not exist yet, or a clear error."""
+    proc = git(root, "check-ref-format", "--branch", name, check=False)
+    if proc.returncode != 0 or _BRANCH_BAD.search(name):
+        raise InvalidNameError(f"invalid branch name {name!r}")
+    if rev_sha(root, f"refs/heads/{name}") is not None:
+        raise ConflictError(f"branch {name} exists already: choose another name")
 
 
 # -- identity ------------------------------------------------------------
@@ -265,3 +294,137 @@ def tag_exists(root: Path, name: str) -> bool:
         git(root, "rev-parse", "--verify", "--quiet", f"refs/tags/{name}", check=False).returncode
         == 0
     )
+
+
+# -- the write engine ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WriteResult(Generic[T]):
+    """What a write did: the new manifest (or other value), and the commit that holds it."""
+
+    value: T
+    subject: str
+    commit: str | None
+    """The new commit's sha; None when the change was only staged, or changed nothing."""
+    branch: str | None
+    tag: str | None
+    paths: tuple[str, ...]
+    """The files changed; empty when the write changed nothing (and made no commit)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "commit": self.commit,
+            "branch": self.branch,
+            "tag": self.tag,
+            "paths": list(self.paths),
+        }
+
+
+@dataclass
+class Plan(Generic[T]):
+    """One write, computed against a base state: the change set, the message, what to return."""
+
+    changes: dict[str, bytes | None]
+    message: CommitMessage
+    value: T
+    tag: str | None = None
+    worktree_files: dict[str, Path] = field(default_factory=dict)
+    """Artifact bytes to put in the work tree next to their .dvc file (path -> cache file)."""
+    worktree_removals: list[str] = field(default_factory=list)
+    """Git-ignored files to remove from the work tree (artifacts of a deleted model)."""
+
+
+def write(
+    registry: Registry,
+    build: Callable[[Snapshot], Plan[T]],
+    *,
+    branch: str | None = None,
+    commit: bool = True,
+) -> WriteResult[T]:
+    """Compute `build`'s change from the current state, validate it, then make exactly one commit.
+
+    commit=False writes and stages the change in the work tree instead;
+    `branch` commits on that new branch and leaves the work tree alone.
+    """
+    root = registry.root
+    if branch is not None:
+        check_new_branch(root, branch)
+    with write_lock(registry.state_dir):
+        for _ in range(ATTEMPTS):
+            if not commit:
+                base_sha = None
+                base = Snapshot(WorkTreeSource(root), registry.cache)
+            else:
+                base_sha = rev_sha(root, "HEAD")
+                if base_sha is None:
+                    raise NotARegistryError(f"{root} has no commits yet: run 'mreg init' first")
+                source = GitSource(registry.repo, base_sha)
+                source.label = current_branch(root) or "HEAD"
+                base = Snapshot(source, registry.cache)
+            plan = build(base)
+            validate(registry, base, plan)
+            paths = sorted(plan.changes)
+            if branch is None:
+                refuse_dirty(root, [*paths, *plan.worktree_removals], staged_ok=not commit)
+            if not commit:
+                apply_worktree(root, plan)
+                stage(root, paths)
+                return WriteResult(plan.value, plan.message.subject, None, None, None, tuple(paths))
+            if branch is not None:
+                # The number is settled when the pull request merges: tag it then, not now.
+                plan.tag = None
+            if plan.tag is not None and tag_exists(root, plan.tag):
+                raise ConflictError(
+                    f"tag {plan.tag} exists already (from an earlier model of that name?):"
+                    f" delete it with 'git tag -d {plan.tag}' and retry"
+                )
+            tree = build_tree(root, base_sha, plan.changes)
+            if tree == tree_of(root, base_sha):
+                # Nothing to change (e.g. a pointer moved where it is): no empty commit.
+                return WriteResult(plan.value, plan.message.subject, None, branch, None, ())
+            new = commit_tree(root, tree, base_sha, plan.message)
+            if branch is not None:
+                if not swap_ref(root, f"refs/heads/{branch}", new, None):
+                    raise ConflictError(f"branch {branch} exists already: choose another name")
+            else:
+                if not swap_ref(root, checked_out_ref(root), new, base_sha):
+                    continue  # another writer landed first: redo from the new HEAD
+                apply_worktree(root, plan)
+                stage(root, paths)
+            if plan.tag is not None:
+                create_tag(root, plan.tag, new, plan.message.subject)
+            return WriteResult(
+                plan.value, plan.message.subject, new, branch, plan.tag, tuple(paths)
+            )
+    raise ConflictError(
+        "the registry changed while this write was being made, several times: retry"
+    )
+
+
+def validate(registry: Registry, base: Snapshot, plan: Plan[Any]) -> None:
+    """Parse every touched manifest and resolve every touched pointer in the state to be."""
+    after = Snapshot(OverlaySource(base.source, plan.changes), registry.cache)
+    for path, data in plan.changes.items():
+        if data is None:
+            continue
+        parts = path.split("/")
+        if path == "registry.yaml":
+            after.settings()
+        elif parts[0] == "models" and parts[-1] == "model.yaml" and len(parts) == 3:
+            after.model(parts[1])
+        elif parts[0] == "models" and len(parts) == 4 and parts[2] == "versions":
+            after.versions(parts[1])
+        elif parts[0] == "pointers" and len(parts) == 3:
+            tag = parts[2].removesuffix(".yaml")
+            after.pointer(parts[1], tag)
+            if not after.model(parts[1]).archived:
+                after.resolve(f"{parts[1]}:{tag}")
+
+
+def apply_worktree(root: Path, plan: Plan[Any]) -> None:
+    write_worktree(root, plan.changes)
+    for path, cached in plan.worktree_files.items():
+        artifacts.checkout(cached, root / path)
+    write_worktree(root, dict.fromkeys(plan.worktree_removals))

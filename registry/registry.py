@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import os
-import re
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import git
 
 from registry import artifacts, commits
 from registry.cache import ManifestCache
-from registry.commits import CommitMessage
+from registry.commits import CommitMessage, Plan, WriteResult
 from registry.errors import (
     ArtifactError,
     ConflictError,
@@ -71,55 +69,6 @@ MODEL_PATCHABLE = (
     "license",
 )
 VERSION_PATCHABLE = ("description", "notes", "license", "metadata", "visibility")
-ATTEMPTS = 4
-
-
-@dataclass(frozen=True)
-class WriteResult(Generic[T]):
-    """What a write did: the new manifest (or other value), and the commit that holds it."""
-
-    value: T
-    subject: str
-    commit: str | None
-    """The new commit's sha; None when the change was only staged (commit=False)."""
-    branch: str | None
-    tag: str | None
-    paths: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "subject": self.subject,
-            "commit": self.commit,
-            "branch": self.branch,
-            "tag": self.tag,
-            "paths": list(self.paths),
-        }
-
-
-@dataclass
-class _Plan(Generic[T]):
-    changes: dict[str, bytes | None]
-    message: CommitMessage
-    value: T
-    tag: str | None = None
-    worktree_files: dict[str, Path] = field(default_factory=dict)
-    """Artifact bytes to put in the work tree next to their .dvc file (path -> cache file)."""
-    worktree_removals: list[str] = field(default_factory=list)
-    pointers_to_check: list[str] = field(default_factory=list)
-
-
-class _EmptySource:
-    revision: str | None = None
-    label = "empty repository"
-
-    def paths(self) -> list[str]:
-        return []
-
-    def blob_ids(self, paths: Iterable[str]) -> dict[str, str]:
-        return {}
-
-    def read(self, paths: Iterable[str]) -> dict[str, bytes]:
-        return {}
 
 
 def _number(text: str) -> Any:
@@ -242,110 +191,10 @@ class Registry:
                 [("Mreg-Action", "init")],
             )
             new = commits.commit_tree(root, commits.build_tree(root, head, changes), head, message)
-            ref = self._checked_out_ref()
+            ref = commits.checked_out_ref(root)
             if not commits.swap_ref(root, ref, new, head):
                 raise ConflictError("the repository changed during 'mreg init': retry")
         commits.stage(root, paths)
-
-    def _checked_out_ref(self) -> str:
-        branch = commits.current_branch(self.root)
-        return f"refs/heads/{branch}" if branch else "HEAD"
-
-    # -- the write engine ------------------------------------------------------
-
-    def _write(
-        self,
-        build: Callable[[Snapshot], _Plan[T]],
-        *,
-        branch: str | None = None,
-        commit: bool = True,
-    ) -> WriteResult[T]:
-        """Validate `build`'s change against the current state, then make exactly one commit."""
-        root = self.root
-        if branch is not None:
-            check_branch_name(root, branch)
-        with commits.write_lock(self.state_dir):
-            for _ in range(ATTEMPTS):
-                if not commit:
-                    base_sha = None
-                    base = Snapshot(WorkTreeSource(root), self.cache)
-                else:
-                    base_sha = commits.rev_sha(root, "HEAD")
-                    if base_sha is None:
-                        raise NotARegistryError(f"{root} has no commits yet: run 'mreg init' first")
-                    source = GitSource(self.repo, base_sha)
-                    source.label = commits.current_branch(root) or "HEAD"
-                    base = Snapshot(source, self.cache)
-                plan = build(base)
-                self._validate(base, plan)
-                paths = sorted(plan.changes)
-                if branch is None:
-                    commits.refuse_dirty(
-                        root, [*paths, *plan.worktree_removals], staged_ok=not commit
-                    )
-                if not commit:
-                    self._apply_worktree(plan)
-                    commits.stage(root, paths)
-                    return WriteResult(
-                        plan.value, plan.message.subject, None, None, None, tuple(paths)
-                    )
-                if branch is not None:
-                    # The number is settled when the pull request merges: tag it then, not now.
-                    plan.tag = None
-                if plan.tag is not None and commits.tag_exists(root, plan.tag):
-                    raise ConflictError(
-                        f"tag {plan.tag} exists already (from an earlier model of that name?):"
-                        f" delete it with 'git tag -d {plan.tag}' and retry"
-                    )
-                tree = commits.build_tree(root, base_sha, plan.changes)
-                if tree == commits.tree_of(root, base_sha):
-                    # Nothing to change (e.g. a pointer moved where it is): no empty commit.
-                    return WriteResult(plan.value, plan.message.subject, None, branch, None, ())
-                new = commits.commit_tree(root, tree, base_sha, plan.message)
-                if branch is not None:
-                    if not commits.swap_ref(root, f"refs/heads/{branch}", new, None):
-                        raise ConflictError(f"branch {branch} exists already: choose another name")
-                else:
-                    if not commits.swap_ref(root, self._checked_out_ref(), new, base_sha):
-                        continue  # another writer landed first: redo from the new HEAD
-                    self._apply_worktree(plan)
-                    commits.stage(root, paths)
-                if plan.tag is not None:
-                    commits.create_tag(root, plan.tag, new, plan.message.subject)
-                return WriteResult(
-                    plan.value, plan.message.subject, new, branch, plan.tag, tuple(paths)
-                )
-        raise ConflictError(
-            "the registry changed while this write was being made, several times: retry"
-        )
-
-    def _validate(self, base: Snapshot, plan: _Plan[Any]) -> None:
-        """Parse every touched manifest and resolve every touched pointer in the state to be."""
-        after = Snapshot(OverlaySource(base.source, plan.changes), self.cache)
-        for path, data in plan.changes.items():
-            if data is None:
-                continue
-            parts = path.split("/")
-            if path == "registry.yaml":
-                after.settings()
-            elif parts[0] == "models" and parts[-1] == "model.yaml" and len(parts) == 3:
-                after.model(parts[1])
-            elif parts[0] == "models" and len(parts) == 4 and parts[2] == "versions":
-                after.versions(parts[1])
-            elif parts[0] == "pointers" and len(parts) == 3:
-                tag = parts[2].removesuffix(".yaml")
-                after.pointer(parts[1], tag)
-                if not after.model(parts[1]).archived:
-                    after.resolve(f"{parts[1]}:{tag}")
-        for ref in plan.pointers_to_check:
-            after.resolve(ref)
-
-    def _apply_worktree(self, plan: _Plan[Any]) -> None:
-        commits.write_worktree(self.root, plan.changes)
-        for path, cached in plan.worktree_files.items():
-            artifacts.checkout(cached, self.root / path)
-        for path in plan.worktree_removals:
-            commits.write_worktree(self.root, {path: None})
 
     def _author(self) -> tuple[str, Any]:
         return commits.author(self.root)
@@ -385,16 +234,16 @@ class Registry:
             fields["is_public"] = True
         manifest = ModelManifest(name=name, created_at=when, **fields)
 
-        def build(base: Snapshot) -> _Plan[ModelManifest]:
+        def build(base: Snapshot) -> Plan[ModelManifest]:
             if base.has_model(name):
                 raise ConflictError(f"model {name!r} exists already")
-            return _Plan(
+            return Plan(
                 {model_path(name): render_new(manifest).encode()},
                 CommitMessage(f"{name}: create model", _trailers("model-create", name)),
                 manifest,
             )
 
-        return self._write(build, branch=branch, commit=commit)
+        return commits.write(self, build, branch=branch, commit=commit)
 
     def update_model(
         self,
@@ -420,7 +269,7 @@ class Registry:
         if not fields and not remove_labels:
             raise RegistryError("nothing to update: give at least one field")
 
-        def build(base: Snapshot) -> _Plan[ModelManifest]:
+        def build(base: Snapshot) -> Plan[ModelManifest]:
             old = base.model(name)
             data = old.model_dump(exclude_unset=True)
             for key, value in fields.items():
@@ -446,14 +295,14 @@ class Registry:
                 f"{name}: update model ({', '.join(changed) or 'no change'})",
             )
 
-        return self._write(build, branch=branch, commit=commit)
+        return commits.write(self, build, branch=branch, commit=commit)
 
     def _patch_model(
         self, base: Snapshot, name: str, new: ModelManifest, action: str, subject: str
-    ) -> _Plan[ModelManifest]:
+    ) -> Plan[ModelManifest]:
         path = model_path(name)
         text = render_update(base.read_text(path), new, path).encode()
-        return _Plan({path: text}, CommitMessage(subject, _trailers(action, name)), new)
+        return Plan({path: text}, CommitMessage(subject, _trailers(action, name)), new)
 
     def archive_model(
         self, name: str, *, branch: str | None = None, commit: bool = True
@@ -461,7 +310,7 @@ class Registry:
         """Hide a model (sets `archived_at`); `restore_model` undoes it."""
         _, when = self._author()
 
-        def build(base: Snapshot) -> _Plan[ModelManifest]:
+        def build(base: Snapshot) -> Plan[ModelManifest]:
             old = base.model(name)
             if old.archived:
                 raise ConflictError(f"model {name!r} is archived already")
@@ -472,14 +321,14 @@ class Registry:
             )
             return self._patch_model(base, name, new, "model-archive", f"{name}: archive model")
 
-        return self._write(build, branch=branch, commit=commit)
+        return commits.write(self, build, branch=branch, commit=commit)
 
     def restore_model(
         self, name: str, *, branch: str | None = None, commit: bool = True
     ) -> WriteResult[ModelManifest]:
         """Undo `archive_model` (clears `archived_at`)."""
 
-        def build(base: Snapshot) -> _Plan[ModelManifest]:
+        def build(base: Snapshot) -> Plan[ModelManifest]:
             old = base.model(name)
             if not old.archived:
                 raise ConflictError(f"model {name!r} is not archived")
@@ -488,14 +337,14 @@ class Registry:
             new = _revalidate(ModelManifest, data, model_path(name))
             return self._patch_model(base, name, new, "model-restore", f"{name}: restore model")
 
-        return self._write(build, branch=branch, commit=commit)
+        return commits.write(self, build, branch=branch, commit=commit)
 
     def delete_model(
         self, name: str, *, branch: str | None = None, commit: bool = True
     ) -> WriteResult[list[str]]:
         """Remove a model's manifests, pointers and .dvc files in one commit (history keeps them)."""
 
-        def build(base: Snapshot) -> _Plan[list[str]]:
+        def build(base: Snapshot) -> Plan[list[str]]:
             base.model(name)  # raises if missing
             prefixes = (f"models/{name}/", f"pointers/{name}/")
             gone = [p for p in base.source.paths() if p.startswith(prefixes)]
@@ -511,14 +360,14 @@ class Registry:
             removals = [
                 p.removesuffix(".dvc") for p in gone if p.endswith(".dvc") and "/artifacts/" in p
             ]
-            return _Plan(
+            return Plan(
                 dict.fromkeys(gone),
                 CommitMessage(f"{name}: delete model", _trailers("model-delete", name)),
                 gone,
                 worktree_removals=removals,
             )
 
-        return self._write(build, branch=branch, commit=commit)
+        return commits.write(self, build, branch=branch, commit=commit)
 
     # -- versions ----------------------------------------------------------------
 
@@ -590,7 +439,7 @@ class Registry:
             meta["labels"] = {**meta.get("labels", {}), **labels}
         version_id = new_version_id()
 
-        def build(base: Snapshot) -> _Plan[VersionManifest]:
+        def build(base: Snapshot) -> Plan[VersionManifest]:
             changes: dict[str, bytes | None] = {}
             model_library = library
             trailers = _trailers("register", model)
@@ -637,7 +486,7 @@ class Registry:
             subject = f"{model}: register v{n} ({version_id})"
             if point:
                 subject += f", point {', '.join(point)}"
-            return _Plan(
+            return Plan(
                 changes,
                 CommitMessage(subject, trailers),
                 version,
@@ -645,7 +494,7 @@ class Registry:
                 worktree_files=worktree,
             )
 
-        return self._write(build, branch=branch, commit=commit)
+        return commits.write(self, build, branch=branch, commit=commit)
 
     def _stage_artifact(self, artifact: str | os.PathLike[str]) -> artifacts.StagedArtifact:
         if not artifacts.has_default_remote(self.root):
@@ -717,7 +566,7 @@ class Registry:
             raise RegistryError("an artifact is attached only when the version becomes trained")
         staged = self._stage_artifact(artifact) if artifact is not None else None
 
-        def build(base: Snapshot) -> _Plan[VersionManifest]:
+        def build(base: Snapshot) -> Plan[VersionManifest]:
             res = self._version_ref(base, ref)
             old = res.version
             n = old.version
@@ -751,14 +600,14 @@ class Registry:
                 ("Mreg-Version-Id", old.id),
                 ("Mreg-Status", target.value),
             ]
-            return _Plan(
+            return Plan(
                 changes,
                 CommitMessage(f"{res.model}: v{n} {old.status.value} -> {target.value}", trailers),
                 new,
                 worktree_files=worktree,
             )
 
-        return self._write(build, branch=branch, commit=commit)
+        return commits.write(self, build, branch=branch, commit=commit)
 
     def update_version(
         self,
@@ -792,7 +641,7 @@ class Registry:
             raise RegistryError("nothing to update: give at least one field")
         _, when = self._author()
 
-        def build(base: Snapshot) -> _Plan[VersionManifest]:
+        def build(base: Snapshot) -> Plan[VersionManifest]:
             res = self._version_ref(base, ref)
             old = res.version
             data = old.model_dump(exclude_unset=True)
@@ -820,7 +669,7 @@ class Registry:
                 ("Mreg-Version", str(old.version)),
                 ("Mreg-Version-Id", old.id),
             ]
-            return _Plan(
+            return Plan(
                 {path: render_update(base.read_text(path), new, path).encode()},
                 CommitMessage(
                     f"{res.model}: update v{old.version} ({what or 'no change'})", trailers
@@ -828,7 +677,7 @@ class Registry:
                 new,
             )
 
-        return self._write(build, branch=branch, commit=commit)
+        return commits.write(self, build, branch=branch, commit=commit)
 
     # -- pointers --------------------------------------------------------------
 
@@ -867,7 +716,7 @@ class Registry:
         if target == tag:
             raise ConflictError(f"pointer {model}:{tag} cannot target itself")
 
-        def build(base: Snapshot) -> _Plan[Pointer]:
+        def build(base: Snapshot) -> Plan[Pointer]:
             if base.model(model).archived:
                 raise ConflictError(f"model {model!r} is archived: restore it first")
             old_target = (
@@ -891,9 +740,9 @@ class Registry:
                 if old_target is not None
                 else f"{model}: point {tag} -> {target}"
             )
-            return _Plan({path: text}, CommitMessage(subject, trailers), pointer)
+            return Plan({path: text}, CommitMessage(subject, trailers), pointer)
 
-        return self._write(build, branch=branch, commit=commit)
+        return commits.write(self, build, branch=branch, commit=commit)
 
     def delete_pointer(
         self, ref: str, *, branch: str | None = None, commit: bool = True
@@ -904,7 +753,7 @@ class Registry:
             raise InvalidNameError(f"expected MODEL:TAG, got {ref!r}")
         model, tag = parsed.model, check_tag(parsed.tag)
 
-        def build(base: Snapshot) -> _Plan[Pointer]:
+        def build(base: Snapshot) -> Plan[Pointer]:
             old = base.pointer(model, tag)
             users = [p for p in base.pointers(model) if p.target == tag]
             if users:
@@ -916,13 +765,13 @@ class Registry:
                 ("Mreg-Pointer", tag),
                 ("Mreg-From", old.target),
             ]
-            return _Plan(
+            return Plan(
                 {old.file: None},
                 CommitMessage(f"{model}: delete pointer {tag} (was {old.target})", trailers),
                 old,
             )
 
-        return self._write(build, branch=branch, commit=commit)
+        return commits.write(self, build, branch=branch, commit=commit)
 
     # -- artifacts in the work tree ---------------------------------------------
 
@@ -1040,14 +889,3 @@ def _artifact_changes(
         f"{folder}/.gitignore": artifacts.gitignore_text(staged.filename),
     }
     return art, changes, {f"{folder}/{staged.filename}": staged.cached}
-
-
-_BRANCH_BAD = re.compile(r"[\s~^:?*\[\\]|\.\.|@\{|^-|/$|\.lock$|^$")
-
-
-def check_branch_name(root: Path, name: str) -> None:
-    proc = commits.git(root, "check-ref-format", "--branch", name, check=False)
-    if proc.returncode != 0 or _BRANCH_BAD.search(name):
-        raise InvalidNameError(f"invalid branch name {name!r}")
-    if commits.rev_sha(root, f"refs/heads/{name}") is not None:
-        raise ConflictError(f"branch {name} exists already: choose another name")
