@@ -352,6 +352,17 @@ def _pin(model_id: str | None, version: int | None, pointer: str | None) -> Pin:
     return LATEST
 
 
+def _ref_text(model: str, pin: Pin) -> str:
+    """How a job names what was asked for: iris, iris:prod, iris:v3 or the version id."""
+    if pin.kind == "model_id":
+        return pin.value
+    if pin.kind == "version":
+        return f"{model}:v{pin.value}"
+    if pin.kind == "pointer":
+        return f"{model}:{pin.value}"
+    return model
+
+
 def _inputs(data: Any, inputs: list[Any] | None) -> list[Any]:
     if inputs is not None and data is not None:
         raise ApiError(
@@ -567,7 +578,7 @@ async def invoke(
 ) -> Response[InvokeResponse]:
     pin = _pin(model_id, version, pointer)
     inputs = _inputs(data.data, data.inputs)
-    ref = model if pin is LATEST else f"{model}?{pin.kind}={pin.value}"
+    ref = _ref_text(model, pin)
     body, _ = await server.invoke(
         "invoke", model, pin, inputs, request.headers.get("authorization"), ref
     )
