@@ -428,7 +428,7 @@ class Registry:
         if head.has_model(model) and head.model(model).archived:
             raise ConflictError(f"model {model!r} is archived: restore it first")
         who, when = self._author()
-        staged = self._stage_artifact(artifact) if artifact is not None else None
+        staged = self._stage_artifact(artifact, format) if artifact is not None else None
         info = dict(train_info or {})
         if metrics:
             info["metrics"] = {**info.get("metrics", {}), **parse_values(metrics)}
@@ -496,7 +496,12 @@ class Registry:
 
         return commits.write(self, build, branch=branch, commit=commit)
 
-    def _stage_artifact(self, artifact: str | os.PathLike[str]) -> artifacts.StagedArtifact:
+    def _stage_artifact(
+        self, artifact: str | os.PathLike[str], fmt: str | None
+    ) -> artifacts.StagedArtifact:
+        """Check the file, copy it into the DVC cache and push it: all before any commit."""
+        artifacts.check_artifact_file(artifact)
+        _format_of(Path(artifact).name, fmt)
         if not artifacts.has_default_remote(self.root):
             raise ArtifactError(
                 "the registry has no default DVC remote: run 'mreg init --remote URL'"
@@ -564,7 +569,7 @@ class Registry:
             ) from None
         if artifact is not None and target != Status.trained:
             raise RegistryError("an artifact is attached only when the version becomes trained")
-        staged = self._stage_artifact(artifact) if artifact is not None else None
+        staged = self._stage_artifact(artifact, format) if artifact is not None else None
 
         def build(base: Snapshot) -> Plan[VersionManifest]:
             res = self._version_ref(base, ref)
@@ -860,6 +865,16 @@ def infer_lib(staged: artifacts.StagedArtifact, fmt: str | None) -> str | None:
     return artifacts.infer_library(fmt) if fmt else None
 
 
+def _format_of(filename: str, fmt: str | None) -> str:
+    fmt = fmt or artifacts.infer_format(filename)
+    if fmt is None:
+        raise ArtifactError(
+            f"cannot tell the format of {filename} from its name: give --format"
+            " (skops, joblib, pickle, onnx, torchscript, keras, h5)"
+        )
+    return fmt
+
+
 def _artifact_changes(
     model: str,
     n: int,
@@ -867,12 +882,7 @@ def _artifact_changes(
     fmt: str | None,
     library: str | None,
 ) -> tuple[Artifact, dict[str, bytes | None], dict[str, Path]]:
-    fmt = fmt or artifacts.infer_format(staged.filename)
-    if fmt is None:
-        raise ArtifactError(
-            f"cannot tell the format of {staged.filename} from its name: give --format"
-            " (skops, joblib, pickle, onnx, torchscript, keras, h5)"
-        )
+    fmt = _format_of(staged.filename, fmt)
     library = library or artifacts.infer_library(fmt)
     folder = artifact_dir(model, n)
     art = Artifact(

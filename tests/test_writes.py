@@ -264,6 +264,7 @@ def test_failed_write_leaves_git_status_clean(reg: Registry, artifact: Path) -> 
     assert head(reg) == before and status(reg) == ""
     assert not (reg.root / "models/iris/versions").exists()
     assert git(reg.root, "tag") == ""
+    assert not [p for p in (reg.root / ".dvc/storage").rglob("*") if p.is_file()]  # nothing pushed
 
 
 def test_no_commit_stages_the_change(reg: Registry, artifact: Path) -> None:
