@@ -290,10 +290,36 @@ class _Checker:
         self.check_settings()
         for path in self.snap.stray_files:
             self.add(WARNING, "stray-file", path, None, "not part of the registry layout")
+        self.prefetch()
         names = set(self.snap.model_dirs()) | set(self.snap.pointer_models())
         for name in sorted(names):
             self.check_model(name)
         self.check_unique_ids(self.snap.model_names())
+
+    def prefetch(self, chunk: int = 1000) -> None:
+        """Parse every manifest in large batches first: one cache write per batch, not per model.
+
+        A batch with a bad file is skipped here; the per-model checks report it.
+        """
+        snap = self.snap
+        kinds: list[tuple[type[BaseModel], list[str]]] = [
+            (ModelManifest, [model_path(n) for n in snap.model_names()]),
+            (
+                VersionManifest,
+                [p for n in snap.model_names() for p in snap.version_files(n).values()],
+            ),
+            (DvcFile, [p for n in snap.model_names() for p in snap.dvc_files(n)]),
+            (
+                PointerManifest,
+                [pointer_path(m, t) for m in snap.pointer_models() for t in snap.pointer_tags(m)],
+            ),
+        ]
+        for kind, paths in kinds:
+            for start in range(0, len(paths), chunk):
+                try:
+                    snap.parse(kind, paths[start : start + chunk])
+                except RegistryError:
+                    continue
 
     def check_change(self, old: Snapshot, models: Iterable[str], settings: bool) -> None:
         if settings:
@@ -410,12 +436,11 @@ class _Checker:
                     )
                 continue
             rel = PurePosixPath(v.artifact.path)
-            line = self.line(snap, path, "artifact", "path")
             if rel.is_absolute() or ".." in rel.parts:
                 self.error(
                     "artifact-path",
                     path,
-                    line,
+                    self.line(snap, path, "artifact", "path"),
                     "artifact.path must stay inside the model directory",
                 )
                 continue
@@ -424,11 +449,12 @@ class _Checker:
                     WARNING,
                     "artifact-path",
                     path,
-                    line,
+                    self.line(snap, path, "artifact", "path"),
                     f"artifact.path {v.artifact.path!r} is not under artifacts/v{n}/",
                 )
             dvc = f"models/{name}/{rel.as_posix()}.dvc"
             if dvc not in present:
+                line = self.line(snap, path, "artifact", "path")
                 self.error("dvc-missing", path, line, f"{dvc} does not exist")
                 continue
             wanted[dvc] = (n, v)
