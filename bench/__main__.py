@@ -12,7 +12,18 @@ import time
 from bench import common
 from bench.common import FULL, QUICK, TINY, Workdir, log, machine
 
-SECTIONS = ("serving", "scale", "growth")
+SECTIONS = ("serving", "scale", "growth", "validate")
+
+
+def run_validate_scale(mode: common.Mode) -> None:
+    """bench/validate_scale.py (the validation engineer's benchmark): a one-change PR at scale."""
+    try:
+        from bench import validate_scale
+    except ImportError as exc:
+        log(f"validate_scale not available: {exc}")
+        return
+    results = validate_scale.run(quick=mode.name != "full")
+    print(results.get("table", ""))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             from bench import growth
 
             growth.main(mode, work)
+        if "validate" in sections and not mode.tiny:
+            run_validate_scale(mode)
     finally:
         work.close()
     info["total_s"] = round(time.perf_counter() - started, 1)

@@ -135,6 +135,9 @@ def run(
     return result
 
 
+TIME = Path("/usr/bin/time")
+
+
 def run_measured(
     argv: Sequence[str],
     *,
@@ -142,24 +145,26 @@ def run_measured(
     env: dict[str, str] | None = None,
     check: bool = True,
 ) -> Run:
-    """Like run(), with the child's own peak RSS (os.wait4 reaps exactly this child)."""
-    start = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(
-            list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err
-        )
-        _, status, usage = os.wait4(proc.pid, 0)
+    """Like run(), with the child's own peak RSS.
+
+    Through GNU time when installed: a child forked from this (large) process
+    would report this process's size as its floor, since Linux keeps the
+    high-water mark across exec; forked from `time`, the floor is tiny.
+    """
+    with tempfile.NamedTemporaryFile() as mem:
+        cmd = [str(TIME), "-f", "%M", "-o", mem.name, *argv] if TIME.exists() else list(argv)
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=False)
         seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        result = Run(
-            seconds,
-            usage.ru_maxrss / 1024,
-            proc.returncode,
-            out.read().decode(errors="replace"),
-            err.read().decode(errors="replace"),
-        )
+        text = Path(mem.name).read_text().strip().splitlines() if TIME.exists() else []
+    kb = int(text[-1]) if text and text[-1].isdigit() else 0
+    result = Run(
+        seconds,
+        kb / 1024,
+        proc.returncode,
+        proc.stdout.decode(errors="replace"),
+        proc.stderr.decode(errors="replace"),
+    )
     if check and result.returncode != 0:
         raise RuntimeError(
             f"command failed ({result.returncode}): {' '.join(argv)}\n{result.stderr[-2000:]}"
