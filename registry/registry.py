@@ -156,9 +156,7 @@ class Registry:
                 with dvc.config.edit() as conf:
                     conf["core"]["autostage"] = False
                     if remote is not None or not conf["core"].get("remote"):
-                        url = remote or str(root / ".dvc" / artifacts.LOCAL_STORAGE)
-                        if "://" not in url:
-                            url = str(Path(url).expanduser().resolve())
+                        url = _remote_url(root, remote)
                         name = conf["core"].get("remote") or artifacts.DEFAULT_REMOTE_NAME
                         conf["remote"][name] = {"url": url}
                         conf["core"]["remote"] = name
@@ -899,3 +897,23 @@ def _artifact_changes(
         f"{folder}/.gitignore": artifacts.gitignore_text(staged.filename),
     }
     return art, changes, {f"{folder}/{staged.filename}": staged.cached}
+
+
+def _remote_url(root: Path, remote: str | None) -> str:
+    """The DVC remote URL to record in the committed `.dvc/config`.
+
+    The default local storage (git-ignored) is recorded by absolute path so that
+    local clones share it. A local directory inside the repository, given on
+    purpose, is recorded relative to `.dvc/`, so that it stays valid in every
+    clone: that is how a registry ships its own small artifacts.
+    """
+    if remote is not None and "://" in remote:
+        return remote
+    path = Path(remote).expanduser() if remote else root / ".dvc" / artifacts.LOCAL_STORAGE
+    path = path.resolve()
+    if remote is not None and path.is_relative_to(root):
+        from dvc.config_schema import RelPath
+
+        # DVC writes a RelPath relative to the config file's directory.
+        return RelPath(str(path))  # type: ignore[no-any-return]
+    return str(path)
