@@ -283,3 +283,18 @@ def test_serving_a_tag_pins_the_deployment(served_registry: Registry, tmp_path: 
         assert body["version"] == 1
         assert c.get("/v1/registry").json()["ref"] == "iris@v1"
         assert c.get("/v1/models/fmt-onnx").status_code == 404
+
+
+def test_the_showcase_at_a_release_tag_and_at_head(showcase: Any, tmp_path: Path) -> None:
+    """The shared showcase registry: a git tag pins what a deployment serves."""
+    for rev, latest, prod in (("release-1", 2, 2), ("HEAD", 3, 2)):
+        app = create_app(showcase.root, rev=rev, usage_path=tmp_path / f"{rev}.sqlite")
+        with TestClient(app=app) as c:
+            assert invoke(c, "/v1/models/iris/invoke").json()["version"] == latest
+            r = c.post("/v1/models/iris/invoke?pointer=prod", json={"data": SETOSA})
+            assert r.json()["version"] == prod
+            assert r.json()["outputs"][0]["label"] == "setosa"
+            assert c.post("/v1/models/legacy/invoke", json={"data": SETOSA}).status_code == 404
+            if rev == "HEAD":
+                churn = c.post("/v1/models/churn/invoke?version=2", json={"data": [0]})
+                assert churn.status_code == 409
