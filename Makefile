@@ -18,11 +18,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,onnx,torch,keras]'
 	touch $(STAMP)
 
+# Serves the example registry at HEAD and follows the checked-out branch, so
+# a new commit (a registered version, a moved pointer) is served within POLL s.
+BRANCH ?= $(shell git branch --show-current 2>/dev/null)
+POLL ?= 2
 serve: $(STAMP)
 	$(BIN)/mreg pull
 	@echo "mreg: serving the example registry at http://$(HOST):$(PORT)"
 	@echo "try:  curl -s http://$(HOST):$(PORT)/v1/models"
-	$(BIN)/mreg serve --host $(HOST) --port $(PORT)
+	$(BIN)/mreg serve --host $(HOST) --port $(PORT) $(if $(BRANCH),--follow $(BRANCH) --poll $(POLL),)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

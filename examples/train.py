@@ -147,3 +147,38 @@ def digits_torch(out_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
         },
         "output_info": {"labels": [str(d) for d in range(10)], "output": "logits"},
     }
+
+
+TRAINERS = {"iris": iris, "diabetes": diabetes, "digits-onnx": digits_onnx, "digits-torch": digits_torch}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Train one example model into a directory: the artifact plus its input/output info files.
+
+    python examples/train.py iris --out /tmp/iris-v4 --param estimator=logistic_regression \\
+        --param C=10 --param max_iter=500
+    """
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("model", choices=sorted(TRAINERS))
+    parser.add_argument("--out", type=Path, required=True, help="directory to write into")
+    parser.add_argument("--param", action="append", default=[], help="KEY=VALUE (JSON value)")
+    args = parser.parse_args(argv)
+    params: dict[str, Any] = {}
+    for pair in args.param:
+        key, _, value = pair.partition("=")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    args.out.mkdir(parents=True, exist_ok=True)
+    out = TRAINERS[args.model](args.out, params)
+    (args.out / "input_info.json").write_text(json.dumps(out["input_info"], indent=2))
+    (args.out / "output_info.json").write_text(json.dumps(out["output_info"], indent=2))
+    print(json.dumps({"artifact": str(out["path"]), "metrics": out["metrics"]}))
+
+
+if __name__ == "__main__":
+    main()
