@@ -7,10 +7,12 @@ Reads (jobs, runs) flush first, so a client sees its own invocation at once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
+from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,8 +73,9 @@ class UsageStore:
     def __init__(self, path: str | Path | None, *, flush_every: float = 0.5) -> None:
         self.path = Path(path) if path is not None else None
         self.flush_every = flush_every
-        self._pending: list[Record] = []
-        self._lock = threading.Lock()  # guards _pending and the connection
+        # deque: append (event loop) and popleft (writer thread) are atomic, so nothing is lost
+        self._pending: deque[Record] = deque()
+        self._lock = threading.Lock()  # guards the connection
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -94,7 +97,7 @@ class UsageStore:
 
     def record(self, record: Record) -> None:
         """Queue one invocation (COLUMNS order). Cheap: no I/O."""
-        self._pending.append(record)  # list.append is atomic under the GIL
+        self._pending.append(record)
         if record[8] < 400:
             self.last_used[record[3]] = record[12]
         if len(self._pending) >= 1000:
@@ -103,7 +106,10 @@ class UsageStore:
     def flush(self) -> int:
         """Write what is queued; returns how many records were written."""
         with self._lock:
-            batch, self._pending = self._pending, []
+            batch = []
+            with contextlib.suppress(IndexError):
+                while True:
+                    batch.append(self._pending.popleft())
             if batch:
                 with self._db:
                     self._db.executemany(INSERT, batch)

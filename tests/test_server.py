@@ -298,3 +298,22 @@ def test_the_showcase_at_a_release_tag_and_at_head(showcase: Any, tmp_path: Path
             if rev == "HEAD":
                 churn = c.post("/v1/models/churn/invoke?version=2", json={"data": [0]})
                 assert churn.status_code == 409
+
+
+def test_usage_store_loses_nothing_while_its_writer_runs(tmp_path: Path) -> None:
+    from server.usage import UsageStore
+
+    store = UsageStore(tmp_path / "usage.sqlite", flush_every=0.001)
+    store.start()
+    for i in range(3000):
+        store.record(
+            (f"run_{i:016x}", "invoke", "iris", "iris", 1, "mv_00000000", "abc", "me")
+            + (200, None, 0.1, 1, float(i), None)
+        )
+    store.close()
+    reopened = UsageStore(tmp_path / "usage.sqlite")
+    jobs = reopened.jobs(limit=5000)
+    assert len(jobs) == 3000
+    assert jobs[0]["id"] == f"run_{2999:016x}"
+    assert reopened.last_used == {"iris": 2999.0}
+    reopened.close()
