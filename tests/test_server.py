@@ -306,10 +306,8 @@ def test_usage_store_loses_nothing_while_its_writer_runs(tmp_path: Path) -> None
     store = UsageStore(tmp_path / "usage.sqlite", flush_every=0.001)
     store.start()
     for i in range(3000):
-        store.record(
-            (f"run_{i:016x}", "invoke", "iris", "iris", 1, "mv_00000000", "abc", "me")
-            + (200, None, 0.1, 1, float(i), None)
-        )
+        head = (f"run_{i:016x}", "invoke", "iris", "iris", 1, "mv_00000000", "abc", "me")
+        store.record((*head, 200, None, 0.1, 1, float(i), None))
     store.close()
     reopened = UsageStore(tmp_path / "usage.sqlite")
     jobs = reopened.jobs(limit=5000)
