@@ -84,9 +84,8 @@ def test_readme_quickstart_runs_verbatim(tmp_path: Path) -> None:
         parts = re.split(r"^@@@ (\d+)\n", done.stdout, flags=re.M)[1:]
         out = {int(parts[i]): parts[i + 1].strip() for i in range(0, len(parts), 2)}
         assert len(out) == len(commands)
-        by = {c.split(" -d ")[0].split("?")[0][:60]: i for i, c in enumerate(commands)}
-        del by  # the steps are checked in order below
-
+        # Steps in README order: 0 list, 1 latest, 2 MODEL_ID=, 3 pinned, 4 run by pointer,
+        # 5 train, 6 register, 7 validate, 8 git log, 9 sleep, 10 run again, 11 jobs.
         models = json.loads(out[0])
         names = [m["name"] for m in models["models"]]
         assert names == ["diabetes", "digits-onnx", "digits-torch", "iris", "wine"]
