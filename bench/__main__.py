@@ -32,10 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help="a few seconds, for the smoke test")
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section")
     parser.add_argument("--no-peers", action="store_true", help="skip MLflow and GTO")
+    parser.add_argument("--no-mlflow", action="store_true", help="skip MLflow (no venv needed)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = parser.parse_args(argv)
     mode = FULL if args.full else TINY if args.tiny else QUICK
     if args.no_peers:
+        mode = common.Mode(**{**mode.__dict__, "peers": False, "gto": False})
+    if args.no_mlflow:
         mode = common.Mode(**{**mode.__dict__, "peers": False})
     sections = args.only or list(SECTIONS)
     started = time.perf_counter()

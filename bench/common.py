@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+RESULTS = Path(os.environ.get("MREG_BENCH_RESULTS", ROOT / "bench" / "results"))
 BIN = Path(sys.executable).parent
 MREG = str(BIN / "mreg")
 GTO = str(BIN / "gto")
@@ -33,7 +33,8 @@ class Mode:
     repeats: int
     scale_shapes: tuple[tuple[int, int], ...]  # (models, versions) for the side-by-side shapes
     growth_models: tuple[int, ...]
-    peers: bool = True
+    peers: bool = True  # MLflow (its own venv)
+    gto: bool = True  # GTO (installed with dvc)
 
     @property
     def tiny(self) -> bool:

@@ -207,7 +207,7 @@ def measure_mreg(models: int, versions: int, mode: Mode, work: Workdir) -> dict[
     log(f"scale {models}x{versions}: server start")
     drop_cache(repo)
     res["serve cold"] = server_start(repo, env)
-    warm = [server_start(repo, env) for _ in range(2 if heavy else 3)]
+    warm = [server_start(repo, env) for _ in range(1 if mode.tiny else 2 if heavy else 3)]
     res["serve warm"] = {
         "ready_s": timing(w["ready_s"] for w in warm).median,
         "first_models_s": timing(w["first_models_s"] for w in warm).median,
@@ -483,10 +483,10 @@ def main(mode: Mode, work: Workdir, mlflow_python: Path | None) -> dict[str, Any
         shape = f"{models:,} x {versions}"
         entry: dict[str, Any] = {"mreg": measure_mreg(models, versions, mode, work)}
         side_by_side = (models, versions) == mode.scale_shapes[0]
-        if mode.peers and side_by_side:
+        if mode.gto and side_by_side:
             entry["gto"] = measure_gto(models, versions, mode, work)
-            if mlflow_python is not None:
-                entry["mlflow"] = measure_mlflow(mlflow_python, models, versions, mode, work)
+        if mode.peers and side_by_side and mlflow_python is not None:
+            entry["mlflow"] = measure_mlflow(mlflow_python, models, versions, mode, work)
         results["shapes"][shape] = entry
     tables = render(results)
     for t in tables:
