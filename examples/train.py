@@ -149,7 +149,12 @@ def digits_torch(out_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-TRAINERS = {"iris": iris, "diabetes": diabetes, "digits-onnx": digits_onnx, "digits-torch": digits_torch}
+TRAINERS = {
+    "iris": iris,
+    "diabetes": diabetes,
+    "digits-onnx": digits_onnx,
+    "digits-torch": digits_torch,
+}
 
 
 def main(argv: list[str] | None = None) -> None:
