@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import itertools
 import json
 import logging
 import os
@@ -127,6 +128,9 @@ class Server:
         self.last_reload_error: ReloadError | None = None
         self.ready = not preload
         self._reload_lock = asyncio.Lock()
+        # Record ids: random per process (workers, restarts), then a counter (cheaper than urandom).
+        self._id_prefix = secrets.token_hex(4)
+        self._ids = itertools.count()
         self._poller: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------
@@ -226,7 +230,7 @@ class Server:
         who = self.auth.require(authorization, "invoke", manifest) if self.auth.enabled else None
         served, resolution = self._resolve(served, model, pin)
         version = resolution.version
-        record_id = "run_" + secrets.token_hex(8)
+        record_id = f"run_{self._id_prefix}{next(self._ids):08x}"
         status, error, outputs = 200, None, None
         try:
             outputs = await self._predict(served, model, version, inputs)
@@ -567,7 +571,6 @@ async def resolve(
 )
 async def invoke(
     request: Request[Any, Any, Any],
-    server: NamedDependency[Server],
     model: FromPath[str],
     data: JSONBody[InvokeRequest],
     model_id: Annotated[
@@ -576,6 +579,8 @@ async def invoke(
     version: Annotated[int | None, QueryParameter(ge=1, description="Pin version n")] = None,
     pointer: Annotated[str | None, QueryParameter(description="Use a pointer (tag)")] = None,
 ) -> Response[InvokeResponse]:
+    # The hot path: app state instead of dependency injection saves a few microseconds a call.
+    server: Server = request.app.state.server
     pin = _pin(model_id, version, pointer)
     inputs = _inputs(data.data, data.inputs)
     ref = _ref_text(model, pin)
