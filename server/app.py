@@ -44,7 +44,15 @@ from registry import (
 from server.auth import Auth, Token, load_tokens
 from server.errors import EXCEPTION_HANDLERS, ApiError
 from server.metrics import Metrics, MetricsMiddleware
-from server.state import LATEST, ArtifactLocator, ModelPool, Pin, Served, rev_parse
+from server.state import (
+    LATEST,
+    ArtifactLocator,
+    ModelPool,
+    Pin,
+    Served,
+    fetch_remote_branch,
+    rev_parse,
+)
 from server.usage import UsageStore, iso
 
 log = logging.getLogger("mreg.server")
@@ -176,6 +184,17 @@ class Server:
     async def reload(self) -> bool:
         """Load the newest commit of the served ref and swap to it; False when unchanged or failed."""
         async with self._reload_lock:
+            fetch_error = await anyio.to_thread.run_sync(
+                fetch_remote_branch, self.registry, self.rev
+            )
+            if fetch_error:
+                # Keep serving; the next poll tries again. The last good fetch is what rev-parse sees.
+                log.warning("fetching %s failed: %s", self.rev, fetch_error)
+                self.last_reload_error = ReloadError(
+                    None, f"fetching {self.rev} failed: {fetch_error}", datetime.now(UTC)
+                )
+            elif self.last_reload_error and self.last_reload_error.revision is None:
+                self.last_reload_error = None  # the fetch works again
             sha = await anyio.to_thread.run_sync(rev_parse, self.registry, self.rev)
             if sha == self.served.revision:
                 return False

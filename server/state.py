@@ -211,13 +211,30 @@ class ModelPool:
             self._failed.clear()
 
 
+def _git(registry: Registry, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", *args], cwd=registry.root, capture_output=True, text=True, check=False
+    )
+
+
 def rev_parse(registry: Registry, rev: str) -> str:
     """The commit sha of `rev`, via git itself (cheap enough for a poll every few seconds)."""
-    out = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
-        cwd=registry.root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return out.stdout.strip()
+    return _git(registry, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").stdout.strip()
+
+
+def fetch_remote_branch(registry: Registry, rev: str) -> str | None:
+    """For `origin/main` style refs: fetch that branch from its remote; the error text if it fails.
+
+    A server deployed as a clone follows `origin/main`; anything else (a local
+    branch, a tag) needs no fetch.
+    """
+    remote, sep, branch = rev.partition("/")
+    if not sep or not branch:
+        return None
+    remotes = _git(registry, "remote").stdout.split()
+    if remote not in remotes:
+        return None
+    out = _git(registry, "fetch", "--quiet", remote, f"+refs/heads/{branch}:refs/remotes/{rev}")
+    if out.returncode:
+        return out.stderr.strip() or "git fetch failed"
+    return None

@@ -147,3 +147,23 @@ def test_following_a_branch_that_disappears_keeps_the_old_revision(
         assert r["reloaded"] is False
         assert "candidate" in r["last_reload_error"]["message"]
         assert invoke(c)["version"] == 1
+
+
+def test_a_clone_follows_its_remote_branch(
+    registry: Registry, other_model_file: Path, tmp_path: Path
+) -> None:
+    """A server deployed as a clone follows origin/main: each reload fetches first."""
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(registry.root), str(clone))
+    with TestClient(app=create_app(Registry(clone), follow="origin/main", poll=0)) as c:
+        assert invoke(c)["version"] == 1
+        registry.register("iris", other_model_file, output_info={"labels": LABELS})
+        r = c.post("/v1/admin/reload").json()
+        assert (r["reloaded"], r["revision"]) == (True, head(registry))
+        assert invoke(c)["version"] == 2  # the artifact comes from the shared DVC remote
+
+        git(clone, "remote", "set-url", "origin", str(tmp_path / "gone"))
+        r = c.post("/v1/admin/reload").json()
+        assert r["reloaded"] is False
+        assert r["last_reload_error"]["message"].startswith("fetching origin/main failed")
+        assert invoke(c)["version"] == 2
