@@ -38,24 +38,35 @@ class Touched:
         return cls(tuple(kept), frozenset(models), "registry.yaml" in kept)
 
 
-def _git(registry: Registry, *args: str) -> bytes:
-    proc = subprocess.run(["git", *args], cwd=registry.root, capture_output=True, check=False)
-    if proc.returncode != 0:
-        raise RegistryError(f"git {args[0]} failed: {proc.stderr.decode().strip()}")
-    return proc.stdout
+def _git(registry: Registry, *commands: list[str]) -> list[bytes]:
+    """Run git commands side by side (each scans the work tree: in parallel they cost one)."""
+    procs = [
+        subprocess.Popen(
+            ["git", *args],
+            cwd=registry.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for args in commands
+    ]
+    outputs = [proc.communicate() for proc in procs]
+    for args, proc, (_, err) in zip(commands, procs, outputs, strict=True):
+        if proc.returncode != 0:
+            raise RegistryError(f"git {args[0]} failed: {err.decode().strip()}")
+    return [out for out, _ in outputs]
 
 
 def changed_paths(registry: Registry, base: str, rev: str | None = None) -> Touched:
     """Registry paths that differ between `base` and `rev` (None: the work tree, untracked files too)."""
     base_sha = resolve_revision(registry.repo, base)
-    args = ["diff", "--name-only", "-z", "--no-renames", base_sha]
+    diff = ["diff", "--name-only", "-z", "--no-renames", base_sha]
     if rev is not None:
-        args.append(resolve_revision(registry.repo, rev))
-    raw = _git(registry, *args, "--", *REGISTRY_ROOTS)
+        diff.append(resolve_revision(registry.repo, rev))
+    commands = [[*diff, "--", *REGISTRY_ROOTS]]
     if rev is None:
-        raw += b"\0" + _git(
-            registry, "ls-files", "--others", "--exclude-standard", "-z", "--", *REGISTRY_ROOTS
-        )
+        untracked = ["ls-files", "--others", "--exclude-standard", "-z", "--", *REGISTRY_ROOTS]
+        commands.append(untracked)
+    raw = b"\0".join(_git(registry, *commands))
     return Touched.from_paths(p for p in raw.decode().split("\0") if p)
 
 

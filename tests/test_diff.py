@@ -83,7 +83,7 @@ def test_text_output(changed: RepoBuilder) -> None:
 
 def test_json_between_two_revisions(changed: RepoBuilder) -> None:
     head = changed.commit("change")
-    code, out, _ = run(changed.root, "HEAD~1", head, "--format", "json")
+    code, out, _ = run(changed.root, "HEAD~1", head, "--json")
     assert code == 0
     data = json.loads(out)
     assert data["head_revision"] == head

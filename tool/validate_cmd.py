@@ -18,7 +18,7 @@ from registry import (
     diff_registry,
     validate_registry,
 )
-from tool.base import cli, pass_registry
+from tool.base import cli, json_option, pass_registry
 
 # -- validate ----------------------------------------------------------------
 
@@ -62,16 +62,22 @@ def _summary(report: ValidationReport) -> str:
     type=click.Choice(["text", "json", "github"]),
     default="text",
     show_default=True,
-    help="text for people, json for programs, github for workflow annotations.",
+    help="text for people, json for programs (also --json), github for workflow annotations.",
 )
 @click.option(
     "--check-artifacts",
     is_flag=True,
     help="Also check that every trained artifact is in the DVC cache or the default remote.",
 )
+@json_option
 @pass_registry
 def validate_cmd(
-    registry: Registry, rev: str | None, base: str | None, output: str, check_artifacts: bool
+    registry: Registry,
+    rev: str | None,
+    base: str | None,
+    output: str,
+    check_artifacts: bool,
+    as_json: bool,
 ) -> None:
     """Check manifests, names, versions, pointers and .dvc files; exit 1 on any error.
 
@@ -87,7 +93,7 @@ def validate_cmd(
         mreg validate --rev v1.2 --format json
     """
     report = validate_registry(registry, rev, base=base, check_artifacts=check_artifacts)
-    if output == "json":
+    if output == "json" or as_json:
         click.echo(json.dumps([f.to_dict() for f in report.findings], indent=2))
     elif output == "github":
         for finding in report.findings:
@@ -229,10 +235,11 @@ def diff_markdown(d: RegistryDiff) -> list[str]:
     type=click.Choice(["text", "json", "markdown"]),
     default="text",
     show_default=True,
-    help="text for people, json for programs, markdown for a pull request comment.",
+    help="text for people, json for programs (also --json), markdown for a pull request comment.",
 )
+@json_option
 @pass_registry
-def diff_cmd(registry: Registry, rev1: str, rev2: str | None, output: str) -> None:
+def diff_cmd(registry: Registry, rev1: str, rev2: str | None, output: str, as_json: bool) -> None:
     """What changed in the registry from REV1 to REV2 (default: the work tree, like git diff).
 
     Models added, archived, restored, deleted or updated; versions registered
@@ -246,7 +253,7 @@ def diff_cmd(registry: Registry, rev1: str, rev2: str | None, output: str) -> No
         mreg diff origin/main HEAD --format markdown > comment.md
     """
     result = diff_registry(registry, rev1, rev2)
-    if output == "json":
+    if output == "json" or as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     elif output == "markdown":
         click.echo("\n".join(diff_markdown(result)).rstrip())
