@@ -606,9 +606,7 @@ async def invoke(
     body, _ = await server.invoke(
         "invoke", model, pin, inputs, request.headers.get("authorization"), ref
     )
-    return Response(
-        msgspec.json.encode(body), media_type=JSON, headers={"X-Mreg-Model-Id": body.model_id}
-    )
+    return Response(body, headers={"X-Mreg-Model-Id": body.model_id})
 
 
 @post(

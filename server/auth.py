@@ -90,10 +90,10 @@ def load_tokens(path: str | os.PathLike[str] | None = None) -> list[Token]:
         except OSError as exc:
             raise TokenConfigError(f"cannot read tokens file {p}: {exc.strerror}") from None
         return parse_tokens(_parse(text, str(p)), str(p))
-    text = os.environ.get(ENV_VAR)
-    if not text:
+    env_text = os.environ.get(ENV_VAR)
+    if not env_text:
         return []
-    return parse_tokens(_parse(text, ENV_VAR), ENV_VAR)
+    return parse_tokens(_parse(env_text, ENV_VAR), ENV_VAR)
 
 
 def _parse(text: str, where: str) -> Any:

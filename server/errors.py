@@ -77,7 +77,7 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
     )
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
     RegistryError: registry_error,
     HTTPException: http_error,
     Exception: internal_error,

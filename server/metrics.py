@@ -9,6 +9,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -72,9 +73,9 @@ class Metrics:
         out.append(f"mreg_reloads_total {self.reloads}")
         head("mreg_reload_failures_total", "counter", "Revisions that failed to load.")
         out.append(f"mreg_reload_failures_total {self.reload_failures}")
-        for gname, (text, value, labels) in sorted(gauges.items()):
+        for gname, (text, value, gauge_labels) in sorted(gauges.items()):
             head(gname, "gauge", text)
-            out.append(f"{gname}{_labels(**labels) if labels else ''} {value}")
+            out.append(f"{gname}{_labels(**gauge_labels) if gauge_labels else ''} {value}")
         return "\n".join(out) + "\n"
 
 
@@ -95,7 +96,7 @@ class MetricsMiddleware:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()

@@ -145,7 +145,8 @@ class UsageStore:
         """The most recent invocations, newest first; `models` limits what a caller may see."""
         self.flush()
         sql = f"SELECT {', '.join(COLUMNS)} FROM jobs"
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if model is not None:
             where.append("model = ?")
             args.append(model)
