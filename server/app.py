@@ -198,6 +198,8 @@ class Server:
             sha = await anyio.to_thread.run_sync(rev_parse, self.registry, self.rev)
             if sha == self.served.revision:
                 return False
+            if self.last_reload_error and sha == self.last_reload_error.revision:
+                return False  # known bad: wait for the next commit instead of failing every poll
             try:
                 if not sha:
                     raise core.RevisionNotFoundError(f"revision {self.rev!r} not found")

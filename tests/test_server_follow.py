@@ -93,6 +93,8 @@ def test_a_failed_reload_keeps_serving_the_old_revision(
     assert "colour" in error["message"]
     assert client.get("/v1/registry").json()["last_reload_error"]["revision"] == bad
     assert invoke(client)["revision"] == good
+    again = client.post("/v1/admin/reload").json()  # the same bad commit is not retried
+    assert (again["reloaded"], again["last_reload_error"]) == (False, error)
     assert "mreg_reload_failures_total 1" in client.get("/metrics").text
 
     model_yaml.write_text(model_yaml.read_text().replace("colour: blue\n", ""))
