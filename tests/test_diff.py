@@ -22,16 +22,20 @@ def run(root: Path, *args: str) -> tuple[int, str, str]:
 def changed(builder: RepoBuilder) -> RepoBuilder:
     """main: iris v1, v2 (accuracy 0.91, 0.92), v3 untrained, prod -> v1; old, keep.
     Work tree: v4 registered (accuracy 0.94), v3 -> training, prod -> v4, canary created,
-    old deleted, keep archived, fresh added."""
+    beta deleted, old deleted, keep archived, tweak updated, fresh added."""
     builder.model("iris")
     add_version(builder, 1)
     add_version(builder, 2)
     add_version(builder, 3, "untrained")
     builder.pointer("iris", "prod", "v1")
     builder.pointer("iris", "staging", "v2")
+    builder.pointer("iris", "beta", "v1")
     builder.model("old")
     builder.model("keep")
+    builder.model("tweak")
     builder.commit("base")
+    builder.remove("pointers/iris/beta.yaml")
+    builder.model("tweak", description="now described")
     add_version(builder, 4)
     add_version(builder, 3, "training")
     builder.pointer("iris", "prod", "v4")
@@ -74,8 +78,10 @@ def test_text_output(changed: RepoBuilder) -> None:
         "model fresh: added",
         "model keep: archived",
         "model old: deleted",
+        "model tweak: updated (description)",
         "version iris:v3: status: untrained -> training",
         "version iris:v4: registered: trained; accuracy 0.92 -> 0.94 (+0.02) vs v2",
+        "pointer iris:beta: deleted v1 -> -",
         "pointer iris:canary: created - -> latest (v4)",
         "pointer iris:prod: moved v1 -> v4",
     ]

@@ -156,6 +156,15 @@ BAD: dict[str, tuple[Change, tuple[str, str, int | None]]] = {
         _set(V2, "mv_0000000000000002", "mv_00000000000000ff"),
         ("version-reused", V2, 1),
     ),
+    "new version below the base's highest": (
+        lambda b: (
+            b.remove(V2),
+            b.remove("models/iris/artifacts/v2/model.skops.dvc"),
+            b.commit("drop v2"),
+            add_version(b, 2, vid="mv_00000000000000fe"),
+        ),
+        ("version-reused", V2, 2),
+    ),
     "status backwards": (
         _set(V2, "status: trained", "status: training"),
         ("status-backwards", V2, 3),
@@ -245,6 +254,7 @@ CHANGE_ONLY = {
     "created_at edited",
     "version deleted",
     "version number reused",
+    "new version below the base's highest",
     "status backwards",
     "status out of failed",
     "protected pointer to incompatible input",
