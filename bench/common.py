@@ -85,9 +85,11 @@ class Workdir:
             "XDG_CACHE_HOME": str(home / ".cache"),
             "GTO_EMOJIS": "false",
             "NO_COLOR": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
         }
         self.env.pop("MREG_REPO", None)
+        # Users' Pythons cache bytecode; without it every mreg process would compile
+        # registry/ and tool/ from source (installed peers ship compiled).
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
 
     def sub(self, name: str) -> Path:
         p = self.path / name

@@ -65,6 +65,14 @@ def train(workdir: Path) -> tuple[Path, Path, list[list[float]]]:
     return skops_path, pickle_path, rows
 
 
+def expected_predictions(skops_path: Path, rows: list[list[float]]) -> list[Any]:
+    """What the model itself predicts: every server must answer the same."""
+    import skops.io
+
+    model = skops.io.load(skops_path, trusted=skops.io.get_untrusted_types(file=skops_path))
+    return list(model.predict(rows).tolist())
+
+
 def http(method: str, url: str, body: dict[str, Any] | None = None, timeout: float = 5) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
@@ -301,10 +309,7 @@ def main(mode: Mode, work: Workdir, mlflow_python: Path | None) -> dict[str, Any
     if not use_wrk:
         log("wrk not available: falling back to the Python asyncio load generator")
     skops_path, pickle_path, rows = train(work.path)
-    import skops.io
-
-    model = skops.io.load(skops_path, trusted=skops.io.get_untrusted_types(file=skops_path))
-    expected = model.predict(rows).tolist()
+    expected = expected_predictions(skops_path, rows)
     found, missing = servers(work, skops_path, pickle_path, mlflow_python)
     results: dict[str, Any] = {
         "load_generator": "wrk 4 (Debian), 1 thread, Lua POST body"
