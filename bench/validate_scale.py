@@ -35,25 +35,26 @@ from bench.common import (
     table,
     timing,
 )
+from bench.common import run as run_process
 from bench.synth import dvc_yaml, make_mreg_registry, model_name, version_yaml
 
 SIZES = (10, 10_000)
 
 
-def _make_pr(repo: Path, env: dict[str, str], versions: int) -> str:
+def _make_pr(repo: Path, env: dict[str, str], models: int, versions: int) -> str:
     """Branch `pr`: one model gets version versions+1 and its prod pointer moves to it."""
-    from bench.common import run as run_cmd
-
-    name = model_name(SIZES[0] // 2)
+    name = model_name(models // 2)
     n = versions + 1
-    run_cmd(["git", "checkout", "-q", "-b", "pr"], cwd=repo, env=env)
+    run_process(["git", "checkout", "-q", "-b", "pr"], cwd=repo, env=env)
     (repo / f"models/{name}/versions/{n}.yaml").write_text(version_yaml(name, n))
     dvc = repo / f"models/{name}/artifacts/v{n}/model.skops.dvc"
     dvc.parent.mkdir(parents=True, exist_ok=True)
     dvc.write_text(dvc_yaml(name, n))
     (repo / f"pointers/{name}/prod.yaml").write_text(f"target: v{n}\ndescription: prod traffic\n")
-    run_cmd(["git", "add", "-A", "models", "pointers"], cwd=repo, env=env)
-    run_cmd(["git", "commit", "-q", "-m", f"{name}: register v{n}, move prod"], cwd=repo, env=env)
+    run_process(["git", "add", "-A", "models", "pointers"], cwd=repo, env=env)
+    run_process(
+        ["git", "commit", "-q", "-m", f"{name}: register v{n}, move prod"], cwd=repo, env=env
+    )
     return name
 
 
@@ -80,8 +81,11 @@ COMMANDS = {
 }
 
 
-def run(quick: bool) -> dict[str, Any]:
-    """Build each registry, time every command on it; returns (and saves) the results."""
+def run(quick: bool, sizes: tuple[int, int] = SIZES) -> dict[str, Any]:
+    """Build each registry, time every command on it; returns (and saves) the results.
+
+    `sizes` (small, large) is for smoke tests; the benchmark is 10 vs 10,000 models.
+    """
     versions = 3 if quick else 10
     repeats = 3 if quick else 5
     work = Workdir()
@@ -93,11 +97,11 @@ def run(quick: bool) -> dict[str, Any]:
         "sizes": {},
     }
     try:
-        for models in SIZES:
+        for models in sizes:
             repo = work.sub(f"reg-{models}")
             log(f"validate_scale: building {models} models x {versions} versions")
             make_mreg_registry(repo, models, versions, work.env)
-            changed = _make_pr(repo, work.env, versions)
+            changed = _make_pr(repo, work.env, models, versions)
             per: dict[str, Any] = {"changed_model": changed}
             for label, args in COMMANDS.items():
                 # The whole-registry scan is the slow reference: fewer repeats at scale.
@@ -107,7 +111,7 @@ def run(quick: bool) -> dict[str, Any]:
             results["sizes"][str(models)] = per
     finally:
         work.close()
-    small, large = (results["sizes"][str(s)] for s in SIZES)
+    small, large = (results["sizes"][str(s)] for s in sizes)
     rows = [
         [
             label,
@@ -121,14 +125,14 @@ def run(quick: bool) -> dict[str, Any]:
     ]
     headers = [
         "command (1-change PR)",
-        f"{SIZES[0]} cold",
-        f"{SIZES[0]} warm",
-        f"{SIZES[1]:,} cold",
-        f"{SIZES[1]:,} warm",
+        f"{sizes[0]:,} cold",
+        f"{sizes[0]:,} warm",
+        f"{sizes[1]:,} cold",
+        f"{sizes[1]:,} warm",
         "warm ratio",
     ]
     title = (
-        f"mreg validate on a one-change pull request: {SIZES[0]} vs {SIZES[1]:,} models"
+        f"mreg validate on a one-change pull request: {sizes[0]:,} vs {sizes[1]:,} models"
         f" x {versions} versions ({results['mode']})"
     )
     text = table(title, headers, rows)
