@@ -40,7 +40,11 @@ from bench.common import (
 )
 from bench.peers import gto_version, mlflow_ops_script
 
-PROBE = synth.model_name(7)  # the model every read and write touches
+
+def probe(models: int) -> str:
+    """The model every read and write touches."""
+    return synth.model_name(min(7, models - 1))
+
 
 # Measurements of mreg per shape, shared by the scale and growth sections of one run.
 _MEASURED: dict[tuple[int, int], dict[str, Any]] = {}
@@ -125,7 +129,7 @@ def server_start(repo: Path, env: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def in_process(repo: Path, repeats: int) -> dict[str, Any]:
+def in_process(repo: Path, repeats: int, name: str) -> dict[str, Any]:
     """The library in one warm process: a new snapshot per call, as a request or script makes it."""
     from registry import Registry
 
@@ -136,16 +140,16 @@ def in_process(repo: Path, repeats: int) -> dict[str, Any]:
         "list (work tree)": time_call(lambda: reg.snapshot().models(), repeats).to_dict(),
         "list (HEAD)": time_call(lambda: reg.snapshot("HEAD").models(), repeats).to_dict(),
         "resolve (work tree)": time_call(
-            lambda: reg.snapshot().resolve(f"{PROBE}:prod"), repeats
+            lambda: reg.snapshot().resolve(f"{name}:prod"), repeats
         ).to_dict(),
         "resolve (HEAD)": time_call(
-            lambda: reg.snapshot("HEAD").resolve(f"{PROBE}:prod"), repeats
+            lambda: reg.snapshot("HEAD").resolve(f"{name}:prod"), repeats
         ).to_dict(),
     }
 
 
 def in_process_writes(
-    repo: Path, artifact: Path, repeats: int, env: dict[str, str]
+    repo: Path, artifact: Path, repeats: int, env: dict[str, str], name: str
 ) -> dict[str, Any]:
     """Registry.register / Registry.point in one process (commit included), like MLflow's client calls."""
     from registry import Registry
@@ -158,10 +162,8 @@ def in_process_writes(
         reg = Registry(repo)
         targets = iter(["v1", "v2"] * repeats)
         return {
-            "register": time_call(lambda: reg.register(PROBE, artifact), repeats).to_dict(),
-            "point": time_call(
-                lambda: reg.point(f"{PROBE}:prod", next(targets)), repeats
-            ).to_dict(),
+            "register": time_call(lambda: reg.register(name, artifact), repeats).to_dict(),
+            "point": time_call(lambda: reg.point(f"{name}:prod", next(targets)), repeats).to_dict(),
         }
     finally:
         os.environ.clear()
@@ -174,6 +176,7 @@ def measure_mreg(models: int, versions: int, mode: Mode, work: Workdir) -> dict[
     if key in _MEASURED:
         return _MEASURED[key]
     env = work.env
+    name = probe(models)
     repo = work.path / f"mreg-{models}x{versions}"
     log(f"scale: building an mreg registry of {models} x {versions} (+2 pointers each)")
     start = time.perf_counter()
@@ -195,14 +198,14 @@ def measure_mreg(models: int, versions: int, mode: Mode, work: Workdir) -> dict[
     res["model list --rev HEAD"] = cold_warm(
         [*m, "model", "list", "--rev", "HEAD"], repo, env, reps
     )
-    res["resolve"] = cold_warm([*m, "resolve", f"{PROBE}:prod"], repo, env, reps)
+    res["resolve"] = cold_warm([*m, "resolve", f"{name}:prod"], repo, env, reps)
     res["resolve --rev HEAD"] = cold_warm(
-        [*m, "resolve", f"{PROBE}:prod", "--rev", "HEAD"], repo, env, reps
+        [*m, "resolve", f"{name}:prod", "--rev", "HEAD"], repo, env, reps
     )
-    res["in process"] = in_process(repo, max(reps, 5))
+    res["in process"] = in_process(repo, max(reps, 5), name)
     log(f"scale {models}x{versions}: validate")
     res["validate"] = cold_warm([*m, "validate"], repo, env, 1 if heavy else reps)
-    synth.change_one_version(repo, env, PROBE, 2)
+    synth.change_one_version(repo, env, name, 2)
     res["validate --base HEAD~1"] = cold_warm([*m, "validate", "--base", "HEAD~1"], repo, env, reps)
     log(f"scale {models}x{versions}: server start")
     drop_cache(repo)
@@ -218,19 +221,19 @@ def measure_mreg(models: int, versions: int, mode: Mode, work: Workdir) -> dict[
     if not artifact.exists():
         artifact.write_bytes(os.urandom(4096))
     res["register"] = time_cmd(
-        [*m, "register", PROBE, str(artifact)], reps, cwd=repo, env=env
+        [*m, "register", name, str(artifact)], reps, cwd=repo, env=env
     ).to_dict()
     res["register --untrained"] = time_cmd(
-        [*m, "register", PROBE, "--untrained"], reps, cwd=repo, env=env
+        [*m, "register", name, "--untrained"], reps, cwd=repo, env=env
     ).to_dict()
     targets = ["v1", "v2"]
     samples, rss = [], 0.0
     for i in range(reps):
-        r = run_measured([*m, "point", f"{PROBE}:prod", targets[i % 2]], cwd=repo, env=env)
+        r = run_measured([*m, "point", f"{name}:prod", targets[i % 2]], cwd=repo, env=env)
         samples.append(r.seconds)
         rss = max(rss, r.max_rss_mb)
     res["point"] = timing(samples, rss).to_dict()
-    res["in process writes"] = in_process_writes(repo, artifact, max(reps, 3), env)
+    res["in process writes"] = in_process_writes(repo, artifact, max(reps, 3), env, name)
     _MEASURED[key] = res
     return res
 
@@ -248,12 +251,13 @@ def measure_gto(models: int, versions: int, mode: Mode, work: Workdir) -> dict[s
     res["gto --version"] = time_cmd([*g, "--version"], reps, cwd=repo, env=env).to_dict()
     res["gto show"] = time_cmd([*g, "show"], reps, cwd=repo, env=env).to_dict()
     res["gto show NAME#prod --ref"] = time_cmd(
-        [*g, "show", f"{PROBE}#prod", "--ref"], reps, cwd=repo, env=env
+        [*g, "show", f"{probe(models)}#prod", "--ref"], reps, cwd=repo, env=env
     ).to_dict()
     # Each write on a model that has no version at HEAD yet, as a release would.
-    names = iter(synth.model_name(20 + i) for i in range(3 * reps))
-    res["gto register"] = _gto_writes(repo, env, reps, names, "register")
-    res["gto assign"] = _gto_writes(repo, env, reps, names, "assign")
+    names = iter(synth.model_name((20 + i) % models) for i in range(3 * reps))
+    older = max(1, versions - 2)
+    res["gto register"] = _gto_writes(repo, env, reps, names, "register", older)
+    res["gto assign"] = _gto_writes(repo, env, reps, names, "assign", older)
     if mode.name == "full":
         # With an artifacts.yaml (GTO's optional annotations) GTO parses it at every tagged commit.
         annotated = work.path / f"gto-annotated-{models}x{versions}"
@@ -266,7 +270,7 @@ def measure_gto(models: int, versions: int, mode: Mode, work: Workdir) -> dict[s
 
 
 def _gto_writes(
-    repo: Path, env: dict[str, str], reps: int, names: Any, action: str
+    repo: Path, env: dict[str, str], reps: int, names: Any, action: str, older: int
 ) -> dict[str, Any]:
     samples, rss = [], 0.0
     for _ in range(reps):
@@ -274,7 +278,8 @@ def _gto_writes(
         if action == "register":
             argv = [GTO, "register", name]
         else:
-            argv = [GTO, "assign", name, f"{name}@v0.0.3", "--stage", "prod"]
+            # Move prod back to an older version (prod is at the newest one).
+            argv = [GTO, "assign", name, f"{name}@v0.0.{older}", "--stage", "prod"]
         r = run_measured(argv, cwd=repo, env=env)
         samples.append(r.seconds)
         rss = max(rss, r.max_rss_mb)
