@@ -102,8 +102,11 @@ def _as_array(inputs: Sequence[Any], dtype: Any = None) -> np.ndarray:
 
 
 def _jsonable(values: np.ndarray | Sequence[Any]) -> list[Any]:
-    out = values.tolist() if isinstance(values, np.ndarray) else list(values)
-    return [v.item() if isinstance(v, np.generic) else v for v in out]
+    if isinstance(values, np.ndarray) and values.dtype != object:
+        out: list[Any] = values.tolist()  # plain Python values already
+        return out
+    items = values.tolist() if isinstance(values, np.ndarray) else list(values)
+    return [v.item() if isinstance(v, np.generic) else v for v in items]
 
 
 def _bad_input(exc: Exception) -> InvalidInputError:
