@@ -608,9 +608,8 @@ async def invoke(
     pin = _pin(model_id, version, pointer)
     inputs = _inputs(data.data, data.inputs)
     ref = _ref_text(model, pin)
-    body, _ = await server.invoke(
-        "invoke", model, pin, inputs, request.headers.get("authorization"), ref
-    )
+    authorization = request.headers.get("authorization") if server.auth.enabled else None
+    body, _ = await server.invoke("invoke", model, pin, inputs, authorization, ref)
     return Response(body, headers={"X-Mreg-Model-Id": body.model_id})
 
 
