@@ -13,6 +13,7 @@ from registry.cache import ManifestCache
 from registry.errors import (
     ManifestError,
     ModelNotFoundError,
+    NotServableError,
     PointerNotFoundError,
     ResolutionError,
     VersionNotFoundError,
@@ -356,7 +357,10 @@ class Snapshot:
             if tag == LATEST:
                 latest = self.latest(model)
                 if latest is None:
-                    raise VersionNotFoundError(
+                    # Versions exist but none is ready (untrained, training, failed,
+                    # deprecated): a conflict with the model's state, not a missing thing.
+                    error = NotServableError if self.version_files(model) else VersionNotFoundError
+                    raise error(
                         f"{model}:latest: model {model!r} has no trained, non-deprecated version",
                         ref=text,
                     )

@@ -8,6 +8,7 @@ from registry import (
     ManifestCache,
     ManifestError,
     ModelNotFoundError,
+    NotServableError,
     PointerNotFoundError,
     Registry,
     ResolutionError,
@@ -89,8 +90,14 @@ def test_model_without_trained_version_has_no_latest(builder: RepoBuilder) -> No
     builder.model("empty")
     builder.version("empty", 1, status="untrained")
     builder.commit()
+    builder.model("bare")
+    builder.commit()
+    snap = Registry(builder.root).snapshot("HEAD")
+    with pytest.raises(NotServableError, match="no trained, non-deprecated version") as info:
+        snap.resolve("empty")
+    assert info.value.status == 409
     with pytest.raises(VersionNotFoundError, match="no trained, non-deprecated version"):
-        Registry(builder.root).snapshot("HEAD").resolve("empty")
+        snap.resolve("bare")
 
 
 def test_archived_models_do_not_resolve(reg: Registry) -> None:
