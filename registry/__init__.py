@@ -33,7 +33,8 @@ from registry.errors import (
     RevisionNotFoundError,
     VersionNotFoundError,
 )
-from registry.loaders import FORMATS, LoadedModel, artifact_format, load_model, predict
+from registry.formats import FORMATS
+from registry.loaders import LoadedModel, artifact_format, load_model, predict
 from registry.manifests import (
     STATUS_MOVES,
     Artifact,

@@ -31,30 +31,6 @@ if TYPE_CHECKING:
     from registry.registry import Registry
     from registry.snapshot import Snapshot
 
-# The file's suffix names its format when the user does not (DESIGN.md section 2).
-SUFFIX_FORMATS = {
-    ".skops": "skops",
-    ".joblib": "joblib",
-    ".pkl": "pickle",
-    ".pickle": "pickle",
-    ".onnx": "onnx",
-    ".pt": "torchscript",
-    ".pth": "torchscript",
-    ".keras": "keras",
-    ".h5": "h5",
-}
-
-# The library a format implies when neither the user nor the model names one.
-FORMAT_LIBRARIES = {
-    "skops": "sklearn",
-    "joblib": "sklearn",
-    "pickle": "sklearn",
-    "onnx": "onnx",
-    "torchscript": "pytorch",
-    "keras": "keras",
-    "h5": "keras",
-}
-
 DEFAULT_REMOTE_NAME = "storage"
 LOCAL_STORAGE = "storage"
 """The default remote when `mreg init` gets no URL: `.dvc/storage` (git-ignored)."""
@@ -63,14 +39,6 @@ _CHUNK = 1 << 20
 _fetch_lock = threading.Lock()
 # (cache file, size, mtime_ns) already checked against their md5: a server checks each once.
 _verified: set[tuple[str, int, int]] = set()
-
-
-def infer_format(path: str | os.PathLike[str]) -> str | None:
-    return SUFFIX_FORMATS.get(Path(path).suffix.lower())
-
-
-def infer_library(fmt: str) -> str | None:
-    return FORMAT_LIBRARIES.get(fmt)
 
 
 def file_md5(path: str | os.PathLike[str]) -> str:

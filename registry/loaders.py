@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from registry.errors import InvalidInputError, LoaderError
+from registry.formats import FORMAT_ALIASES, FORMATS, SUFFIX_FORMATS
 
 # Modules whose types a skops file may name (see the module docstring).
 SKOPS_TRUSTED_PREFIXES = (
@@ -42,36 +43,7 @@ SKOPS_TRUSTED_PREFIXES = (
     "operator.",
 )
 
-# Format names accepted in a version's `artifact.format`, and their aliases.
-FORMAT_ALIASES = {
-    "skops": "skops",
-    "joblib": "joblib",
-    "pickle": "pickle",
-    "pkl": "pickle",
-    "onnx": "onnx",
-    "torchscript": "torchscript",
-    "pt": "torchscript",
-    "keras": "keras",
-    "h5": "h5",
-    "hdf5": "h5",
-}
-
-# When a manifest names no format, the file's suffix decides.
-SUFFIX_FORMATS = {
-    ".skops": "skops",
-    ".joblib": "joblib",
-    ".pkl": "pickle",
-    ".pickle": "pickle",
-    ".onnx": "onnx",
-    ".pt": "torchscript",
-    ".torchscript": "torchscript",
-    ".keras": "keras",
-    ".h5": "h5",
-}
-
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
-
-FORMATS = tuple(sorted(set(FORMAT_ALIASES.values())))
 
 
 class LoadedModel:

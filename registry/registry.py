@@ -23,6 +23,7 @@ from registry.errors import (
     RegistryError,
     VersionNotFoundError,
 )
+from registry.formats import infer_format, infer_library
 from registry.history import LogEntry, PointerState
 from registry.manifests import (
     IMMUTABLE_VERSION_FIELDS,
@@ -859,12 +860,12 @@ def _revalidate(kind: type[M], data: dict[str, Any], file: str) -> M:
 
 
 def infer_lib(staged: artifacts.StagedArtifact, fmt: str | None) -> str | None:
-    fmt = fmt or artifacts.infer_format(staged.filename)
-    return artifacts.infer_library(fmt) if fmt else None
+    fmt = fmt or infer_format(staged.filename)
+    return infer_library(fmt) if fmt else None
 
 
 def _format_of(filename: str, fmt: str | None) -> str:
-    fmt = fmt or artifacts.infer_format(filename)
+    fmt = fmt or infer_format(filename)
     if fmt is None:
         raise ArtifactError(
             f"cannot tell the format of {filename} from its name: give --format"
@@ -881,7 +882,7 @@ def _artifact_changes(
     library: str | None,
 ) -> tuple[Artifact, dict[str, bytes | None], dict[str, Path]]:
     fmt = _format_of(staged.filename, fmt)
-    library = library or artifacts.infer_library(fmt)
+    library = library or infer_library(fmt)
     folder = artifact_dir(model, n)
     art = Artifact(
         path=f"artifacts/v{n}/{staged.filename}",
