@@ -3,6 +3,9 @@
 `tool/` and `server/` import only from here.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from registry.artifacts import cache_file, ensure_local, file_md5
 from registry.cache import ManifestCache
 from registry.commits import WriteResult
@@ -34,7 +37,6 @@ from registry.errors import (
     VersionNotFoundError,
 )
 from registry.formats import FORMATS
-from registry.loaders import LoadedModel, artifact_format, load_model, predict
 from registry.manifests import (
     STATUS_MOVES,
     Artifact,
@@ -67,6 +69,24 @@ from registry.validate import (
     validate_registry,
 )
 from registry.yamlio import parse_manifest, render_new, render_update
+
+if TYPE_CHECKING:
+    from registry.loaders import LoadedModel, artifact_format, load_model, predict
+
+# The loaders import NumPy (and, when used, the ML libraries): load them on first
+# use so that the CLI's reads start fast.
+_LAZY = {
+    name: "registry.loaders" for name in ("LoadedModel", "artifact_format", "load_model", "predict")
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'registry' has no attribute {name!r}")
+
 
 __all__ = [
     "FINDING_CODES",
