@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from registry import artifacts
-from registry.errors import ConflictError, InvalidNameError, NotARegistryError, RegistryError
+from registry.errors import (
+    ConflictError,
+    InvalidNameError,
+    ManifestError,
+    NotARegistryError,
+    RegistryError,
+)
 from registry.snapshot import Snapshot
 from registry.source import GitSource, OverlaySource, WorkTreeSource
 
@@ -368,6 +374,7 @@ def write(
             paths = sorted(plan.changes)
             if branch is None:
                 refuse_dirty(root, [*paths, *plan.worktree_removals], staged_ok=not commit)
+                refuse_broken_edits(registry, paths)
             if not commit:
                 apply_worktree(root, plan)
                 stage(root, paths)
@@ -421,6 +428,33 @@ def validate(registry: Registry, base: Snapshot, plan: Plan[Any]) -> None:
             after.pointer(parts[1], tag)
             if not after.model(parts[1]).archived:
                 after.resolve(f"{parts[1]}:{tag}")
+
+
+def refuse_broken_edits(registry: Registry, paths: Iterable[str]) -> None:
+    """Stop a write to a model whose manifests, as edited by hand in the work tree, don't parse.
+
+    The write itself is built from HEAD, but landing it beside a broken hand
+    edit would leave the user a commit on top of a registry that no longer
+    validates.
+    """
+    models = sorted({p.split("/")[1] for p in paths if p.startswith(("models/", "pointers/"))})
+    if not models:
+        return
+    roots = [f"{top}/{m}" for m in models for top in ("models", "pointers")]
+    work = Snapshot(WorkTreeSource(registry.root, roots=roots), registry.cache)
+    for model in models:
+        if not work.has_model(model):
+            continue
+        try:
+            work.model(model)
+            work.versions(model)
+            work.pointers(model)
+        except ManifestError as exc:
+            raise ManifestError(
+                f"{exc.message} (an uncommitted edit: fix or revert it, then retry)",
+                file=exc.file,
+                line=exc.line,
+            ) from None
 
 
 def apply_worktree(root: Path, plan: Plan[Any]) -> None:

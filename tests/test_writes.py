@@ -14,6 +14,7 @@ from registry import (
     ConflictError,
     ImmutableFieldError,
     InvalidNameError,
+    ManifestError,
     ModelNotFoundError,
     NotARegistryError,
     Registry,
@@ -247,6 +248,20 @@ def test_dirty_touched_file_is_refused_and_nothing_written(reg: Registry) -> Non
     before = head(reg)
     with pytest.raises(ConflictError, match=r"models/iris/model.yaml: uncommitted changes"):
         reg.update_model("iris", description="x")
+    assert head(reg) == before
+    assert status(reg) == " M models/iris/model.yaml"
+
+
+def test_broken_hand_edit_in_the_written_model_stops_the_write(
+    reg: Registry, artifact: Path
+) -> None:
+    path = reg.root / "models/iris/model.yaml"
+    path.write_text(path.read_text() + "oops: [\n")
+    before = head(reg)
+    with pytest.raises(ManifestError) as info:
+        reg.register("iris", artifact)
+    assert info.value.file == "models/iris/model.yaml"
+    assert "uncommitted edit" in str(info.value)
     assert head(reg) == before
     assert status(reg) == " M models/iris/model.yaml"
 
