@@ -1,0 +1,410 @@
+"""The HTTP routes of DESIGN.md section 6: parse the request, call the Server, render JSON."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import anyio.to_thread
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+import registry as core
+from registry import (
+    InvalidRefError,
+    ModelManifest,
+    parse_ref,
+)
+from server.errors import ApiError
+from server.service import JSON, InvokeRequest, InvokeResponse, RunRequest, Server
+from server.state import (
+    LATEST,
+    Pin,
+    Served,
+)
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(msgspec.json.encode(body), status_code=status, media_type=JSON, headers=headers)
+
+
+def _pin(model_id: str | None, version: int | None, pointer: str | None) -> Pin:
+    given = [p for p in (model_id, version, pointer) if p is not None]
+    if len(given) > 1:
+        raise ApiError(400, "bad_request", "give at most one of modelId, version and pointer")
+    if model_id is not None:
+        if not core.names.VERSION_ID_RE.fullmatch(model_id):
+            raise InvalidRefError(f"invalid modelId {model_id!r}: expected mv_<hex>", ref=model_id)
+        return Pin("model_id", model_id)
+    if version is not None:
+        return Pin("version", str(version))
+    if pointer is not None:
+        if pointer == "latest":
+            return LATEST
+        if core.names.VERSION_TAG_RE.fullmatch(pointer):
+            return Pin("version", pointer[1:])
+        return Pin("pointer", pointer)
+    return LATEST
+
+
+def _ref_text(model: str, pin: Pin) -> str:
+    """How a job names what was asked for: iris, iris:prod, iris:v3 or the version id."""
+    if pin.kind == "model_id":
+        return pin.value
+    if pin.kind == "version":
+        return f"{model}:v{pin.value}"
+    if pin.kind == "pointer":
+        return f"{model}:{pin.value}"
+    return model
+
+
+def _inputs(data: Any, inputs: list[Any] | None) -> list[Any]:
+    if inputs is not None and data is not None:
+        raise ApiError(
+            422,
+            "invalid_input",
+            "give either 'data' or 'inputs', not both: {\"data\": x} for one input"
+            ' or {"inputs": [x, ...]} for a batch',
+        )
+    if inputs is not None:
+        return inputs
+    if data is not None:
+        return [data]
+    raise ApiError(
+        422, "invalid_input", 'expected a body {"data": x} for one input or {"inputs": [x, ...]}'
+    )
+
+
+def _encode_cursor(name: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": name}).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        after = json.loads(raw)["after"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise ApiError(
+            400, "bad_request", "invalid cursor: pass next_cursor from a previous page"
+        ) from None
+    if not isinstance(after, str):
+        raise ApiError(400, "bad_request", "invalid cursor: pass next_cursor from a previous page")
+    return after
+
+
+# -- routes ----------------------------------------------------------------------
+
+
+@get("/healthz", summary="Liveness", tags=["server"])
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get(
+    "/readyz",
+    summary="Readiness: the revision (and with --preload its models) is loaded",
+    tags=["server"],
+)
+async def readyz(server: NamedDependency[Server]) -> Response[Any]:
+    if not server.ready:
+        raise ApiError(503, "not_ready", "models are still loading")
+    return _json({"status": "ready", "revision": server.served.revision})
+
+
+@get(
+    "/v1/registry",
+    summary="The revision served, counts, and the last reload error",
+    tags=["registry"],
+)
+async def registry_info(server: NamedDependency[Server]) -> Response[Any]:
+    return _json(server.registry_dict())
+
+
+@get("/v1/models", summary="Models, a page at a time (opaque cursor) with filters", tags=["models"])
+async def list_models(
+    request: Request[Any, Any, Any],
+    server: NamedDependency[Server],
+    limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
+    cursor: FromQuery[str | None] = None,
+    archived: FromQuery[bool | None] = None,
+    used: FromQuery[bool | None] = None,
+    library: FromQuery[str | None] = None,
+    project: FromQuery[str | None] = None,
+    q: FromQuery[str | None] = None,
+) -> Response[Any]:
+    served = server.served
+    private = server.auth.can_read_private(request.headers.get("authorization"))
+    after = _decode_cursor(cursor) if cursor else None
+    needle = q.lower() if q else None
+    last_used = server.usage.last_used
+    page: list[ModelManifest] = []
+    more = False
+    for name in sorted(served.models):
+        m = served.models[name]
+        if after is not None and name <= after:
+            continue
+        if m.archived != bool(archived):
+            continue
+        if not (private or m.is_public):
+            continue
+        if used is not None and (name in last_used) != used:
+            continue
+        if library is not None and m.library != library:
+            continue
+        if project is not None and m.project != project:
+            continue
+        if needle and not any(
+            needle in (text or "").lower() for text in (m.name, m.description, m.project, m.task)
+        ):
+            continue
+        if len(page) == limit:
+            more = True
+            break
+        page.append(m)
+    return _json(
+        {
+            "models": [server.model_dict(served, m, full=False) for m in page],
+            "next_cursor": _encode_cursor(page[-1].name) if more and page else None,
+            "revision": served.revision,
+        }
+    )
+
+
+def _readable(
+    request: Request[Any, Any, Any], server: NamedDependency[Server], model: FromPath[str]
+) -> tuple[Served, ModelManifest]:
+    served = server.served
+    manifest = served.model(model)
+    server.auth.require(request.headers.get("authorization"), "read", manifest)
+    return served, manifest
+
+
+@get(
+    "/v1/models/{model:str}",
+    summary="One model: fields, versions, pointers, last use",
+    tags=["models"],
+)
+async def show_model(
+    request: Request[Any, Any, Any], server: NamedDependency[Server], model: FromPath[str]
+) -> Response[Any]:
+    served, manifest = _readable(request, server, model)
+    return _json(server.model_dict(served, manifest, full=True))
+
+
+@get("/v1/models/{model:str}/versions", summary="Every version of a model", tags=["models"])
+async def list_versions(
+    request: Request[Any, Any, Any], server: NamedDependency[Server], model: FromPath[str]
+) -> Response[Any]:
+    served, _ = _readable(request, server, model)
+    return _json(
+        {"model": model, "versions": [v.model_dump(mode="json") for v in served.versions[model]]}
+    )
+
+
+@get("/v1/models/{model:str}/versions/{n:int}", summary="One version", tags=["models"])
+async def show_version(
+    request: Request[Any, Any, Any],
+    server: NamedDependency[Server],
+    model: FromPath[str],
+    n: FromPath[int],
+) -> Response[Any]:
+    served, _ = _readable(request, server, model)
+    version = served.snapshot.version(model, n)
+    return _json({"model": model, **version.model_dump(mode="json")})
+
+
+@get(
+    "/v1/models/{model:str}/pointers",
+    summary="A model's pointers and where they resolve",
+    tags=["pointers"],
+)
+async def model_pointers(
+    request: Request[Any, Any, Any], server: NamedDependency[Server], model: FromPath[str]
+) -> Response[Any]:
+    served, _ = _readable(request, server, model)
+    return _json({"pointers": [server.pointer_dict(served, p) for p in served.pointers[model]]})
+
+
+@get("/v1/pointers", summary="Every pointer of every model you may read", tags=["pointers"])
+async def all_pointers(
+    request: Request[Any, Any, Any], server: NamedDependency[Server]
+) -> Response[Any]:
+    served = server.served
+    private = server.auth.can_read_private(request.headers.get("authorization"))
+    out = [
+        server.pointer_dict(served, p)
+        for name in sorted(served.pointers)
+        if private or served.models[name].is_public
+        for p in served.pointers[name]
+    ]
+    return _json({"pointers": out})
+
+
+@get("/v1/resolve/{ref:str}", summary="The version a reference resolves to", tags=["registry"])
+async def resolve(
+    request: Request[Any, Any, Any], server: NamedDependency[Server], ref: FromPath[str]
+) -> Response[Any]:
+    served = server.served
+    parsed = parse_ref(ref)
+    resolution = served.snapshot.resolve(parsed)
+    server.auth.require(
+        request.headers.get("authorization"), "read", served.model(resolution.model)
+    )
+    return _json({**resolution.to_dict(), "revision": served.revision})
+
+
+@post(
+    "/v1/models/{model:str}/invoke",
+    status_code=200,
+    summary="Predict with the latest version, or the one modelId, version or pointer names",
+    opt={"expects": 'a JSON body {"data": x} for one input or {"inputs": [x, ...]}'},
+    tags=["inference"],
+)
+async def invoke(
+    request: Request[Any, Any, Any],
+    model: FromPath[str],
+    data: JSONBody[InvokeRequest],
+    model_id: Annotated[
+        str | None, QueryParameter(name="modelId", description="Pin a version id (mv_...)")
+    ] = None,
+    version: Annotated[int | None, QueryParameter(ge=1, description="Pin version n")] = None,
+    pointer: Annotated[str | None, QueryParameter(description="Use a pointer (tag)")] = None,
+) -> Response[InvokeResponse]:
+    # The hot path: app state instead of dependency injection saves a few microseconds a call.
+    server: Server = request.app.state.server
+    pin = _pin(model_id, version, pointer)
+    inputs = _inputs(data.data, data.inputs)
+    ref = _ref_text(model, pin)
+    authorization = request.headers.get("authorization") if server.auth.enabled else None
+    body, _ = await server.invoke("invoke", model, pin, inputs, authorization, ref)
+    return Response(body, headers={"X-Mreg-Model-Id": body.model_id})
+
+
+@post(
+    "/v1/runs",
+    opt={"expects": 'a JSON body {"pipeline": "model[:tag]", "inputs": [x, ...]} (or "data": x)'},
+    status_code=200,
+    summary="Run a pipeline reference (iris:prod) on inputs",
+    tags=["inference"],
+)
+async def create_run(
+    request: Request[Any, Any, Any], server: NamedDependency[Server], data: JSONBody[RunRequest]
+) -> Response[Any]:
+    inputs = _inputs(data.data, data.inputs)
+    parsed = parse_ref(data.pipeline)
+    if parsed.version_id is not None:
+        model, _ = server.served.snapshot.version_by_id(parsed.version_id)
+        pin = Pin("model_id", parsed.version_id)
+    else:
+        assert parsed.model is not None
+        model = parsed.model
+        pin = _pin(None, None, parsed.tag) if parsed.tag else LATEST
+    start = datetime.now(UTC)
+    body, record_id = await server.invoke(
+        "run", model, pin, inputs, request.headers.get("authorization"), data.pipeline
+    )
+    run = {
+        "id": record_id,
+        "pipeline": data.pipeline,
+        "status": "succeeded",
+        "created_at": start.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        **msgspec.structs.asdict(body),
+    }
+    return _json(run, headers={"X-Mreg-Model-Id": body.model_id})
+
+
+@get("/v1/runs/{run_id:str}", summary="One recorded run or invocation", tags=["usage"])
+async def show_run(
+    request: Request[Any, Any, Any], server: NamedDependency[Server], run_id: FromPath[str]
+) -> Response[Any]:
+    run = await anyio.to_thread.run_sync(server.usage.run, run_id)
+    if run is None:
+        raise ApiError(404, "run_not_found", f"run {run_id!r} not found")
+    manifest = server.served.models.get(run["model"])
+    if manifest is not None:
+        server.auth.require(request.headers.get("authorization"), "read", manifest)
+    else:
+        server.auth.require(request.headers.get("authorization"), "read")
+    return _json(run)
+
+
+@get(
+    "/v1/jobs",
+    summary="Recent invocations: who, which version, status, latency, when",
+    tags=["usage"],
+)
+async def list_jobs(
+    request: Request[Any, Any, Any],
+    server: NamedDependency[Server],
+    model: FromQuery[str | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
+) -> Response[Any]:
+    served = server.served
+    visible = None
+    if not server.auth.can_read_private(request.headers.get("authorization")):
+        visible = {n for n, m in served.models.items() if m.is_public}
+    jobs = await anyio.to_thread.run_sync(
+        lambda: server.usage.jobs(model=model, models=visible, limit=limit)
+    )
+    return _json({"jobs": jobs})
+
+
+@post(
+    "/v1/admin/reload",
+    status_code=200,
+    summary="Load the newest commit of the served ref now",
+    tags=["server"],
+)
+async def admin_reload(
+    request: Request[Any, Any, Any], server: NamedDependency[Server]
+) -> Response[Any]:
+    server.auth.require(request.headers.get("authorization"), "admin")
+    swapped = await server.reload()
+    return _json({"reloaded": swapped, **server.registry_dict()})
+
+
+@get("/metrics", summary="Prometheus metrics", tags=["server"], media_type="text/plain")
+async def metrics(server: NamedDependency[Server]) -> Response[Any]:
+    served = server.served
+    gauges = {
+        "mreg_models_loaded": ("Models in memory.", float(len(server.pool.loaded)), {}),
+        "mreg_revision_info": (
+            "The revision served.",
+            1.0,
+            {"revision": served.revision, "ref": served.ref},
+        ),
+        "mreg_revision_loaded_timestamp_seconds": (
+            "When the served revision was loaded.",
+            served.loaded_at.timestamp(),
+            {},
+        ),
+    }
+    return Response(
+        server.metrics.render(gauges),
+        media_type="text/plain; version=0.0.4; charset=utf-8",
+    )
+
+
+ROUTES = [
+    healthz,
+    readyz,
+    registry_info,
+    list_models,
+    show_model,
+    list_versions,
+    show_version,
+    model_pointers,
+    all_pointers,
+    resolve,
+    invoke,
+    create_run,
+    show_run,
+    list_jobs,
+    admin_reload,
+    metrics,
+]
