@@ -2,6 +2,7 @@
 
     python -m bench.profile serving   # mreg serve vs the minimal endpoint under 8 clients
     python -m bench.profile cli       # where a `mreg resolve` process spends its time
+    python -m bench.profile scale     # model list, resolve, server start at 10,000 x 10
 
 Prints the functions with the most samples (self and inclusive) and, for
 the CLI, the slowest imports; writes the raw stacks to bench/results/.
@@ -64,7 +65,7 @@ def summarize(raw: Path, top: int = 25) -> dict[str, list[tuple[str, float]]]:
             if "Runner.run (asyncio/runners.py" in frames[-1] or frames[-1].startswith("select"):
                 packages["(event loop idle)"] += n
         for f in set(frames):
-            if _package(f) in ("server", "registry", "bench"):
+            if _package(f) in ("server", "registry", "tool", "bench"):
                 incl[f] += n
         for pkg in {_package(f) for f in frames} - {None}:
             packages[str(pkg)] += n
@@ -202,9 +203,56 @@ def profile_cli() -> dict[str, object]:
         work.close()
 
 
+def profile_scale(models: int) -> dict[str, object]:
+    """Where `model list`, `resolve` and a warm server start spend their time on a large registry."""
+    work = Workdir()
+    out: dict[str, object] = {}
+    try:
+        repo = work.path / "reg"
+        log(f"profile: building {models} x 10")
+        synth.make_mreg_registry(repo, models, 10, work.env)
+        m = [MREG, "--repo", str(repo)]
+        commands = {
+            "model list": [*m, "model", "list"],
+            "model list --rev HEAD": [*m, "model", "list", "--rev", "HEAD"],
+            "resolve": [*m, "resolve", f"{synth.model_name(7)}:prod"],
+            "serve (start + first /v1/models)": [*m, "serve", "--get", "/v1/models"],
+        }
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        for label, argv in commands.items():
+            run(argv, env=work.env)  # warm: the parse cache is filled
+            raw = RESULTS / f"profile-scale-{label.split()[0]}-{len(out)}.txt"
+            wall = time.perf_counter()
+            subprocess.run(
+                [
+                    PY_SPY,
+                    "record",
+                    "--rate",
+                    "200",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(raw),
+                    "--subprocesses",
+                    "--",
+                    *argv,
+                ],
+                check=True,
+                capture_output=True,
+                env=work.env,
+            )
+            summary = summarize(raw)
+            summary["wall"] = [("seconds (under py-spy)", round(time.perf_counter() - wall, 2))]
+            out[label] = summary
+    finally:
+        work.close()
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("what", choices=["serving", "cli"])
+    parser.add_argument("what", choices=["serving", "cli", "scale"])
+    parser.add_argument("--models", type=int, default=10_000, help="scale: registry size")
     parser.add_argument("--seconds", type=int, default=8)
     args = parser.parse_args(argv)
     log(f"profiling {args.what} with {PY_SPY}")
@@ -221,6 +269,8 @@ def render(result: dict[str, Any]) -> str:
     out: list[str] = []
     for name, value in result.items():
         if isinstance(value, dict) and "self" in value:
+            if "wall" in value:
+                out.append(f"== {name}: {value['wall'][0][1]} s under py-spy")
             for kind in ("packages", "inclusive", "self"):
                 out.append(f"== {name}: py-spy, % of samples ({kind})")
                 out += [f"{pct:6.1f}%  {frame}" for frame, pct in value[kind][:15]]
