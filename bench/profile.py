@@ -256,9 +256,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=int, default=8)
     args = parser.parse_args(argv)
     log(f"profiling {args.what} with {PY_SPY}")
-    result: dict[str, Any] = (
-        profile_serving(args.seconds) if args.what == "serving" else profile_cli()
-    )
+    if args.what == "serving":
+        result: dict[str, Any] = profile_serving(args.seconds)
+    elif args.what == "scale":
+        result = profile_scale(args.models)
+    else:
+        result = profile_cli()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"profile-{args.what}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(render(result))
