@@ -111,9 +111,7 @@ def profile_serving(seconds: int) -> dict[str, object]:
                 body = json.dumps(server.single(rows[0])).encode()
                 loader = subprocess.Popen(
                     [
-                        "taskset",
-                        "-c",
-                        serving.CLIENT_CPU,
+                        *(["taskset", "-c", serving.CLIENT_CPU] if serving.CLIENT_CPU else []),
                         "wrk",
                         "-t1",
                         "-c8",

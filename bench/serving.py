@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,8 +27,19 @@ from typing import Any
 from bench.common import MREG, Mode, Workdir, log, ratio, run, save, table
 from bench.loadgen import Load, have_wrk, load
 
-SERVER_CPU = "0"
-CLIENT_CPU = "1"
+
+def _cpus() -> tuple[str | None, str | None]:
+    """The server's core and the load generator's: the first two this process may use.
+
+    With fewer than two (or no taskset), nothing is pinned and the tables say so.
+    """
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) >= 2 and shutil.which("taskset"):
+        return str(cpus[0]), str(cpus[1])
+    return None, None
+
+
+SERVER_CPU, CLIENT_CPU = _cpus()
 BATCH = 100
 
 
@@ -100,8 +112,9 @@ def start(
     argv: list[str], env: dict[str, str], cwd: Path | None, log_file: Path
 ) -> subprocess.Popen[bytes]:
     out = log_file.open("wb")
+    pin = ["taskset", "-c", SERVER_CPU] if SERVER_CPU is not None else []
     return subprocess.Popen(
-        ["taskset", "-c", SERVER_CPU, *argv],
+        [*pin, *argv],
         env=env,
         cwd=cwd,
         stdout=out,
@@ -374,8 +387,8 @@ def render(results: dict[str, Any]) -> list[str]:
                 ]
             )
     main_table = table(
-        f"Serving: iris LogisticRegression, one worker on CPU {results['server_cpu']}, "
-        f"load ({results['load_generator']}) on CPU {results['client_cpu']}, {results['seconds_per_run']} s per run",
+        f"Serving: iris LogisticRegression, one worker on CPU {results['server_cpu'] or '(unpinned)'}, "
+        f"load ({results['load_generator']}) on CPU {results['client_cpu'] or '(unpinned)'}, {results['seconds_per_run']} s per run",
         ["load", "server", "req/s", "rows/s", "p50 ms", "p99 ms", "errors", "note"],
         rows,
     )
