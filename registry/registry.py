@@ -52,7 +52,14 @@ from registry.snapshot import (
     pointer_path,
     version_path,
 )
-from registry.source import GitSource, OverlaySource, Source, WorkTreeSource, open_repo
+from registry.source import (
+    REGISTRY_ROOTS,
+    GitSource,
+    OverlaySource,
+    Source,
+    WorkTreeSource,
+    open_repo,
+)
 from registry.yamlio import render_new, render_update
 
 T = TypeVar("T")
@@ -108,12 +115,31 @@ class Registry:
         """Runtime state that is not history (caches, usage, locks): inside .git, never committed."""
         return Path(self.repo.git_dir) / "mreg"
 
-    def source(self, rev: str | None = None) -> Source:
-        return WorkTreeSource(self.root) if rev is None else GitSource(self.repo, rev)
+    def source(self, rev: str | None = None, *, models: Sequence[str] | None = None) -> Source:
+        roots: tuple[str, ...] = REGISTRY_ROOTS
+        if models is not None:
+            # A partial listing: what a read about these models needs, and nothing else.
+            roots = (
+                "registry.yaml",
+                *(f"{top}/{m}" for m in models for top in ("models", "pointers")),
+            )
+        if rev is None:
+            return WorkTreeSource(self.root, roots=roots)
+        return GitSource(self.repo, rev, roots=roots)
 
-    def snapshot(self, rev: str | None = None) -> Snapshot:
-        """The registry at `rev` (branch, tag, sha), or the work tree when rev is None."""
-        return Snapshot(self.source(rev), self.cache)
+    def snapshot(self, rev: str | None = None, *, models: Sequence[str] | None = None) -> Snapshot:
+        """The registry at `rev` (branch, tag, sha), or the work tree when rev is None.
+
+        With `models`, the snapshot holds only those models and their pointers:
+        much cheaper on a large registry, for reads about one model.
+        """
+        return Snapshot(self.source(rev, models=models), self.cache)
+
+    def resolve(self, ref: str, rev: str | None = None) -> Resolution:
+        """The version `ref` resolves to at `rev` (the work tree when None)."""
+        parsed = parse_ref(ref)
+        only = [parsed.model] if parsed.model is not None else None
+        return self.snapshot(rev, models=only).resolve(parsed)
 
     # -- creating a registry -------------------------------------------------
 

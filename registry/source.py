@@ -157,28 +157,48 @@ class WorkTreeSource:
         # Paths listed (files or directories); fewer roots make a cheaper, partial listing.
         self.roots = tuple(roots)
         self._read_cache: dict[str, bytes] = {}
+        self._listing: list[str] | None = None
+        self._known_ids: dict[str, str] = {}
+
+    def _git(self, *args: str) -> list[str]:
+        out = subprocess.run(
+            ["git", *args, "-z", "--", *self.roots], cwd=self.root, capture_output=True, check=False
+        )
+        if out.returncode != 0:
+            raise RegistryError(f"cannot list the work tree: {out.stderr.decode().strip()}")
+        return [p.decode() for p in out.stdout.split(b"\0") if p]
+
+    def _scan(self) -> None:
+        """Ask git what is on disk: its index knows the blob id of every unchanged file.
+
+        Only files that differ from the index (modified, or untracked and not
+        ignored) are read and hashed, so a large registry is listed without
+        reading it. Ignored files (the artifacts themselves) are not registry data.
+        """
+        indexed: dict[str, str] = {}
+        for entry in self._git("ls-files", "--stage"):
+            meta, _, path = entry.partition("\t")
+            indexed[path] = meta.split(" ")[1]
+        changed = set(self._git("diff-files", "--name-only"))
+        untracked = self._git("ls-files", "--others", "--exclude-standard")
+        known: dict[str, str] = {}
+        listed: list[str] = []
+        for path, sha in indexed.items():
+            if path in changed:
+                if (self.root / path).is_file():
+                    listed.append(path)
+            else:
+                known[path] = sha
+                listed.append(path)
+        listed.extend(untracked)
+        self._known_ids = known
+        self._listing = [p for p in listed if _is_registry_file(p)]
 
     def paths(self) -> list[str]:
-        found: list[str] = []
-        for top in self.roots:
-            base = self.root / top
-            if base.is_file():
-                found.append(top)
-                continue
-            if not base.is_dir():
-                continue
-            for dirpath, dirnames, filenames in os.walk(base):
-                rel = Path(dirpath).relative_to(self.root).as_posix()
-                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-                for name in filenames:
-                    path = f"{rel}/{name}"
-                    # Artifacts themselves are git-ignored: only their .dvc pointer is registry data.
-                    if "/artifacts/" in path and not name.endswith(".dvc"):
-                        continue
-                    if name == ".gitignore":
-                        continue
-                    found.append(path)
-        return found
+        if self._listing is None:
+            self._scan()
+        assert self._listing is not None
+        return list(self._listing)
 
     def read(self, paths: Iterable[str]) -> dict[str, bytes]:
         out: dict[str, bytes] = {}
@@ -192,7 +212,25 @@ class WorkTreeSource:
         return out
 
     def blob_ids(self, paths: Iterable[str]) -> dict[str, str]:
-        return {p: blob_id(data) for p, data in self.read(paths).items()}
+        if self._listing is None:
+            self._scan()
+        out: dict[str, str] = {}
+        unknown: list[str] = []
+        for path in paths:
+            sha = self._known_ids.get(path)
+            if sha is None:
+                unknown.append(path)
+            else:
+                out[path] = sha
+        out.update((p, blob_id(data)) for p, data in self.read(unknown).items())
+        return out
+
+
+def _is_registry_file(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    # Artifacts themselves are git-ignored: only their .dvc pointer is registry data.
+    is_artifact = "/artifacts/" in path and not name.endswith(".dvc")
+    return name != ".gitignore" and not is_artifact
 
 
 class OverlaySource:

@@ -234,3 +234,22 @@ def test_persistent_cache_makes_a_new_process_warm(reg: Registry) -> None:
     assert fresh.cache.parses == 0
     assert (reg.state_dir / "cache.sqlite").is_file()
     assert not reg.repo.is_dirty(untracked_files=True)
+
+
+def test_work_tree_lists_untracked_and_drops_deleted_files(
+    reg: Registry, builder: RepoBuilder
+) -> None:
+    builder.pointer("iris", "canary", "v1")  # untracked
+    builder.remove("pointers/iris/staging.yaml")  # deleted, still in git's index
+    snap = reg.snapshot()
+    assert snap.pointer_tags("iris") == ["canary", "prod", "stable"]
+    assert snap.resolve("iris:canary").version.version == 1
+
+
+def test_partial_snapshot_holds_only_the_models_asked_for(reg: Registry) -> None:
+    for rev in (None, "HEAD"):
+        snap = reg.snapshot(rev, models=["iris"])
+        assert snap.model_names() == ["iris"]
+        assert reg.resolve("iris:stable", rev).chain == ("iris:stable", "iris:prod", "iris:v2")
+    with pytest.raises(ModelNotFoundError):
+        reg.resolve("nope:prod")

@@ -174,7 +174,7 @@ def show(reg: Registry, name: str, rev: str | None, as_json: bool) -> None:
     Example:
         mreg model show iris --json
     """
-    snap = reg.snapshot(rev)
+    snap = reg.snapshot(rev, models=[name])
     m = snap.model(name)
     versions = snap.versions(name)
     pointers = snap.pointers(name)

@@ -57,7 +57,7 @@ def list_pointers(reg: Registry, model: str | None, rev: str | None, as_json: bo
     Example:
         mreg pointer list iris --rev release-2026-11
     """
-    snap = reg.snapshot(rev)
+    snap = reg.snapshot(rev, models=[model] if model is not None else None)
     if model is not None:
         snap.model(model)  # a clear error for an unknown model
     rows = []
@@ -98,10 +98,10 @@ def show(reg: Registry, ref: str, rev: str | None, as_json: bool) -> None:
     Example:
         mreg pointer show iris:prod
     """
-    snap = reg.snapshot(rev)
     model, _, tag = ref.partition(":")
     if not tag:
         raise RegistryError(f"expected MODEL:TAG, got {ref!r}")
+    snap = reg.snapshot(rev, models=[model])
     p = snap.pointer(model, tag)
     res = snap.resolve(ref)
     if as_json:

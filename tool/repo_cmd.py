@@ -212,7 +212,7 @@ def resolve(reg: Registry, ref: str, rev: str | None, as_json: bool) -> None:
         mreg resolve iris:prod
         mreg resolve iris:prod --rev release-2026-11 --json
     """
-    res = reg.snapshot(rev).resolve(ref)
+    res = reg.resolve(ref, rev)
     if as_json:
         echo_json(res.to_dict())
         return

@@ -43,7 +43,7 @@ def list_versions(reg: Registry, model: str, rev: str | None, as_json: bool) -> 
     Example:
         mreg version list iris --rev main
     """
-    snap = reg.snapshot(rev)
+    snap = reg.snapshot(rev, models=[model])
     versions = snap.versions(model)
     latest = snap.latest(model)
     tags: dict[int, list[str]] = {}
@@ -95,7 +95,7 @@ def show(reg: Registry, ref: str, rev: str | None, as_json: bool) -> None:
     Example:
         mreg version show iris:prod
     """
-    res = reg.snapshot(rev).resolve(ref)
+    res = reg.resolve(ref, rev)
     v = res.version
     if as_json:
         echo_json(
