@@ -57,6 +57,7 @@ from registry.snapshot import (
     Snapshot,
     artifact_dir,
     model_path,
+    newest_servable,
     pointer_path,
     version_path,
 )
@@ -147,6 +148,7 @@ __all__ = [
     "is_reserved_tag",
     "load_model",
     "model_path",
+    "newest_servable",
     "open_repo",
     "parse_manifest",
     "parse_ref",

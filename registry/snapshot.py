@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from registry.cache import ManifestCache
+from registry.cache import ManifestCache, bulk_allocation
 from registry.errors import (
     ManifestError,
     ModelNotFoundError,
@@ -50,6 +50,19 @@ def pointer_path(model: str, tag: str) -> str:
 
 def artifact_dir(model: str, n: int) -> str:
     return f"models/{model}/artifacts/v{n}"
+
+
+def newest_servable(versions: Iterable[VersionManifest]) -> VersionManifest | None:
+    """What `latest` means: the newest trained, not deprecated version, or None."""
+    best: VersionManifest | None = None
+    for v in versions:
+        if (
+            v.status == Status.trained
+            and not v.deprecated
+            and (best is None or v.version > best.version)
+        ):
+            best = v
+    return best
 
 
 @dataclass(frozen=True)
@@ -111,6 +124,8 @@ class Snapshot:
         self.stray_files: list[str] = []
         self._settings_path: str | None = None
         self._id_index: dict[str, tuple[str, int]] | None = None
+        # Parsed manifests by path: a snapshot never changes, so each is looked up once.
+        self._memo: dict[str, Any] = {}
         self._index(source.paths())
 
     def _index(self, paths: Iterable[str]) -> None:
@@ -137,21 +152,24 @@ class Snapshot:
 
     def parse(self, kind: type[M], paths: list[str]) -> dict[str, M]:
         """Parse manifests (cached by blob id); raises ManifestError on the first bad one."""
-        ids = self.source.blob_ids(paths)
-        cached = self.cache.get_many(kind, ids.values())
-        missing = [p for p in paths if p in ids and ids[p] not in cached]
-        parsed: dict[str, M] = {}
-        if missing:
-            texts = self.source.read(missing)
-            for path in missing:
-                self.cache.parses += 1
-                parsed[ids[path]] = parse_manifest(texts[path], kind, path)
-            self.cache.put_many(kind, parsed)
-        out: dict[str, M] = {}
-        for path in paths:
-            if path in ids:
-                out[path] = cached.get(ids[path]) or parsed[ids[path]]
-        return out
+        memo: dict[str, Any] = self._memo
+        todo = [p for p in paths if p not in memo]
+        if todo:
+            ids = self.source.blob_ids(todo)
+            cached = self.cache.get_many(kind, ids.values())
+            missing = [p for p in todo if p in ids and ids[p] not in cached]
+            parsed: dict[str, M] = {}
+            if missing:
+                texts = self.source.read(missing)
+                with bulk_allocation():
+                    for path in missing:
+                        self.cache.parses += 1
+                        parsed[ids[path]] = parse_manifest(texts[path], kind, path)
+                self.cache.put_many(kind, parsed)
+            for path in todo:
+                if path in ids:
+                    memo[path] = cached.get(ids[path]) or parsed[ids[path]]
+        return {path: memo[path] for path in paths if path in memo}
 
     def read_text(self, path: str) -> bytes:
         return self.source.read([path])[path]
@@ -245,26 +263,33 @@ class Snapshot:
 
     def versions(self, name: str) -> list[VersionManifest]:
         """Every version of a model, oldest first."""
-        files = self._model_files(name).versions
-        for fname, path in files.items():
-            if not VERSION_FILE_RE.fullmatch(fname):
-                raise ManifestError(
-                    f"version file {fname!r} is not named <n>.yaml with n a positive integer",
-                    file=path,
-                )
-        parsed = self.parse(VersionManifest, list(files.values()))
-        out = []
-        for fname, path in files.items():
-            v = parsed[path]
-            n = int(fname[: -len(".yaml")])
-            if v.version != n:
-                raise ManifestError(
-                    f"version {v.version} does not match its file name {fname!r}",
-                    file=path,
-                    line=self.line_of(path, "version"),
-                )
-            out.append(v)
-        return sorted(out, key=lambda v: v.version)
+        return self.versions_of([name])[name]
+
+    def versions_of(self, names: Iterable[str]) -> dict[str, list[VersionManifest]]:
+        """Every version of each model, oldest first, parsed in one batch (for large registries)."""
+        files = {name: self._model_files(name).versions for name in names}
+        for versions in files.values():
+            for fname, path in versions.items():
+                if not VERSION_FILE_RE.fullmatch(fname):
+                    raise ManifestError(
+                        f"version file {fname!r} is not named <n>.yaml with n a positive integer",
+                        file=path,
+                    )
+        parsed = self.parse(VersionManifest, [p for vs in files.values() for p in vs.values()])
+        out: dict[str, list[VersionManifest]] = {}
+        for name, versions in files.items():
+            found = []
+            for fname, path in versions.items():
+                v = parsed[path]
+                if v.version != int(fname[: -len(".yaml")]):
+                    raise ManifestError(
+                        f"version {v.version} does not match its file name {fname!r}",
+                        file=path,
+                        line=self.line_of(path, "version"),
+                    )
+                found.append(v)
+            out[name] = sorted(found, key=lambda v: v.version)
+        return out
 
     def version(self, name: str, n: int) -> VersionManifest:
         path = self._model_files(name).versions.get(f"{n}.yaml")
@@ -283,10 +308,7 @@ class Snapshot:
 
     def latest(self, name: str) -> VersionManifest | None:
         """The newest trained, not deprecated version, or None."""
-        for v in reversed(self.versions(name)):
-            if v.status == Status.trained and not v.deprecated:
-                return v
-        return None
+        return newest_servable(self.versions(name))
 
     def next_version_number(self, name: str) -> int:
         numbers = [

@@ -71,7 +71,7 @@ class Served:
         snapshot = registry.snapshot(rev)
         assert snapshot.revision is not None
         models = {m.name: m for m in snapshot.models(archived=None)}
-        versions = {name: snapshot.versions(name) for name in models}
+        versions = snapshot.versions_of(models)
         pointers: dict[str, list[Pointer]] = {name: [] for name in models}
         for p in snapshot.pointers():
             if p.model not in models:

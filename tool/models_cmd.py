@@ -7,7 +7,7 @@ from typing import Any
 import click
 import yaml
 
-from registry import Registry, RegistryError
+from registry import Registry, RegistryError, newest_servable
 from tool.base import (
     cli,
     echo_json,
@@ -248,9 +248,10 @@ def list_models(
         labels=parse_pairs(labels, "--label"),
     )
     rows = []
+    all_versions = snap.versions_of(m.name for m in models)
     for m in models:
-        versions = snap.versions(m.name)
-        latest = snap.latest(m.name)
+        versions = all_versions[m.name]
+        latest = newest_servable(versions)
         rows.append(
             {
                 "name": m.name,
