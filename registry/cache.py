@@ -64,6 +64,7 @@ class ManifestCache:
                     "CREATE TABLE IF NOT EXISTS manifests"
                     " (kind TEXT, blob TEXT, data BLOB, PRIMARY KEY (kind, blob))"
                 )
+                db.execute("CREATE TABLE IF NOT EXISTS facts (key TEXT PRIMARY KEY)")
             except sqlite3.Error:
                 # A cache that cannot be opened is only slower, never wrong.
                 self.path = None
@@ -117,6 +118,29 @@ class ManifestCache:
                         "INSERT OR REPLACE INTO manifests (kind, blob, data) VALUES (?, ?, ?)",
                         [(name, b, m.model_dump_json()) for b, m in parsed.items()],
                     )
+            except sqlite3.Error:
+                pass
+
+    def remembers(self, fact: str) -> bool:
+        """Whether `fact` was recorded; facts are about content (a commit sha), so never stale."""
+        db = self._conn()
+        if db is None:
+            return False
+        with self._lock:
+            try:
+                row = db.execute("SELECT 1 FROM facts WHERE key = ?", (fact,)).fetchone()
+            except sqlite3.Error:
+                return False
+        return row is not None
+
+    def remember(self, fact: str) -> None:
+        db = self._conn()
+        if db is None:
+            return
+        with self._lock:
+            try:
+                with db:
+                    db.execute("INSERT OR IGNORE INTO facts (key) VALUES (?)", (fact,))
             except sqlite3.Error:
                 pass
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.metadata import version as _package_version
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,19 @@ class Pin:
 
 
 LATEST = Pin("latest")
+_MREG_VERSION = _package_version("mreg")
+
+
+class _LazyVersions(dict[str, list[VersionManifest]]):
+    """Versions of each model, read from the snapshot on first use (a warm start)."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        super().__init__()
+        self._snapshot = snapshot
+
+    def __missing__(self, name: str) -> list[VersionManifest]:
+        versions = self[name] = self._snapshot.versions(name)
+        return versions
 
 
 @dataclass
@@ -71,7 +85,11 @@ class Served:
         snapshot = registry.snapshot(rev)
         assert snapshot.revision is not None
         models = {m.name: m for m in snapshot.models(archived=None)}
-        versions = snapshot.versions_of(models)
+        # A commit that loaded cleanly once always will (its content cannot change): a warm
+        # start reads versions on first use instead of checking all of them again.
+        checked = f"mreg {_MREG_VERSION}: {snapshot.revision} loads"
+        warm = registry.cache.remembers(checked)
+        versions = _LazyVersions(snapshot) if warm else snapshot.versions_of(models)
         pointers: dict[str, list[Pointer]] = {name: [] for name in models}
         for p in snapshot.pointers():
             if p.model not in models:
@@ -82,19 +100,21 @@ class Served:
         served = cls(
             snapshot.revision, ref or rev, snapshot, datetime.now(UTC), models, versions, pointers
         )
-        # Resolve every pointer once: a dangling pointer or a cycle fails the load, not a request.
-        for name, model in models.items():
-            if model.archived:
-                continue
-            for p in pointers[name]:
-                snapshot.resolve(f"{name}:{p.tag}")
+        if not warm:
+            # Resolve every pointer once: a dangling pointer or a cycle fails the load.
+            for name, model in models.items():
+                if model.archived:
+                    continue
+                for p in pointers[name]:
+                    snapshot.resolve(f"{name}:{p.tag}")
+            registry.cache.remember(checked)
         return served
 
     def counts(self) -> dict[str, int]:
         return {
             "models": sum(1 for m in self.models.values() if not m.archived),
             "archived_models": sum(1 for m in self.models.values() if m.archived),
-            "versions": sum(len(v) for v in self.versions.values()),
+            "versions": sum(len(self.snapshot.version_files(name)) for name in self.models),
             "pointers": sum(len(p) for p in self.pointers.values()),
         }
 
