@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -50,6 +51,14 @@ def pointer_path(model: str, tag: str) -> str:
 
 def artifact_dir(model: str, n: int) -> str:
     return f"models/{model}/artifacts/v{n}"
+
+
+class VersionsSummary(BaseModel):
+    """What a listing shows of a model's versions; cached by the blob ids of its version files."""
+
+    count: int
+    latest: int | None = None
+    latest_id: str | None = None
 
 
 def newest_servable(versions: Iterable[VersionManifest]) -> VersionManifest | None:
@@ -290,6 +299,36 @@ class Snapshot:
                 found.append(v)
             out[name] = sorted(found, key=lambda v: v.version)
         return out
+
+    def version_summaries(self, names: Iterable[str]) -> dict[str, VersionsSummary]:
+        """How many versions each model has and which is latest, without reading them when cached.
+
+        The key is a hash of the model's version files and their blob ids, so a
+        summary is reused exactly as long as none of those files changes: a
+        listing of 10,000 models reads 10,000 summaries, not 100,000 versions.
+        """
+        files = {name: self._model_files(name).versions for name in names}
+        ids = self.source.blob_ids([p for vs in files.values() for p in vs.values()])
+        keys: dict[str, str] = {}
+        for name, versions in files.items():
+            digest = hashlib.sha1()
+            for fname in sorted(versions):
+                digest.update(f"{fname}={ids.get(versions[fname])}\n".encode())
+            keys[name] = digest.hexdigest()
+        found = self.cache.get_many(VersionsSummary, keys.values())
+        missing = [name for name, key in keys.items() if key not in found]
+        if missing:
+            made: dict[str, VersionsSummary] = {}
+            for name, parsed in self.versions_of(missing).items():
+                latest = newest_servable(parsed)
+                made[keys[name]] = VersionsSummary(
+                    count=len(parsed),
+                    latest=latest.version if latest else None,
+                    latest_id=latest.id if latest else None,
+                )
+            self.cache.put_many(VersionsSummary, made)
+            found.update(made)
+        return {name: found[key] for name, key in keys.items()}
 
     def version(self, name: str, n: int) -> VersionManifest:
         path = self._model_files(name).versions.get(f"{n}.yaml")

@@ -158,13 +158,24 @@ class WorkTreeSource:
         self._listing: list[str] | None = None
         self._known_ids: dict[str, str] = {}
 
-    def _git(self, *args: str) -> list[str]:
-        out = subprocess.run(
-            ["git", *args, "-z", "--", *self.roots], cwd=self.root, capture_output=True, check=False
-        )
-        if out.returncode != 0:
-            raise RegistryError(f"cannot list the work tree: {out.stderr.decode().strip()}")
-        return [p.decode() for p in out.stdout.split(b"\0") if p]
+    def _git(self, *commands: tuple[str, ...]) -> list[list[str]]:
+        """Run git commands side by side (each scans the tree; together they take the longest one)."""
+        procs = [
+            subprocess.Popen(
+                ["git", *args, "-z", "--", *self.roots],
+                cwd=self.root,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for args in commands
+        ]
+        results = []
+        for proc in procs:
+            out, err = proc.communicate()
+            if proc.returncode != 0:
+                raise RegistryError(f"cannot list the work tree: {err.decode().strip()}")
+            results.append([p.decode() for p in out.split(b"\0") if p])
+        return results
 
     def _scan(self) -> None:
         """Ask git what is on disk: its index knows the blob id of every unchanged file.
@@ -173,12 +184,16 @@ class WorkTreeSource:
         ignored) are read and hashed, so a large registry is listed without
         reading it. Ignored files (the artifacts themselves) are not registry data.
         """
+        staged, modified, untracked = self._git(
+            ("ls-files", "--stage"),
+            ("diff-files", "--name-only"),
+            ("ls-files", "--others", "--exclude-standard"),
+        )
         indexed: dict[str, str] = {}
-        for entry in self._git("ls-files", "--stage"):
+        for entry in staged:
             meta, _, path = entry.partition("\t")
             indexed[path] = meta.split(" ")[1]
-        changed = set(self._git("diff-files", "--name-only"))
-        untracked = self._git("ls-files", "--others", "--exclude-standard")
+        changed = set(modified)
         known: dict[str, str] = {}
         listed: list[str] = []
         for path, sha in indexed.items():

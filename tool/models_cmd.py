@@ -7,7 +7,7 @@ from typing import Any
 import click
 import yaml
 
-from registry import Registry, RegistryError, newest_servable
+from registry import Registry, RegistryError
 from tool.base import (
     cli,
     echo_json,
@@ -248,17 +248,16 @@ def list_models(
         labels=parse_pairs(labels, "--label"),
     )
     rows = []
-    all_versions = snap.versions_of(m.name for m in models)
+    summaries = snap.version_summaries(m.name for m in models)
     for m in models:
-        versions = all_versions[m.name]
-        latest = newest_servable(versions)
+        summary = summaries[m.name]
         rows.append(
             {
                 "name": m.name,
                 "library": m.library,
                 "project": m.project,
-                "versions": len(versions),
-                "latest": latest.version if latest else None,
+                "versions": summary.count,
+                "latest": summary.latest,
                 "pointers": snap.pointer_tags(m.name),
                 "is_public": m.is_public,
                 "archived": m.archived,
