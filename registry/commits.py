@@ -16,7 +16,7 @@ import re
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +31,7 @@ from registry.errors import (
     RegistryError,
 )
 from registry.snapshot import Snapshot
-from registry.source import GitSource, OverlaySource, WorkTreeSource
+from registry.source import OverlaySource, WorkTreeSource
 
 if TYPE_CHECKING:
     from registry.registry import Registry
@@ -62,8 +62,10 @@ def git(
     return proc
 
 
-def git_out(root: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
-    return git(root, *args, env=env).stdout.decode().strip()
+def git_out(
+    root: Path, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None
+) -> str:
+    return git(root, *args, input=input, env=env).stdout.decode().strip()
 
 
 def rev_sha(root: Path, rev: str) -> str | None:
@@ -237,25 +239,49 @@ class CommitMessage:
 
 
 def build_tree(root: Path, base: str | None, changes: Changes) -> str:
-    """Write the tree of `base` with `changes` applied, in a temporary index; return its id."""
-    with tempfile.TemporaryDirectory(prefix="mreg-index-") as tmp:
-        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        if base is not None:
-            git(root, "read-tree", base, env=env)
+    """Write the tree of `base` with `changes` applied; return its id.
+
+    Only the trees on the paths of the changed files are rewritten (with
+    `git mktree`), so the cost follows the change, not the registry's size.
+    """
+    nested: dict[str, Any] = {}
+    for path, data in changes.items():
+        *dirs, name = path.split("/")
+        node = nested
+        for d in dirs:
+            node = node.setdefault(d, {})
+        node[name] = (
+            None if data is None else git_out(root, "hash-object", "-w", "--stdin", input=data)
+        )
+    tree = _rewrite_tree(root, tree_of(root, base), nested)
+    return tree if tree is not None else git_out(root, "mktree", input=b"")
+
+
+def _rewrite_tree(root: Path, tree: str | None, changes: dict[str, Any]) -> str | None:
+    """`tree` with `changes` (name -> blob id, None to remove, or a dict for a subtree); None if empty."""
+    entries: dict[str, tuple[str, str, str]] = {}
+    if tree is not None:
+        for line in git(root, "ls-tree", "-z", tree).stdout.split(b"\0"):
+            if line:
+                meta, _, name = line.decode().partition("\t")
+                mode, kind, sha = meta.split(" ")
+                entries[name] = (mode, kind, sha)
+    for name, change in changes.items():
+        if isinstance(change, dict):
+            old = entries.get(name)
+            sub = _rewrite_tree(root, old[2] if old and old[1] == "tree" else None, change)
+            if sub is None:
+                entries.pop(name, None)
+            else:
+                entries[name] = ("040000", "tree", sub)
+        elif change is None:
+            entries.pop(name, None)
         else:
-            git(root, "read-tree", "--empty", env=env)
-        removals = [p for p, data in changes.items() if data is None]
-        if removals:
-            git(root, "update-index", "--force-remove", "--", *removals, env=env)
-        info: list[str] = []
-        for path, data in changes.items():
-            if data is not None:
-                sha = git(root, "hash-object", "-w", "--stdin", input=data).stdout.decode().strip()
-                info.append(f"100644 {sha}\t{path}")
-        if info:
-            entries = "\n".join(info).encode() + b"\n"
-            git(root, "update-index", "--add", "--index-info", input=entries, env=env)
-        return git_out(root, "write-tree", env=env)
+            entries[name] = ("100644", "blob", change)
+    if not entries:
+        return None
+    listing = "".join(f"{m} {k} {sha}\t{name}\0" for name, (m, k, sha) in entries.items())
+    return git_out(root, "mktree", "-z", input=listing.encode())
 
 
 def tree_of(root: Path, commit: str | None) -> str | None:
@@ -348,11 +374,14 @@ def write(
     *,
     branch: str | None = None,
     commit: bool = True,
+    models: Sequence[str] | None = None,
 ) -> WriteResult[T]:
     """Compute `build`'s change from the current state, validate it, then make exactly one commit.
 
     commit=False writes and stages the change in the work tree instead;
     `branch` commits on that new branch and leaves the work tree alone.
+    `models` limits what is read to the models the write is about (a write
+    never reaches into another model), which keeps writes fast on large registries.
     """
     root = registry.root
     if branch is not None:
@@ -361,12 +390,12 @@ def write(
         for _ in range(ATTEMPTS):
             if not commit:
                 base_sha = None
-                base = Snapshot(WorkTreeSource(root), registry.cache)
+                base = registry.snapshot(models=models)
             else:
                 base_sha = rev_sha(root, "HEAD")
                 if base_sha is None:
                     raise NotARegistryError(f"{root} has no commits yet: run 'mreg init' first")
-                source = GitSource(registry.repo, base_sha)
+                source = registry.source(base_sha, models=models)
                 source.label = current_branch(root) or "HEAD"
                 base = Snapshot(source, registry.cache)
             plan = build(base)

@@ -268,7 +268,7 @@ class Registry:
                 manifest,
             )
 
-        return commits.write(self, build, branch=branch, commit=commit)
+        return commits.write(self, build, branch=branch, commit=commit, models=[name])
 
     def update_model(
         self,
@@ -320,7 +320,7 @@ class Registry:
                 f"{name}: update model ({', '.join(changed) or 'no change'})",
             )
 
-        return commits.write(self, build, branch=branch, commit=commit)
+        return commits.write(self, build, branch=branch, commit=commit, models=[name])
 
     def _patch_model(
         self, base: Snapshot, name: str, new: ModelManifest, action: str, subject: str
@@ -346,7 +346,7 @@ class Registry:
             )
             return self._patch_model(base, name, new, "model-archive", f"{name}: archive model")
 
-        return commits.write(self, build, branch=branch, commit=commit)
+        return commits.write(self, build, branch=branch, commit=commit, models=[name])
 
     def restore_model(
         self, name: str, *, branch: str | None = None, commit: bool = True
@@ -362,7 +362,7 @@ class Registry:
             new = _revalidate(ModelManifest, data, model_path(name))
             return self._patch_model(base, name, new, "model-restore", f"{name}: restore model")
 
-        return commits.write(self, build, branch=branch, commit=commit)
+        return commits.write(self, build, branch=branch, commit=commit, models=[name])
 
     def delete_model(
         self, name: str, *, branch: str | None = None, commit: bool = True
@@ -392,7 +392,7 @@ class Registry:
                 worktree_removals=removals,
             )
 
-        return commits.write(self, build, branch=branch, commit=commit)
+        return commits.write(self, build, branch=branch, commit=commit, models=[name])
 
     # -- versions ----------------------------------------------------------------
 
@@ -440,9 +440,9 @@ class Registry:
         if not untrained and artifact is None:
             raise ArtifactError("give an artifact file to register (or register it --untrained)")
         head = (
-            self.snapshot("HEAD")
+            self.snapshot("HEAD", models=[model])
             if commit and commits.rev_sha(self.root, "HEAD")
-            else self.snapshot()
+            else self.snapshot(models=[model])
         )
         if not head.has_model(model) and not create:
             raise ModelNotFoundError(
@@ -519,7 +519,7 @@ class Registry:
                 worktree_files=worktree,
             )
 
-        return commits.write(self, build, branch=branch, commit=commit)
+        return commits.write(self, build, branch=branch, commit=commit, models=[model])
 
     def _stage_artifact(
         self, artifact: str | os.PathLike[str], fmt: str | None
@@ -637,7 +637,7 @@ class Registry:
                 worktree_files=worktree,
             )
 
-        return commits.write(self, build, branch=branch, commit=commit)
+        return commits.write(self, build, branch=branch, commit=commit, models=_scope(ref))
 
     def update_version(
         self,
@@ -707,7 +707,7 @@ class Registry:
                 new,
             )
 
-        return commits.write(self, build, branch=branch, commit=commit)
+        return commits.write(self, build, branch=branch, commit=commit, models=_scope(ref))
 
     # -- pointers --------------------------------------------------------------
 
@@ -772,7 +772,7 @@ class Registry:
             )
             return Plan({path: text}, CommitMessage(subject, trailers), pointer)
 
-        return commits.write(self, build, branch=branch, commit=commit)
+        return commits.write(self, build, branch=branch, commit=commit, models=[model])
 
     def delete_pointer(
         self, ref: str, *, branch: str | None = None, commit: bool = True
@@ -801,7 +801,7 @@ class Registry:
                 old,
             )
 
-        return commits.write(self, build, branch=branch, commit=commit)
+        return commits.write(self, build, branch=branch, commit=commit, models=_scope(ref))
 
     # -- artifacts in the work tree ---------------------------------------------
 
@@ -944,3 +944,9 @@ def _remote_url(root: Path, remote: str | None) -> str:
         # DVC writes a RelPath relative to the config file's directory.
         return RelPath(str(path))  # type: ignore[no-any-return]
     return str(path)
+
+
+def _scope(ref: str) -> list[str] | None:
+    """The models a write to `ref` can touch: its model, or all of them for a bare version id."""
+    model = parse_ref(ref).model
+    return [model] if model is not None else None
