@@ -3,6 +3,9 @@
 mreg's side runs for real (a registry built with the CLI, `mreg serve` under
 load, synthetic registries, validate, writes); GTO too. MLflow is skipped:
 it needs its own virtual environment, which `make bench` creates.
+
+One test runs the benchmark once (a module fixture would run once per xdist
+worker, two benchmarks at once), with the isolated HOME and git identity.
 """
 
 from __future__ import annotations
@@ -20,11 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def tiny_run(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[subprocess.CompletedProcess[str], Path]:
-    results = tmp_path_factory.mktemp("bench-results")
+def test_tiny_bench_run_completes_with_real_measurements(tmp_path: Path) -> None:
+    results = tmp_path / "bench-results"
     env = {
         **os.environ,
         "MREG_BENCH_RESULTS": str(results),
@@ -40,39 +40,24 @@ def tiny_run(
         timeout=600,
         check=False,
     )
-    return done, results
-
-
-def load(results: Path, name: str) -> dict:  # type: ignore[type-arg]
-    return json.loads((results / f"{name}.json").read_text())
-
-
-def test_bench_completes_and_prints_tables(
-    tiny_run: tuple[subprocess.CompletedProcess[str], Path],
-) -> None:
-    done, results = tiny_run
     assert done.returncode == 0, done.stderr[-3000:]
     for title in ("### Serving", "### Registry 5 x 2", "### Cost growth"):
         assert title in done.stdout
-    assert json.loads((results / "run.json").read_text())["mode"] == "tiny"
 
+    def load(name: str) -> dict:  # type: ignore[type-arg]
+        return json.loads((results / f"{name}.json").read_text())
 
-@pytest.mark.parametrize("server", ["mreg", "minimal"])
-def test_serving_served_real_predictions(
-    tiny_run: tuple[subprocess.CompletedProcess[str], Path], server: str
-) -> None:
-    serving = load(tiny_run[1], "serving")["servers"][server]
-    assert "error" not in serving, serving.get("log_tail")
-    assert serving["same_predictions"] is True
-    for scenario in ("1 client", "8 clients", "batch 100, 1 client", "batch 100, 8 clients"):
-        assert serving[scenario]["requests"] > 0
-        assert serving[scenario]["errors"] == 0
+    assert load("run")["mode"] == "tiny"
 
+    for server in ("mreg", "minimal"):
+        serving = load("serving")["servers"][server]
+        assert "error" not in serving, serving.get("log_tail")
+        assert serving["same_predictions"] is True
+        for scenario in ("1 client", "8 clients", "batch 100, 1 client", "batch 100, 8 clients"):
+            assert serving[scenario]["requests"] > 0
+            assert serving[scenario]["errors"] == 0
 
-def test_scale_measured_mreg_and_gto(
-    tiny_run: tuple[subprocess.CompletedProcess[str], Path],
-) -> None:
-    shape = load(tiny_run[1], "scale")["shapes"]["5 x 2"]
+    shape = load("scale")["shapes"]["5 x 2"]
     for op in ("model list", "resolve", "validate", "validate --base HEAD~1", "register", "point"):
         assert shape["mreg"][op]["median_s"] > 0
     assert shape["mreg"]["serve warm"]["ready_s"] > 0
@@ -80,9 +65,4 @@ def test_scale_measured_mreg_and_gto(
         assert shape["gto"][op]["median_s"] > 0
     assert "mlflow" not in shape
 
-
-def test_growth_table_covers_each_size(
-    tiny_run: tuple[subprocess.CompletedProcess[str], Path],
-) -> None:
-    growth = load(tiny_run[1], "growth")
-    assert list(growth["sizes"]) == ["5"]
+    assert list(load("growth")["sizes"]) == ["5"]
