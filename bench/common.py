@@ -87,6 +87,9 @@ class Workdir:
             "NO_COLOR": "1",
         }
         self.env.pop("MREG_REPO", None)
+        # Real clocks: a fixed date (tests set one) makes GTO fail to create its tags.
+        self.env.pop("GIT_AUTHOR_DATE", None)
+        self.env.pop("GIT_COMMITTER_DATE", None)
         # Users' Pythons cache bytecode; without it every mreg process would compile
         # registry/ and tool/ from source (installed peers ship compiled).
         self.env.pop("PYTHONDONTWRITEBYTECODE", None)
