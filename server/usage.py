@@ -36,7 +36,20 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_model ON jobs (model, created_at);
 CREATE INDEX IF NOT EXISTS jobs_time ON jobs (created_at);
+CREATE TABLE IF NOT EXISTS last_used (
+    model TEXT PRIMARY KEY,
+    at REAL NOT NULL             -- the last successful invocation; outlives pruned jobs
+);
 """
+UPSERT_LAST_USED = (
+    "INSERT INTO last_used (model, at) VALUES (?, ?)"
+    " ON CONFLICT (model) DO UPDATE SET at = MAX(at, excluded.at)"
+)
+PRUNE = (
+    "DELETE FROM jobs WHERE rowid NOT IN"
+    " (SELECT rowid FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?)"
+)
+KEEP_JOBS = 100_000
 
 COLUMNS = (
     "id",
@@ -70,9 +83,14 @@ def iso(ts: float | None) -> str | None:
 class UsageStore:
     """Invocations: recorded in memory on the request path, written to SQLite in batches."""
 
-    def __init__(self, path: str | Path | None, *, flush_every: float = 0.5) -> None:
+    def __init__(
+        self, path: str | Path | None, *, flush_every: float = 0.5, keep: int = KEEP_JOBS
+    ) -> None:
         self.path = Path(path) if path is not None else None
         self.flush_every = flush_every
+        self.keep = keep
+        """How many of the newest job records are kept; older ones are pruned as new ones land."""
+        self._written_since_prune = 0
         # deque: append (event loop) and popleft (writer thread) are atomic, so nothing is lost
         self._pending: deque[Record] = deque()
         self._lock = threading.Lock()  # guards the connection
@@ -87,11 +105,7 @@ class UsageStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
-        self.last_used: dict[str, float] = dict(
-            self._db.execute(
-                "SELECT model, MAX(created_at) FROM jobs WHERE status < 400 GROUP BY model"
-            )
-        )
+        self.last_used: dict[str, float] = dict(self._db.execute("SELECT model, at FROM last_used"))
 
     # -- writing -----------------------------------------------------------
 
@@ -113,6 +127,14 @@ class UsageStore:
             if batch:
                 with self._db:
                     self._db.executemany(INSERT, batch)
+                    self._db.executemany(
+                        UPSERT_LAST_USED, [(r[3], r[12]) for r in batch if r[8] < 400]
+                    )
+                    self._written_since_prune += len(batch)
+                    # Prune in steps (a tenth of `keep` at a time), not on every flush.
+                    if self._written_since_prune > max(self.keep // 10, 1):
+                        self._db.execute(PRUNE, (self.keep,))
+                        self._written_since_prune = 0
             return len(batch)
 
     def start(self) -> None:

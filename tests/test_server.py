@@ -300,6 +300,27 @@ def test_the_showcase_at_a_release_tag_and_at_head(showcase: Any, tmp_path: Path
                 assert churn.status_code == 409
 
 
+def test_usage_store_keeps_the_newest_jobs_and_every_last_use(tmp_path: Path) -> None:
+    from server.usage import UsageStore
+
+    store = UsageStore(tmp_path / "usage.sqlite", keep=10)
+    for i in range(30):
+        model = "old" if i == 0 else "iris"
+        head = (f"run_{i:016x}", "invoke", model, model, 1, "mv_00000000", "abc", "me")
+        store.record((*head, 200, None, 0.1, 1, float(i), None))
+        store.flush()
+    store.close()
+    reopened = UsageStore(tmp_path / "usage.sqlite", keep=10)
+    jobs = reopened.jobs(limit=100)
+    # Pruned in steps: never more than keep + keep/10 records, the newest ones.
+    assert 10 <= len(jobs) <= 11
+    assert jobs[0]["id"] == f"run_{29:016x}"
+    assert all(j["model"] == "iris" for j in jobs)
+    # The pruned model's last use survives its job records.
+    assert reopened.last_used == {"old": 0.0, "iris": 29.0}
+    reopened.close()
+
+
 def test_usage_store_loses_nothing_while_its_writer_runs(tmp_path: Path) -> None:
     from server.usage import UsageStore
 
