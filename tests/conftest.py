@@ -12,26 +12,33 @@ import pytest
 FIXED_DATE = "2026-11-24T05:00:00Z"
 
 
-@pytest.fixture(autouse=True)
-def isolate(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
-    """Tests never see the machine's git config, HOME or DVC settings."""
-    home = tmp_path_factory.mktemp("home")
+def isolated_env(home: Path) -> dict[str, str]:
+    """Variables that keep git, DVC and HOME away from the machine: a test identity, fixed dates."""
     gitconfig = home / ".gitconfig"
     gitconfig.write_text(
         "[user]\n\tname = Test User\n\temail = test@example.com\n"
         "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"
     )
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
-    monkeypatch.setenv("GIT_AUTHOR_DATE", FIXED_DATE)
-    monkeypatch.setenv("GIT_COMMITTER_DATE", FIXED_DATE)
-    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
-    monkeypatch.setenv("DVC_SITE_CACHE_DIR", str(home / "dvc-site"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    return {
+        "HOME": str(home),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": str(gitconfig),
+        "GIT_AUTHOR_DATE": FIXED_DATE,
+        "GIT_COMMITTER_DATE": FIXED_DATE,
+        "DVC_NO_ANALYTICS": "1",
+        "DVC_SITE_CACHE_DIR": str(home / "dvc-site"),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+    }
+
+
+@pytest.fixture(autouse=True)
+def isolate(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Tests never see the machine's git config, HOME or DVC settings."""
+    for key, value in isolated_env(tmp_path_factory.mktemp("home")).items():
+        monkeypatch.setenv(key, value)
     monkeypatch.delenv("MREG_REPO", raising=False)
     yield
 
@@ -94,23 +101,8 @@ def showcase_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[obje
     """Built once per test process, with the same isolation as `isolate`; tests get copies."""
     from tests.showcase import build_showcase
 
-    home = tmp_path_factory.mktemp("showcase-home")
-    gitconfig = home / ".gitconfig"
-    gitconfig.write_text(
-        "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
-    )
     with pytest.MonkeyPatch.context() as mp:
-        for key, value in {
-            "HOME": str(home),
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": str(gitconfig),
-            "GIT_AUTHOR_DATE": FIXED_DATE,
-            "GIT_COMMITTER_DATE": FIXED_DATE,
-            "DVC_NO_ANALYTICS": "1",
-            "DVC_SITE_CACHE_DIR": str(home / "dvc-site"),
-            "XDG_CONFIG_HOME": str(home / ".config"),
-            "XDG_CACHE_HOME": str(home / ".cache"),
-        }.items():
+        for key, value in isolated_env(tmp_path_factory.mktemp("showcase-home")).items():
             mp.setenv(key, value)
         yield build_showcase(tmp_path_factory.mktemp("showcase-template") / "registry")
 

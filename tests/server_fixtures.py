@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from registry import Registry
-from tests.conftest import FIXED_DATE
+from tests.conftest import isolated_env
 
 LABELS = ["setosa", "versicolor", "virginica"]
 SETOSA = [5.1, 3.5, 1.4, 0.2]
@@ -59,31 +59,12 @@ def bearer(name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token_secret(name)}"}
 
 
-def _isolated_env(home: Path) -> dict[str, str]:
-    gitconfig = home / ".gitconfig"
-    gitconfig.write_text(
-        "[user]\n\tname = Test User\n\temail = test@example.com\n"
-        "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"
-    )
-    return {
-        "HOME": str(home),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": str(gitconfig),
-        "GIT_AUTHOR_DATE": FIXED_DATE,
-        "GIT_COMMITTER_DATE": FIXED_DATE,
-        "DVC_NO_ANALYTICS": "1",
-        "DVC_SITE_CACHE_DIR": str(home / "dvc-site"),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "KERAS_BACKEND": "torch",
-    }
-
-
 @pytest.fixture(scope="session")
 def session_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The isolation of conftest's `isolate`, for session fixtures (which run before it)."""
     with pytest.MonkeyPatch.context() as mp:
-        for key, value in _isolated_env(tmp_path_factory.mktemp("session-home")).items():
+        home = tmp_path_factory.mktemp("session-home")
+        for key, value in {**isolated_env(home), "KERAS_BACKEND": "torch"}.items():
             mp.setenv(key, value)
         yield
 
