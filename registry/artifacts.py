@@ -110,16 +110,7 @@ def add_to_cache(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> 
     md5 = file_md5(src)
     target = cache_file(root, md5)
     if not target.is_file() or file_md5(target) != md5:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".mreg-")
-        os.close(fd)
-        try:
-            shutil.copyfile(src, tmp)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        _copy_into_place(src, target, 0o444)
     return StagedArtifact(src.name, md5, target.stat().st_size, target)
 
 
@@ -267,16 +258,22 @@ def checkout(cached: Path, target: Path) -> bool:
     same_size = target.is_file() and target.stat().st_size == cached.stat().st_size
     if same_size and file_md5(target) == file_md5(cached):
         return False
+    try:
+        _copy_into_place(cached, target, 0o644)
+    except OSError as exc:
+        raise RegistryError(f"cannot write {target}: {exc}") from None
+    return True
+
+
+def _copy_into_place(src: Path, target: Path, mode: int) -> None:
+    """Copy `src` to `target` atomically (a temporary file beside it, then a rename)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".mreg-")
     os.close(fd)
     try:
-        shutil.copyfile(cached, tmp)
-        os.chmod(tmp, 0o644)
+        shutil.copyfile(src, tmp)
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
-    except OSError as exc:
-        raise RegistryError(f"cannot write {target}: {exc}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return True
