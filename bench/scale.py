@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 import urllib.error
@@ -39,6 +38,7 @@ from bench.common import (
     table as md_table,
 )
 from bench.peers import gto_version, mlflow_ops_script
+from bench.serving import stop
 
 
 def probe(models: int) -> str:
@@ -119,13 +119,7 @@ def server_start(repo: Path, env: dict[str, str]) -> dict[str, Any]:
         hwm = next(line for line in status.splitlines() if line.startswith("VmHWM"))
         out["max_rss_mb"] = int(hwm.split()[1]) / 1024
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop(proc)
     return out
 
 
