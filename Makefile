@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv serve test lint typecheck pytest bench format clean
+.PHONY: venv system-deps serve test lint typecheck pytest bench format clean
 
 venv: $(STAMP)
 
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,onnx,torch,keras]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,onnx,torch,keras,postgres,s3,mlflow]'
 	touch $(STAMP)
 
 # Serves the example registry at HEAD and follows the checked-out branch, so
@@ -28,6 +28,18 @@ serve: $(STAMP)
 	@echo "try:  curl -s http://$(HOST):$(PORT)/v1/models"
 	$(BIN)/mreg serve --host $(HOST) --port $(PORT) $(if $(BRANCH),--follow $(BRANCH) --poll $(POLL),)
 
+# Real components the tests start: a headless browser (the web page's tests) and
+# PostgreSQL (the shared usage store). Installed from Debian's packages when
+# missing; the tests fail, never skip, without them.
+SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
+system-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
+	    || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "mreg: installing chromium, chromium-driver and postgresql (Debian packages)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    chromium chromium-driver postgresql >/dev/null; \
+	fi
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -35,7 +47,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) system-deps
 	$(BIN)/pytest -n 2
 
 test: lint typecheck pytest
