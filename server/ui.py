@@ -24,6 +24,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from litestar.types import ControllerRouterHandler
 
 from registry import RegistryError
 from server.errors import ApiError
@@ -213,9 +214,9 @@ async def model_page(
             + f" -d '{example_input(latest_version)}'"
         )
     tags_of: dict[int, list[str]] = {}
-    for p in pointers:
-        if p.get("resolves_to"):
-            tags_of.setdefault(p["resolves_to"]["version"], []).append(p["tag"])
+    for row in pointers:
+        if row.get("resolves_to"):
+            tags_of.setdefault(row["resolves_to"]["version"], []).append(row["tag"])
     return _render(
         "model",
         request,
@@ -355,11 +356,13 @@ def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Template:
     elif isinstance(exc, HTTPException):
         status, code, message = exc.status_code, "http_error", str(exc.detail)
     else:
-        status, code, message = 500, "internal_error", "unexpected server error (see the server log)"
+        status, code, message = (
+            500,
+            "internal_error",
+            "unexpected server error (see the server log)",
+        )
     server: Server = request.app.state.server
-    return _render(
-        "error", request, server, None, None, None, status, code=code, message=message
-    )
+    return _render("error", request, server, None, None, None, status, code=code, message=message)
 
 
 @get("/", include_in_schema=False)
@@ -374,7 +377,7 @@ ui_router = Router(
     exception_handlers={RegistryError: _error_page, HTTPException: _error_page},
 )
 
-UI_ROUTES = [
+UI_ROUTES: list[ControllerRouterHandler] = [
     root,
     ui_router,
     create_static_files_router(path="/ui/static", directories=[HERE / "static"]),

@@ -123,9 +123,9 @@ class Chart:
     points: tuple[ChartPoint, ...]
     low: float
     high: float
-    width: int = 320
-    height: int = 140
-    pad: int = 28
+    width: int = 340
+    height: int = 150
+    pad: int = 40
 
     @property
     def polyline(self) -> str:
@@ -152,7 +152,8 @@ def metric_charts(versions: list[VersionManifest]) -> list[Chart]:
             ChartPoint(
                 n,
                 x,
-                chart.pad + (inner_w * (n - first) / (last - first) if last > first else inner_w / 2),
+                chart.pad
+                + (inner_w * (n - first) / (last - first) if last > first else inner_w / 2),
                 chart.pad + inner_h * (1 - ((x - low) / span if high > low else 0.5)),
             )
             for n, x in known
