@@ -10,6 +10,7 @@ The routes are left out of the OpenAPI schema.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -55,11 +56,23 @@ def _link(path: str, rev: str | None = None, **params: Any) -> str:
     return f"/ui{path}" + (f"?{urlencode(query)}" if query else "")
 
 
+def when(value: str | None) -> str:
+    """An RFC 3339 time as people read it: 2026-11-25 14:19 UTC."""
+    if not value:
+        return "never"
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return value
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _engine(engine: JinjaTemplateEngine) -> None:
     env = engine.engine
     env.globals["link"] = _link
     env.filters["size"] = human_size
     env.filters["short"] = lambda sha: (sha or "")[:10]
+    env.filters["when"] = when
     env.trim_blocks = env.lstrip_blocks = True
 
 

@@ -154,7 +154,7 @@ def test_browse_copy_and_try_it_in_chromium(
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     reg, marks = example
     snap = reg.snapshot("HEAD")
@@ -256,9 +256,14 @@ def test_browse_copy_and_try_it_in_chromium(
     d.find_element(By.ID, "token-set").click()  # type: ignore[attr-defined]
     wait.until(lambda _: "wine" in rows("models"))
     assert "reader" in d.find_element(By.ID, "who").text  # type: ignore[attr-defined]
+    used = d.find_element(By.CSS_SELECTOR, 'tr[data-model="iris"] .last-used').text  # type: ignore[attr-defined]
+    assert used.endswith(" UTC")  # the curl and try-it calls above
     wine = d.find_element(By.CSS_SELECTOR, 'tr[data-model="wine"]')  # type: ignore[attr-defined]
     assert "private" in wine.text.lower() and "none trained" in wine.text
     shot(d, "models-with-token")
+    Select(d.find_element(By.ID, "used")).select_by_value("yes")  # type: ignore[attr-defined]
+    d.find_element(By.CSS_SELECTOR, "#filters button").click()  # type: ignore[attr-defined]
+    wait.until(lambda _: rows("models") == ["iris"])
     d.get(f"{server}/ui/diff?base={marks['before']}&head=HEAD")  # type: ignore[attr-defined]
     models = d.find_element(By.ID, "diff-models").text  # type: ignore[attr-defined]
     assert "wine" in models and "is_public" in models
