@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlparse
 
 import anyio.to_thread
 from litestar import Request, Response, Router, get, post
@@ -328,6 +328,10 @@ async def token_set(
     server: NamedDependency[Server],
     data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Response[Any]:
+    origin = request.headers.get("origin")
+    if origin and urlparse(origin).netloc != request.headers.get("host"):
+        # Another site's form must not swap the token this browser uses here.
+        raise ApiError(403, "forbidden", "the token form only accepts posts from this page")
     target = _safe_next(data.get("next"))
     token = (data.get("token") or "").strip()
     if data.get("action") == "forget" or not token:

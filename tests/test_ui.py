@@ -176,6 +176,14 @@ def test_the_token_form_sets_and_forgets_an_httponly_cookie(client: TestClient[A
     assert gone.headers["location"] == "/ui/"
     client.cookies.clear()
     assert client.get("/ui/models/iris").status_code == 404
+    # Another site's form cannot set the token.
+    forged = client.post(
+        "/ui/token",
+        data={"token": token_secret("reader")},
+        headers={"Origin": "https://evil.example"},
+        follow_redirects=False,
+    )
+    assert forged.status_code == 403 and "set-cookie" not in forged.headers
     # Only pages of the UI are redirect targets.
     away = client.post(
         "/ui/token", data={"action": "forget", "next": "//evil.example/"}, follow_redirects=False

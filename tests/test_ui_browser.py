@@ -7,6 +7,7 @@ the test fails (never skips). Screenshots go to tests/artifacts/ (git-ignored).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -136,14 +137,15 @@ def browser(tmp_path: Path) -> Iterator[object]:
 
 
 def shot(driver: object, name: str) -> Path:
+    """A screenshot of the whole page (beyond the window) in tests/artifacts/."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"ui-{name}.png"
-    # The whole page: resize the window to the document's height first.
-    driver.execute_script("window.scrollTo(0, 0)")  # type: ignore[attr-defined]
-    height = driver.execute_script("return document.documentElement.scrollHeight")  # type: ignore[attr-defined]
-    driver.set_window_size(1400, max(800, min(int(height) + 40, 4000)))  # type: ignore[attr-defined]
-    assert driver.save_screenshot(str(path)), path  # type: ignore[attr-defined]
-    driver.set_window_size(1400, 1000)  # type: ignore[attr-defined]
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]  # type: ignore[attr-defined]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+    png = driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
+    path.write_bytes(base64.b64decode(png["data"]))
     return path
 
 
