@@ -230,3 +230,25 @@ def test_diff_page_hides_private_models_like_the_api(
     assert "iris:prod" not in anonymous.text and "iris:prod" in reader.text
     default = client.get("/ui/diff", headers=bearer("reader"))
     assert "old" in text_of(default.text, "diff-models")  # the newest registry commit archived it
+
+
+def test_metric_charts_plot_each_numeric_metric_across_versions() -> None:
+    from registry import VersionManifest
+    from server.ui_views import metric_charts
+
+    def version(n: int, metrics: dict[str, Any]) -> VersionManifest:
+        return VersionManifest(
+            id=f"mv_{n:016x}",
+            version=n,
+            created_at="2026-11-24T05:00:00Z",  # type: ignore[arg-type]
+            train_info={"metrics": metrics},
+        )
+
+    charts = metric_charts(
+        [version(1, {"acc": 0.8, "note": "x"}), version(2, {}), version(3, {"acc": 0.9})]
+    )
+    assert [c.metric for c in charts] == ["acc"]  # text metrics are not plotted
+    (chart,) = charts
+    assert [(p.version, p.value) for p in chart.points] == [(1, 0.8), (3, 0.9)]
+    low, high = chart.points
+    assert low.x < high.x and low.y > high.y  # later to the right, higher up
