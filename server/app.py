@@ -18,6 +18,7 @@ from server.metrics import MetricsMiddleware
 from server.routes import ROUTES
 from server.service import DEFAULT_MAX_BODY, Server, default_locator
 from server.state import ArtifactLocator
+from server.v2 import V2_ROUTER
 
 
 def create_app(
@@ -52,7 +53,7 @@ def create_app(
         usage_path=Path(usage_path) if usage_path else registry.state_dir / "usage.sqlite",
     )
     app = Litestar(
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, V2_ROUTER],
         dependencies={"server": Provide(lambda: server, use_cache=True, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[DefineMiddleware(MetricsMiddleware, metrics=server.metrics)],

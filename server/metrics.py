@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 # No `_created` series: they doubled the exposition and no dashboard of ours reads them
 # (prometheus_client's switch is process-wide; the serving process is ours).
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 MODEL_LABEL = "model"
