@@ -20,7 +20,6 @@ from litestar import Response
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Histogram,
@@ -36,6 +35,8 @@ if TYPE_CHECKING:
 # (prometheus_client's switch is process-wide; the serving process is ours).
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
+# The classic text format: what generate_latest writes with its default (underscore) escaping.
+CONTENT_TYPE = "text/plain; version=0.0.4"
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 MODEL_LABEL = "model"
 
@@ -168,7 +169,7 @@ def scrape(server: Server, authorization: str | None) -> Response[bytes]:
             return model is None or not model.is_public  # gone from the revision: not shown
 
     text = generate_latest(_Scrape(server.metrics.registry, hidden))
-    return Response(text, media_type=CONTENT_TYPE_LATEST)
+    return Response(text, media_type=CONTENT_TYPE)
 
 
 class MetricsMiddleware:
