@@ -165,3 +165,19 @@ def test_errors_reach_the_client_as_one_message(client: triton.InferenceServerCl
         client.infer("iris", [fp32([[1.0, 2.0]])])
     assert rejected.value.status() == "422"
     assert str(rejected.value.message()).startswith("the model rejected the input")
+
+
+@pytest.mark.slow
+def test_the_readme_example_prints_what_it_says(url: str) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("**Open Inference Protocol (KServe V2).**") :]
+    code = section[section.index("```python\n") + 10 : section.index("\n```", 10)]
+    expected = [line[2:] for line in code.splitlines() if line.startswith("# ")]
+    run = subprocess.run(
+        [sys.executable, "-c", code.replace("127.0.0.1:8000", url)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == expected
