@@ -207,7 +207,13 @@ def _input_array(tensor: V2Tensor, binary: memoryview, offset: int) -> tuple[np.
             f"input {tensor.name!r}: {flat.size} values do not fill shape {tensor.shape}",
         )
     if tensor.datatype == "BYTES":
-        flat = np.array([v.decode() if isinstance(v, bytes) else v for v in flat], dtype=object)
+        try:
+            texts = [v.decode() if isinstance(v, bytes) else v for v in flat]
+        except UnicodeDecodeError:
+            raise ApiError(
+                400, "invalid_input", f"input {tensor.name!r}: BYTES values must be UTF-8 text"
+            ) from None
+        flat = np.array(texts, dtype=object)
     return flat.reshape(tensor.shape), offset
 
 

@@ -308,3 +308,36 @@ def test_a_body_that_is_not_json_is_400(client: TestClient[Any]) -> None:
         "error": "invalid Inference-Header-Content-Length: '99'",
         "code": "bad_request",
     }
+
+
+def test_binary_bytes_that_are_not_text_are_400(client: TestClient[Any]) -> None:
+    raw = struct.pack("<I", 2) + b"\xff\xfe"
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": [1, 1],
+                    "datatype": "BYTES",
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ]
+        }
+    ).encode()
+    r = client.post(
+        "/v2/models/public-iris/infer",
+        content=header + raw,
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
+    assert r.status_code == 400
+    assert r.json()["error"] == "input 'input': BYTES values must be UTF-8 text"
+
+
+def test_the_v2_routes_are_in_the_openapi_schema(client: TestClient[Any]) -> None:
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    assert {
+        "/v2/health/live",
+        "/v2/models/{name}",
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}/infer",
+    } <= set(paths)
