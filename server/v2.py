@@ -467,7 +467,11 @@ async def infer(
 
 
 def _v2_shape(response: Response[Any]) -> Response[bytes]:
-    error = response.content["error"]
+    """mreg's error response (server/errors.py decides status and text) in the V2 shape."""
+    content = response.content
+    if isinstance(content, bytes | str):
+        content = msgspec.json.decode(content)
+    error = content["error"]
     body = {"error": error["message"], "code": error["code"]}
     return Response(
         msgspec.json.encode(body),
