@@ -19,6 +19,7 @@ from server.routes import ROUTES
 from server.service import DEFAULT_MAX_BODY, Server, default_locator
 from server.state import ArtifactLocator
 from server.ui import TEMPLATE_CONFIG, UI_ROUTES
+from server.v2 import V2_ROUTER
 
 
 def create_app(
@@ -53,7 +54,7 @@ def create_app(
         usage_path=Path(usage_path) if usage_path else registry.state_dir / "usage.sqlite",
     )
     app = Litestar(
-        route_handlers=[*ROUTES, *UI_ROUTES],
+        route_handlers=[*ROUTES, *UI_ROUTES, V2_ROUTER],
         template_config=TEMPLATE_CONFIG,
         dependencies={"server": Provide(lambda: server, use_cache=True, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,

@@ -1,91 +1,175 @@
-"""Prometheus metrics, hand-written: a few counters and one histogram, text exposition 0.0.4.
+"""Prometheus metrics through `prometheus_client`: one CollectorRegistry per app.
 
-Everything is updated from the event loop thread, so plain dicts suffice.
+Names: `mreg_http_requests_total`, `mreg_http_request_duration_seconds`,
+`mreg_invocations_total`, `mreg_model_load_failures_total`, `mreg_reloads_total`,
+`mreg_reload_failures_total`, `mreg_usage_dropped_total` and the gauges
+`mreg_models_loaded`, `mreg_revision_info`, `mreg_revision_loaded_timestamp_seconds`.
+
+Series labelled with a private model (its name, version and id) are left out
+of a scrape unless it presents a token with the read scope (or the server has
+no tokens): a metric never names a model the caller may not see.
 """
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
+from litestar import Response
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
 
+if TYPE_CHECKING:
+    from server.service import Server
+
+# No `_created` series: they doubled the exposition and no dashboard of ours reads them
+# (prometheus_client's switch is process-wide; the serving process is ours).
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+# The classic text format: what generate_latest writes with its default (underscore) escaping.
+CONTENT_TYPE = "text/plain; version=0.0.4"
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+MODEL_LABEL = "model"
 
 
 class Metrics:
-    def __init__(self) -> None:
-        self.requests: defaultdict[tuple[str, str, int], int] = defaultdict(int)
-        # route -> [count per bucket..., +Inf count], and the sum of seconds
-        self.latency: dict[str, list[int]] = {}
-        self.latency_sum: defaultdict[str, float] = defaultdict(float)
-        self.invocations: defaultdict[tuple[str, int, str], int] = defaultdict(int)
-        self.load_failures: defaultdict[str, int] = defaultdict(int)
-        self.reload_failures = 0
-        self.reloads = 0
+    """The app's metrics; every update happens on the event loop or a worker thread (thread-safe)."""
+
+    def __init__(self, server: Server | None = None) -> None:
+        """`server`: where the gauges read loaded models, the revision and dropped usage."""
+        self.registry = CollectorRegistry(auto_describe=False)
+        r = self.registry
+        self.requests = Counter(
+            "mreg_http_requests",
+            "HTTP requests by method, route and status.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "mreg_http_request_duration_seconds",
+            "HTTP request latency by route.",
+            ["route"],
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.invocations = Counter(
+            "mreg_invocations",
+            "Successful invocations by model and version.",
+            ["model", "version", "model_id"],
+            registry=r,
+        )
+        self.load_failures = Counter(
+            "mreg_model_load_failures", "Model loads that failed, by model.", ["model"], registry=r
+        )
+        self.reloads = Counter("mreg_reloads", "Revisions swapped in after the first.", registry=r)
+        self.reload_failures = Counter(
+            "mreg_reload_failures", "Revisions that failed to load.", registry=r
+        )
+        # The hot path looks a labelled child up in a plain dict: `labels()` validates
+        # and locks on every call, a measurable share of a fast invoke.
+        self._request_children: dict[tuple[str, str, int], Any] = {}
+        self._latency_children: dict[str, Any] = {}
+        self._invocation_children: dict[tuple[str, int, str], Any] = {}
+        if server is not None:
+            r.register(_ServerCollector(server))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests[(method, route, status)] += 1
-        counts = self.latency.get(route)
-        if counts is None:
-            counts = self.latency[route] = [0] * (len(BUCKETS) + 1)
-        for i, bound in enumerate(BUCKETS):
-            if seconds <= bound:
-                counts[i] += 1
-                break
-        else:
-            counts[-1] += 1
-        self.latency_sum[route] += seconds
+        """Count one HTTP request and its latency."""
+        key = (method, route, status)
+        counter = self._request_children.get(key)
+        if counter is None:
+            counter = self._request_children[key] = self.requests.labels(method, route, str(status))
+        counter.inc()
+        histogram = self._latency_children.get(route)
+        if histogram is None:
+            histogram = self._latency_children[route] = self.latency.labels(route)
+        histogram.observe(seconds)
 
-    def render(self, gauges: dict[str, tuple[str, float, dict[str, str]]]) -> str:
-        """The exposition text; `gauges` adds name -> (help, value, labels) from the app's state."""
-        out: list[str] = []
-
-        def head(name: str, kind: str, text: str) -> None:
-            out.append(f"# HELP {name} {text}")
-            out.append(f"# TYPE {name} {kind}")
-
-        head("mreg_http_requests_total", "counter", "HTTP requests by method, route and status.")
-        for (method, route, status), n in sorted(self.requests.items()):
-            out.append(
-                f"mreg_http_requests_total{_labels(method=method, route=route, status=str(status))} {n}"
+    def invoked(self, model: str, version: int, model_id: str) -> None:
+        key = (model, version, model_id)
+        counter = self._invocation_children.get(key)
+        if counter is None:
+            counter = self._invocation_children[key] = self.invocations.labels(
+                model, str(version), model_id
             )
-        name = "mreg_http_request_duration_seconds"
-        head(name, "histogram", "HTTP request latency by route.")
-        for route, counts in sorted(self.latency.items()):
-            running = 0
-            for bound, n in zip((*BUCKETS, float("inf")), counts, strict=True):
-                running += n
-                le = "+Inf" if bound == float("inf") else repr(bound)
-                out.append(f"{name}_bucket{_labels(route=route, le=le)} {running}")
-            out.append(f"{name}_sum{_labels(route=route)} {self.latency_sum[route]:.6f}")
-            out.append(f"{name}_count{_labels(route=route)} {running}")
-        head("mreg_invocations_total", "counter", "Successful invocations by model and version.")
-        for (model, version, model_id), n in sorted(self.invocations.items()):
-            labels = _labels(model=model, version=str(version), model_id=model_id)
-            out.append(f"mreg_invocations_total{labels} {n}")
-        head("mreg_model_load_failures_total", "counter", "Model loads that failed, by model.")
-        for model, n in sorted(self.load_failures.items()):
-            out.append(f"mreg_model_load_failures_total{_labels(model=model)} {n}")
-        head("mreg_reloads_total", "counter", "Revisions swapped in after the first.")
-        out.append(f"mreg_reloads_total {self.reloads}")
-        head("mreg_reload_failures_total", "counter", "Revisions that failed to load.")
-        out.append(f"mreg_reload_failures_total {self.reload_failures}")
-        for gname, (text, value, gauge_labels) in sorted(gauges.items()):
-            head(gname, "gauge", text)
-            out.append(f"{gname}{_labels(**gauge_labels) if gauge_labels else ''} {value}")
-        return "\n".join(out) + "\n"
+        counter.inc()
+
+    def load_failed(self, model: str) -> None:
+        self.load_failures.labels(model).inc()
+
+    def reloaded(self) -> None:
+        self.reloads.inc()
+
+    def reload_failed(self) -> None:
+        self.reload_failures.inc()
 
 
-def _labels(**labels: str) -> str:
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-    return "{" + inner + "}"
+class _ServerCollector:
+    """Values read from the server at scrape time: loaded models, the revision, dropped usage."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    def collect(self) -> Iterable[Metric]:
+        server, served = self.server, self.server.served
+        yield GaugeMetricFamily("mreg_models_loaded", "Models in memory.", len(server.pool.loaded))
+        info = GaugeMetricFamily(
+            "mreg_revision_info", "The revision served.", labels=["revision", "ref"]
+        )
+        info.add_metric([served.revision, served.ref], 1.0)
+        yield info
+        yield GaugeMetricFamily(
+            "mreg_revision_loaded_timestamp_seconds",
+            "When the served revision was loaded.",
+            served.loaded_at.timestamp(),
+        )
+        yield CounterMetricFamily(
+            "mreg_usage_dropped",
+            "Usage records dropped (the usage store could not keep up or failed).",
+            float(getattr(server.usage, "dropped", 0)),
+        )
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+class _Scrape:
+    """The app's registry as one caller may see it: series of hidden models left out."""
+
+    def __init__(self, registry: CollectorRegistry, hidden: Callable[[str], bool] | None) -> None:
+        self.registry = registry
+        self.hidden = hidden
+
+    def collect(self) -> Iterable[Metric]:
+        hidden = self.hidden
+        for metric in self.registry.collect():
+            if hidden is not None:
+                metric.samples = [
+                    s
+                    for s in metric.samples
+                    if MODEL_LABEL not in s.labels or not hidden(s.labels[MODEL_LABEL])
+                ]
+            yield metric
+
+
+def scrape(server: Server, authorization: str | None) -> Response[bytes]:
+    """The `/metrics` response for a caller: private models' series need a read token."""
+    hidden: Callable[[str], bool] | None = None
+    if not server.auth.can_read_private(authorization):
+        models = server.served.models
+
+        def hidden(name: str) -> bool:
+            model = models.get(name)
+            return model is None or not model.is_public  # gone from the revision: not shown
+
+    text = generate_latest(_Scrape(server.metrics.registry, hidden))
+    return Response(text, media_type=CONTENT_TYPE)
 
 
 class MetricsMiddleware:

@@ -21,6 +21,7 @@ from registry import (
     parse_ref,
 )
 from server.errors import ApiError
+from server.metrics import scrape
 from server.service import JSON, InvokeRequest, InvokeResponse, RunRequest, Server
 from server.state import (
     LATEST,
@@ -369,25 +370,10 @@ async def admin_reload(
 
 
 @get("/metrics", summary="Prometheus metrics", tags=["server"], media_type="text/plain")
-async def metrics(server: NamedDependency[Server]) -> Response[Any]:
-    served = server.served
-    gauges = {
-        "mreg_models_loaded": ("Models in memory.", float(len(server.pool.loaded)), {}),
-        "mreg_revision_info": (
-            "The revision served.",
-            1.0,
-            {"revision": served.revision, "ref": served.ref},
-        ),
-        "mreg_revision_loaded_timestamp_seconds": (
-            "When the served revision was loaded.",
-            served.loaded_at.timestamp(),
-            {},
-        ),
-    }
-    return Response(
-        server.metrics.render(gauges),
-        media_type="text/plain; version=0.0.4; charset=utf-8",
-    )
+async def metrics(
+    request: Request[Any, Any, Any], server: NamedDependency[Server]
+) -> Response[Any]:
+    return scrape(server, request.headers.get("authorization"))
 
 
 ROUTES = [

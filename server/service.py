@@ -120,7 +120,7 @@ class Server:
         self.poll = poll
         self.auth = auth
         self.preload = preload
-        self.metrics = Metrics()
+        self.metrics = Metrics(self)
         self.pool = ModelPool(registry, locate, max_loaded)
         self.usage = UsageStore(usage_path)
         self.served: Served = Served.load(registry, self.rev)
@@ -162,7 +162,7 @@ class Server:
                 try:
                     self.pool.load(served.snapshot, name, resolution.version)
                 except RegistryError as exc:
-                    self.metrics.load_failures[name] += 1
+                    self.metrics.load_failed(name)
                     log.warning("preload of %s failed: %s", resolution.ref, exc)
 
     async def _poll_loop(self) -> None:
@@ -199,7 +199,7 @@ class Server:
                 if self.preload:
                     await anyio.to_thread.run_sync(self.preload_models, served)
             except RegistryError as exc:
-                self.metrics.reload_failures += 1
+                self.metrics.reload_failed()
                 self.last_reload_error = ReloadError(sha or None, str(exc), datetime.now(UTC))
                 log.warning(
                     "keeping %s: revision %s failed to load: %s", self.served.revision, sha, exc
@@ -209,7 +209,7 @@ class Server:
             self.previous, self.served = self.served, served
             self.last_reload_error = None
             self.pool.forget_failures()
-            self.metrics.reloads += 1
+            self.metrics.reloaded()
             log.info("now serving %s at %s", self.rev, sha)
             return True
 
@@ -269,7 +269,7 @@ class Server:
                     msgspec.json.encode(outputs).decode() if kind == "run" else None,
                 )
             )
-        self.metrics.invocations[(model, version.version, version.id)] += 1
+        self.metrics.invoked(model, version.version, version.id)
         return (
             InvokeResponse(model, version.version, version.id, served.revision, outputs),
             record_id,
@@ -286,7 +286,7 @@ class Server:
                     self.pool.load, served.snapshot, model, version
                 )
             except RegistryError:
-                self.metrics.load_failures[model] += 1
+                self.metrics.load_failed(model)
                 raise
         labels = version.output_info.get("labels")
         if len(inputs) <= INLINE_MAX_INPUTS and loaded.library in INLINE_LIBRARIES:

@@ -189,3 +189,14 @@ def remove_artifact(root: Path, md5: str, *, remote: bool = True) -> None:
         if path.exists():
             path.chmod(0o644)
             path.unlink()
+
+
+def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """A /metrics exposition parsed by prometheus_client: (sample name, sorted labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }

@@ -182,7 +182,8 @@ def test_a_broken_model_fails_alone(client: TestClient[Any]) -> None:
         assert (
             post(client, "/v1/models/public-iris/invoke", json={"data": SETOSA}).status_code == 200
         )
-    assert 'mreg_model_load_failures_total{model="broken"}' in client.get("/metrics").text
+    metrics = client.get("/metrics", headers=bearer("reader")).text
+    assert 'mreg_model_load_failures_total{model="broken"}' in metrics
     assert client.get("/readyz").status_code == 200
 
 

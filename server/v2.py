@@ -1,0 +1,504 @@
+"""The Open Inference Protocol (KServe V2 REST) over mreg's invoke: `/v2/...` routes.
+
+`{name}` is a model name or any reference to one: `iris`, `iris:prod`,
+`iris:v3`, `iris:latest` or a version id; `/versions/{v}` pins a version
+number, a pointer or a version id instead (not both). Inference runs through
+`Server.invoke`, so it shares the model pool, auth, usage recording and metrics
+with `POST /v1/models/{model}/invoke`.
+
+Inputs: one tensor of shape `[batch, ...]` (its rows are the model's inputs),
+or one tensor per feature named as the version's `input_info.feature_names`,
+each of shape `[batch]` or `[batch, 1]`. Outputs: `label` and `confidence`
+for a classifier with labels, else `output`. The binary tensor data extension
+(the default of `tritonclient`) works both ways. Errors are the protocol's
+`{"error": "message"}`, with mreg's error code beside it in `"code"`.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from importlib.metadata import version as package_version
+from typing import Any
+
+import msgspec
+import numpy as np
+from litestar import Request, Response, Router, get, post
+from litestar.exceptions import HTTPException
+
+from registry import RegistryError, VersionManifest, parse_ref
+from server.errors import ApiError, http_error, internal_error, registry_error
+from server.routes import _pin, _ref_text
+from server.service import JSON, InvokeResponse, Server
+from server.state import LATEST, Pin
+
+HEADER_LENGTH = "Inference-Header-Content-Length"
+# V2 datatypes and the NumPy types of their binary (little-endian) form.
+DTYPES: dict[str, Any] = {
+    "BOOL": np.dtype("?"),
+    "UINT8": np.dtype("<u1"),
+    "UINT16": np.dtype("<u2"),
+    "UINT32": np.dtype("<u4"),
+    "UINT64": np.dtype("<u8"),
+    "INT8": np.dtype("<i1"),
+    "INT16": np.dtype("<i2"),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+    "FP16": np.dtype("<f2"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+    "BYTES": np.dtype(object),
+}
+SCHEMA_TYPES = {"number": "FP32", "integer": "INT64", "string": "BYTES", "boolean": "BOOL"}
+
+
+class V2Tensor(msgspec.Struct):
+    name: str
+    shape: list[int]
+    datatype: str
+    data: Any = None
+    parameters: dict[str, Any] = {}
+
+
+class V2RequestedOutput(msgspec.Struct):
+    name: str
+    parameters: dict[str, Any] = {}
+
+
+class V2InferRequest(msgspec.Struct):
+    inputs: list[V2Tensor]
+    id: str | None = None
+    parameters: dict[str, Any] = {}
+    outputs: list[V2RequestedOutput] | None = None
+
+
+# -- names and versions ---------------------------------------------------------
+
+
+def _target(server: Server, name: str, version: str | None) -> tuple[str, Pin]:
+    """The model and the version pin that `{name}` and `/versions/{version}` name."""
+    ref = parse_ref(name)
+    if ref.version_id is not None:
+        if version:
+            raise ApiError(400, "bad_request", f"{name} is a version id: give no /versions/")
+        model, _ = server.served.snapshot.version_by_id(ref.version_id)
+        return model, Pin("model_id", ref.version_id)
+    assert ref.model is not None
+    if ref.tag and version:
+        raise ApiError(
+            400,
+            "bad_request",
+            f"{name!r} already names a version: give either MODEL:TAG or /versions/{version}",
+        )
+    tag = ref.tag or version
+    if not tag:
+        return ref.model, LATEST
+    if tag.isdigit():
+        return ref.model, Pin("version", str(int(tag)))
+    if tag.startswith("mv_"):
+        return ref.model, _pin(tag, None, None)
+    return ref.model, _pin(None, None, tag)
+
+
+def _readable(
+    server: Server, request: Request[Any, Any, Any], name: str, version: str | None
+) -> tuple[str, VersionManifest]:
+    served = server.served
+    model, pin = _target(server, name, version)
+    manifest = served.model(model)
+    server.auth.require(request.headers.get("authorization"), "read", manifest)
+    resolution, _ = served.resolve(model, pin)
+    return model, resolution.version
+
+
+# -- metadata ---------------------------------------------------------------------
+
+
+def input_metadata(version: VersionManifest) -> list[dict[str, Any]]:
+    """One tensor `input` of shape [-1, k] (k features when the manifest says how many)."""
+    info = version.input_info
+    found = info.get("schema")
+    schema: dict[str, Any] = found if isinstance(found, dict) else {}
+    features = info.get("feature_names") or info.get("features")
+    width = -1
+    if isinstance(features, list) and features:
+        width = len(features)
+    elif schema.get("minItems") is not None and schema.get("minItems") == schema.get("maxItems"):
+        width = int(schema["maxItems"])
+    found = schema.get("items")
+    items: dict[str, Any] = found if isinstance(found, dict) else {}
+    datatype = SCHEMA_TYPES.get(items.get("type", "number"), "FP32")
+    return [{"name": "input", "datatype": datatype, "shape": [-1, width]}]
+
+
+def output_metadata(version: VersionManifest) -> list[dict[str, Any]]:
+    if version.output_info.get("labels"):
+        return [
+            {"name": "label", "datatype": "BYTES", "shape": [-1]},
+            {"name": "confidence", "datatype": "FP64", "shape": [-1]},
+        ]
+    return [{"name": "output", "datatype": "FP64", "shape": [-1]}]
+
+
+def _feature_names(version: VersionManifest) -> list[str]:
+    names = version.input_info.get("feature_names") or version.input_info.get("features")
+    return [str(n) for n in names] if isinstance(names, list) else []
+
+
+# -- tensors ----------------------------------------------------------------------
+
+
+def _decode_bytes(raw: bytes) -> list[bytes]:
+    out, offset = [], 0
+    while offset < len(raw):
+        if offset + 4 > len(raw):
+            raise ApiError(400, "invalid_input", "BYTES tensor data ends inside a length prefix")
+        (size,) = struct.unpack_from("<I", raw, offset)
+        out.append(raw[offset + 4 : offset + 4 + size])
+        offset += 4 + size
+    return out
+
+
+def _input_array(tensor: V2Tensor, binary: memoryview, offset: int) -> tuple[np.ndarray, int]:
+    """The tensor as an array of its shape, and the offset of the next binary tensor."""
+    dtype = DTYPES.get(tensor.datatype)
+    if dtype is None:
+        raise ApiError(
+            400,
+            "invalid_input",
+            f"input {tensor.name!r}: unsupported datatype {tensor.datatype!r}"
+            f" (expected one of {', '.join(DTYPES)})",
+        )
+    if any(d < 0 for d in tensor.shape):
+        raise ApiError(400, "invalid_input", f"input {tensor.name!r}: negative dimension in shape")
+    size = tensor.parameters.get("binary_data_size")
+    if size is not None:
+        if not isinstance(size, int) or size < 0 or offset + size > len(binary):
+            raise ApiError(
+                400,
+                "invalid_input",
+                f"input {tensor.name!r}: binary_data_size {size} overruns the request body",
+            )
+        raw = bytes(binary[offset : offset + size])
+        offset += size
+        if tensor.datatype == "BYTES":
+            flat = np.array(_decode_bytes(raw) or [], dtype=object)
+        elif size % dtype.itemsize:
+            raise ApiError(
+                400,
+                "invalid_input",
+                f"input {tensor.name!r}: {size} bytes is not a whole number of {tensor.datatype}",
+            )
+        else:
+            flat = np.frombuffer(raw, dtype=dtype)
+    elif tensor.data is None:
+        raise ApiError(400, "invalid_input", f"input {tensor.name!r} has no data")
+    else:
+        try:
+            flat = np.asarray(tensor.data, dtype=dtype).reshape(-1)
+        except (ValueError, TypeError) as exc:
+            raise ApiError(
+                400, "invalid_input", f"input {tensor.name!r}: data is not {tensor.datatype}: {exc}"
+            ) from None
+    if flat.size != math.prod(tensor.shape):
+        raise ApiError(
+            400,
+            "invalid_input",
+            f"input {tensor.name!r}: {flat.size} values do not fill shape {tensor.shape}",
+        )
+    if tensor.datatype == "BYTES":
+        try:
+            texts = [v.decode() if isinstance(v, bytes) else v for v in flat]
+        except UnicodeDecodeError:
+            raise ApiError(
+                400, "invalid_input", f"input {tensor.name!r}: BYTES values must be UTF-8 text"
+            ) from None
+        flat = np.array(texts, dtype=object)
+    return flat.reshape(tensor.shape), offset
+
+
+def _rows(
+    server: Server,
+    model: str,
+    pin: Pin,
+    authorization: str | None,
+    arrays: dict[str, np.ndarray],
+) -> list[Any]:
+    """The model's inputs (one per row of the batch) from the request's tensors."""
+    if len(arrays) == 1:
+        ((name, array),) = arrays.items()
+        if array.ndim == 0:
+            raise ApiError(
+                400, "invalid_input", f"input {name!r}: shape needs a batch dimension first"
+            )
+        return list(array.tolist())
+    served = server.served
+    server.auth.require(authorization, "invoke", served.model(model))
+    features = _feature_names(served.resolve(model, pin)[0].version)
+    if set(arrays) != set(features):
+        expected = ", ".join(features) if features else "no feature_names in its input_info"
+        raise ApiError(
+            400,
+            "invalid_input",
+            f"several inputs must be one per feature of {model} ({expected});"
+            " or send one tensor of shape [batch, features]",
+        )
+    columns = []
+    for name in features:
+        array = arrays[name]
+        if array.ndim == 2 and array.shape[1] == 1:
+            array = array[:, 0]
+        if array.ndim != 1:
+            raise ApiError(
+                400, "invalid_input", f"input {name!r}: a feature is shape [batch] or [batch, 1]"
+            )
+        columns.append(array)
+    if len({len(c) for c in columns}) != 1:
+        raise ApiError(400, "invalid_input", "the feature inputs differ in batch size")
+    return list(np.stack(columns, axis=1).tolist())
+
+
+def _output_tensors(outputs: list[Any]) -> dict[str, np.ndarray]:
+    if outputs and all(isinstance(o, dict) and "label" in o for o in outputs):
+        tensors = {"label": _array([o["label"] for o in outputs])}
+        confidence = [o.get("confidence") for o in outputs]
+        if None not in confidence:
+            tensors["confidence"] = np.asarray(confidence, dtype=np.float64)
+        return tensors
+    return {"output": _array(outputs)}
+
+
+def _array(values: list[Any]) -> np.ndarray:
+    """Numbers as they are; anything else as text (BYTES), a non-string as its JSON."""
+    try:
+        array = np.asarray(values)
+    except ValueError:  # ragged
+        array = None
+    if array is not None and array.dtype.kind in "biuf":
+        return array
+    texts = [v if isinstance(v, str) else msgspec.json.encode(v).decode() for v in values]
+    return np.array(texts, dtype=object)
+
+
+def _datatype(array: np.ndarray) -> str:
+    kind = array.dtype.kind
+    if kind == "b":
+        return "BOOL"
+    if kind in "iu":
+        return "INT64"
+    if kind == "f":
+        return "FP64"
+    return "BYTES"
+
+
+def _encode(array: np.ndarray, datatype: str) -> bytes:
+    if datatype == "BYTES":
+        parts = []
+        for value in array.reshape(-1).tolist():
+            raw = str(value).encode()
+            parts.append(struct.pack("<I", len(raw)) + raw)
+        return b"".join(parts)
+    return np.ascontiguousarray(array, dtype=DTYPES[datatype]).tobytes()
+
+
+def _render(
+    request_body: V2InferRequest, result: InvokeResponse, record_id: str
+) -> Response[bytes]:
+    tensors = _output_tensors(result.outputs)
+    wanted = request_body.outputs
+    binary_default = bool(request_body.parameters.get("binary_data_output", False))
+    if wanted is None:
+        chosen = [(name, binary_default) for name in tensors]
+    else:
+        unknown = [o.name for o in wanted if o.name not in tensors]
+        if unknown:
+            raise ApiError(
+                400,
+                "invalid_input",
+                f"unknown output {unknown[0]!r}: {result.model} gives {', '.join(tensors)}",
+            )
+        chosen = [(o.name, bool(o.parameters.get("binary_data", binary_default))) for o in wanted]
+    outputs, blobs = [], []
+    for name, binary in chosen:
+        array = tensors[name]
+        datatype = _datatype(array)
+        entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+        if binary:
+            blob = _encode(array, datatype)
+            entry["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+        else:
+            entry["data"] = array.reshape(-1).tolist()
+        outputs.append(entry)
+    body = msgspec.json.encode(
+        {
+            "model_name": result.model,
+            "model_version": str(result.version),
+            "id": request_body.id or record_id,
+            "parameters": {"model_id": result.model_id, "revision": result.revision},
+            "outputs": outputs,
+        }
+    )
+    headers = {"X-Mreg-Model-Id": result.model_id}
+    if not blobs:
+        return Response(body, media_type=JSON, headers=headers)
+    headers[HEADER_LENGTH] = str(len(body))
+    return Response(body + b"".join(blobs), media_type="application/octet-stream", headers=headers)
+
+
+# -- routes -----------------------------------------------------------------------
+
+
+def _json(body: Any, status: int = 200) -> Response[bytes]:
+    return Response(msgspec.json.encode(body), status_code=status, media_type=JSON)
+
+
+@get("/", summary="Server metadata (Open Inference Protocol)", tags=["v2"])
+async def server_metadata() -> Response[bytes]:
+    return _json(
+        {"name": "mreg", "version": package_version("mreg"), "extensions": ["binary_tensor_data"]}
+    )
+
+
+@get("/health/live", summary="Liveness (Open Inference Protocol)", tags=["v2"])
+async def live() -> Response[bytes]:
+    return _json({"live": True})
+
+
+@get("/health/ready", summary="Readiness (Open Inference Protocol)", tags=["v2"])
+async def ready(request: Request[Any, Any, Any]) -> Response[bytes]:
+    server: Server = request.app.state.server
+    if not server.ready:
+        raise ApiError(503, "not_ready", "models are still loading")
+    return _json({"ready": True})
+
+
+@get(
+    ["/models/{name:str}", "/models/{name:str}/versions/{version:str}"],
+    summary="Model metadata: inputs and outputs from the version's input_info and output_info",
+    tags=["v2"],
+)
+async def model_metadata(
+    request: Request[Any, Any, Any], name: str, version: str | None = None
+) -> Response[bytes]:
+    server: Server = request.app.state.server
+    model, found = _readable(server, request, name, version)
+    manifest = server.served.model(model)
+    servable = [str(v.version) for v in server.served.versions[model] if v.servable]
+    artifact = found.artifact
+    library = (artifact.library if artifact else None) or manifest.library or "unknown"
+    platform = f"{library}_{artifact.format}" if artifact and artifact.format else library
+    return _json(
+        {
+            "name": model,
+            "versions": servable,
+            "platform": platform,
+            "inputs": input_metadata(found),
+            "outputs": output_metadata(found),
+            "parameters": {
+                "version": str(found.version),
+                "model_id": found.id,
+                "revision": server.served.revision,
+                "feature_names": _feature_names(found),
+            },
+        }
+    )
+
+
+@get(
+    ["/models/{name:str}/ready", "/models/{name:str}/versions/{version:str}/ready"],
+    summary="Whether the version is servable (Open Inference Protocol)",
+    tags=["v2"],
+)
+async def model_ready(
+    request: Request[Any, Any, Any], name: str, version: str | None = None
+) -> Response[bytes]:
+    server: Server = request.app.state.server
+    model, found = _readable(server, request, name, version)
+    if not server.ready:
+        raise ApiError(503, "not_ready", "models are still loading")
+    return _json({"name": model, "version": str(found.version), "ready": True})
+
+
+@post(
+    ["/models/{name:str}/infer", "/models/{name:str}/versions/{version:str}/infer"],
+    status_code=200,
+    summary="Inference (Open Inference Protocol): the same path as /v1/models/{model}/invoke",
+    tags=["v2"],
+)
+async def infer(
+    request: Request[Any, Any, Any], name: str, version: str | None = None
+) -> Response[bytes]:
+    server: Server = request.app.state.server
+    raw = await request.body()
+    header_length = request.headers.get(HEADER_LENGTH)
+    split = len(raw)
+    if header_length is not None:
+        if not header_length.isdigit() or int(header_length) > len(raw):
+            raise ApiError(400, "bad_request", f"invalid {HEADER_LENGTH}: {header_length!r}")
+        split = int(header_length)
+    try:
+        body = msgspec.json.decode(raw[:split], type=V2InferRequest)
+    except msgspec.DecodeError as exc:
+        raise ApiError(
+            400,
+            "invalid_input",
+            f"invalid inference request: {exc}; expected"
+            ' {"inputs": [{"name", "shape", "datatype", "data"}]}',
+        ) from None
+    if not body.inputs:
+        raise ApiError(400, "invalid_input", "the request has no inputs")
+    model, pin = _target(server, name, version)
+    binary, offset = memoryview(raw)[split:], 0
+    arrays: dict[str, np.ndarray] = {}
+    for tensor in body.inputs:
+        if tensor.name in arrays:
+            raise ApiError(400, "invalid_input", f"input {tensor.name!r} is given twice")
+        arrays[tensor.name], offset = _input_array(tensor, binary, offset)
+    authorization = request.headers.get("authorization")
+    rows = _rows(server, model, pin, authorization, arrays)
+    result, record_id = await server.invoke(
+        "invoke", model, pin, rows, authorization, _ref_text(model, pin)
+    )
+    return _render(body, result, record_id)
+
+
+# -- errors: the protocol's {"error": message}, with mreg's code beside it ----------------
+
+
+def _v2_shape(response: Response[Any]) -> Response[bytes]:
+    """mreg's error response (server/errors.py decides status and text) in the V2 shape."""
+    content = response.content
+    if isinstance(content, bytes | str):
+        content = msgspec.json.decode(content)
+    error = content["error"]
+    body = {"error": error["message"], "code": error["code"]}
+    return Response(
+        msgspec.json.encode(body),
+        status_code=response.status_code,
+        media_type=JSON,
+        headers=dict(response.headers),
+    )
+
+
+def _registry_error(request: Request[Any, Any, Any], exc: RegistryError) -> Response[bytes]:
+    return _v2_shape(registry_error(request, exc))
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    return _v2_shape(http_error(request, exc))
+
+
+def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    return _v2_shape(internal_error(request, exc))
+
+
+V2_ROUTER = Router(
+    path="/v2",
+    route_handlers=[server_metadata, live, ready, model_metadata, model_ready, infer],
+    exception_handlers={
+        RegistryError: _registry_error,
+        HTTPException: _http_error,
+        Exception: _internal_error,
+    },
+)
