@@ -20,6 +20,8 @@ from registry import (
     ModelManifest,
     parse_ref,
 )
+from server import visibility
+from server.auth import Viewer
 from server.errors import ApiError
 from server.service import JSON, InvokeRequest, InvokeResponse, RunRequest, Server
 from server.state import (
@@ -80,6 +82,17 @@ def _inputs(data: Any, inputs: list[Any] | None) -> list[Any]:
     )
 
 
+def _public_job(served: Served, job: dict[str, Any]) -> bool:
+    """Whether an anonymous caller may see a job: its model is public, its version not private."""
+    manifest = served.models.get(job["model"])
+    if manifest is None or not manifest.is_public:
+        return False
+    return not any(
+        v.id == job["model_id"] and v.visibility == "private"
+        for v in served.versions[manifest.name]
+    )
+
+
 def _encode_cursor(name: str) -> str:
     return base64.urlsafe_b64encode(json.dumps({"after": name}).encode()).decode().rstrip("=")
 
@@ -121,8 +134,10 @@ async def readyz(server: NamedDependency[Server]) -> Response[Any]:
     summary="The revision served, counts, and the last reload error",
     tags=["registry"],
 )
-async def registry_info(server: NamedDependency[Server]) -> Response[Any]:
-    return _json(server.registry_dict())
+async def registry_info(
+    request: Request[Any, Any, Any], server: NamedDependency[Server]
+) -> Response[Any]:
+    return _json(server.registry_dict(_viewer(request, server)))
 
 
 @get("/v1/models", summary="Models, a page at a time (opaque cursor) with filters", tags=["models"])
@@ -138,7 +153,7 @@ async def list_models(
     q: FromQuery[str | None] = None,
 ) -> Response[Any]:
     served = server.served
-    private = server.auth.can_read_private(request.headers.get("authorization"))
+    viewer = _viewer(request, server)
     after = _decode_cursor(cursor) if cursor else None
     needle = q.lower() if q else None
     last_used = server.usage.last_used
@@ -150,7 +165,7 @@ async def list_models(
             continue
         if m.archived != bool(archived):
             continue
-        if not (private or m.is_public):
+        if not viewer.sees(m):
             continue
         if used is not None and (name in last_used) != used:
             continue
@@ -168,20 +183,24 @@ async def list_models(
         page.append(m)
     return _json(
         {
-            "models": [server.model_dict(served, m, full=False) for m in page],
+            "models": [server.model_dict(served, m, full=False, viewer=viewer) for m in page],
             "next_cursor": _encode_cursor(page[-1].name) if more and page else None,
             "revision": served.revision,
         }
     )
 
 
+def _viewer(request: Request[Any, Any, Any], server: Server) -> Viewer:
+    return server.auth.viewer(request.headers.get("authorization"))
+
+
 def _readable(
     request: Request[Any, Any, Any], server: NamedDependency[Server], model: FromPath[str]
-) -> tuple[Served, ModelManifest]:
+) -> tuple[Served, ModelManifest, Viewer]:
+    """The model as the caller may see it: a private one is missing without a token."""
     served = server.served
-    manifest = served.model(model)
-    server.auth.require(request.headers.get("authorization"), "read", manifest)
-    return served, manifest
+    viewer = _viewer(request, server)
+    return served, visibility.model(served, model, viewer), viewer
 
 
 @get(
@@ -192,18 +211,17 @@ def _readable(
 async def show_model(
     request: Request[Any, Any, Any], server: NamedDependency[Server], model: FromPath[str]
 ) -> Response[Any]:
-    served, manifest = _readable(request, server, model)
-    return _json(server.model_dict(served, manifest, full=True))
+    served, manifest, viewer = _readable(request, server, model)
+    return _json(server.model_dict(served, manifest, full=True, viewer=viewer))
 
 
 @get("/v1/models/{model:str}/versions", summary="Every version of a model", tags=["models"])
 async def list_versions(
     request: Request[Any, Any, Any], server: NamedDependency[Server], model: FromPath[str]
 ) -> Response[Any]:
-    served, _ = _readable(request, server, model)
-    return _json(
-        {"model": model, "versions": [v.model_dump(mode="json") for v in served.versions[model]]}
-    )
+    served, manifest, viewer = _readable(request, server, model)
+    shown = visibility.versions(served, manifest, viewer)
+    return _json({"model": model, "versions": [v.model_dump(mode="json") for v in shown]})
 
 
 @get("/v1/models/{model:str}/versions/{n:int}", summary="One version", tags=["models"])
@@ -213,8 +231,8 @@ async def show_version(
     model: FromPath[str],
     n: FromPath[int],
 ) -> Response[Any]:
-    served, _ = _readable(request, server, model)
-    version = served.snapshot.version(model, n)
+    served, manifest, viewer = _readable(request, server, model)
+    version = visibility.version(served, manifest, n, viewer)
     return _json({"model": model, **version.model_dump(mode="json")})
 
 
@@ -226,8 +244,10 @@ async def show_version(
 async def model_pointers(
     request: Request[Any, Any, Any], server: NamedDependency[Server], model: FromPath[str]
 ) -> Response[Any]:
-    served, _ = _readable(request, server, model)
-    return _json({"pointers": [server.pointer_dict(served, p) for p in served.pointers[model]]})
+    served, _, viewer = _readable(request, server, model)
+    return _json(
+        {"pointers": [server.pointer_dict(served, p, viewer) for p in served.pointers[model]]}
+    )
 
 
 @get("/v1/pointers", summary="Every pointer of every model you may read", tags=["pointers"])
@@ -235,11 +255,11 @@ async def all_pointers(
     request: Request[Any, Any, Any], server: NamedDependency[Server]
 ) -> Response[Any]:
     served = server.served
-    private = server.auth.can_read_private(request.headers.get("authorization"))
+    viewer = _viewer(request, server)
     out = [
-        server.pointer_dict(served, p)
+        server.pointer_dict(served, p, viewer)
         for name in sorted(served.pointers)
-        if private or served.models[name].is_public
+        if viewer.sees(served.models[name])
         for p in served.pointers[name]
     ]
     return _json({"pointers": out})
@@ -250,11 +270,8 @@ async def resolve(
     request: Request[Any, Any, Any], server: NamedDependency[Server], ref: FromPath[str]
 ) -> Response[Any]:
     served = server.served
-    parsed = parse_ref(ref)
-    resolution = served.snapshot.resolve(parsed)
-    server.auth.require(
-        request.headers.get("authorization"), "read", served.model(resolution.model)
-    )
+    viewer = _viewer(request, server)
+    resolution = visibility.resolve_ref(served, parse_ref(ref), viewer)
     return _json({**resolution.to_dict(), "revision": served.revision})
 
 
@@ -262,7 +279,10 @@ async def resolve(
     "/v1/models/{model:str}/invoke",
     status_code=200,
     summary="Predict with the latest version, or the one modelId, version or pointer names",
-    opt={"expects": 'a JSON body {"data": x} for one input or {"inputs": [x, ...]}'},
+    opt={
+        "expects": 'a JSON body {"data": x} for one input or {"inputs": [x, ...]}',
+        "usage": "invoke",
+    },
     tags=["inference"],
 )
 async def invoke(
@@ -280,14 +300,17 @@ async def invoke(
     pin = _pin(model_id, version, pointer)
     inputs = _inputs(data.data, data.inputs)
     ref = _ref_text(model, pin)
-    authorization = request.headers.get("authorization") if server.auth.enabled else None
-    body, _ = await server.invoke("invoke", model, pin, inputs, authorization, ref)
+    viewer = server.auth.viewer(request.headers.get("authorization"))
+    body, _ = await server.invoke("invoke", model, pin, inputs, viewer, ref)
     return Response(body, headers={"X-Mreg-Model-Id": body.model_id})
 
 
 @post(
     "/v1/runs",
-    opt={"expects": 'a JSON body {"pipeline": "model[:tag]", "inputs": [x, ...]} (or "data": x)'},
+    opt={
+        "expects": 'a JSON body {"pipeline": "model[:tag]", "inputs": [x, ...]} (or "data": x)',
+        "usage": "run",
+    },
     status_code=200,
     summary="Run a pipeline reference (iris:prod) on inputs",
     tags=["inference"],
@@ -295,19 +318,18 @@ async def invoke(
 async def create_run(
     request: Request[Any, Any, Any], server: NamedDependency[Server], data: JSONBody[RunRequest]
 ) -> Response[Any]:
+    viewer = _viewer(request, server)
     inputs = _inputs(data.data, data.inputs)
     parsed = parse_ref(data.pipeline)
     if parsed.version_id is not None:
-        model, _ = server.served.snapshot.version_by_id(parsed.version_id)
+        model = visibility.owner(server.served, parsed.version_id, viewer)
         pin = Pin("model_id", parsed.version_id)
     else:
         assert parsed.model is not None
         model = parsed.model
         pin = _pin(None, None, parsed.tag) if parsed.tag else LATEST
     start = datetime.now(UTC)
-    body, record_id = await server.invoke(
-        "run", model, pin, inputs, request.headers.get("authorization"), data.pipeline
-    )
+    body, record_id = await server.invoke("run", model, pin, inputs, viewer, data.pipeline)
     run = {
         "id": record_id,
         "pipeline": data.pipeline,
@@ -322,14 +344,11 @@ async def create_run(
 async def show_run(
     request: Request[Any, Any, Any], server: NamedDependency[Server], run_id: FromPath[str]
 ) -> Response[Any]:
+    viewer = _viewer(request, server)
     run = await anyio.to_thread.run_sync(server.usage.run, run_id)
-    if run is None:
+    if run is None or not (viewer.reader or _public_job(server.served, run)):
+        # A run of a private model or version is missing for an anonymous caller.
         raise ApiError(404, "run_not_found", f"run {run_id!r} not found")
-    manifest = server.served.models.get(run["model"])
-    if manifest is not None:
-        server.auth.require(request.headers.get("authorization"), "read", manifest)
-    else:
-        server.auth.require(request.headers.get("authorization"), "read")
     return _json(run)
 
 
@@ -345,13 +364,21 @@ async def list_jobs(
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
 ) -> Response[Any]:
     served = server.served
-    visible = None
-    if not server.auth.can_read_private(request.headers.get("authorization")):
-        visible = {n for n, m in served.models.items() if m.is_public}
+    viewer = _viewer(request, server)
+    if viewer.reader:
+        jobs = await anyio.to_thread.run_sync(
+            lambda: server.usage.jobs(model=model, models=None, limit=limit)
+        )
+        return _json({"jobs": jobs})
+    public = {n for n, m in served.models.items() if m.is_public}
+    # Jobs of public models' private versions are dropped after the query: ask for more.
+    hidden = sum(1 for n in public for v in served.versions[n] if v.visibility == "private")
     jobs = await anyio.to_thread.run_sync(
-        lambda: server.usage.jobs(model=model, models=visible, limit=limit)
+        lambda: server.usage.jobs(
+            model=model, models=public, limit=limit if not hidden else 10 * limit
+        )
     )
-    return _json({"jobs": jobs})
+    return _json({"jobs": [j for j in jobs if _public_job(served, j)][:limit]})
 
 
 @post(

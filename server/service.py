@@ -31,7 +31,9 @@ from registry import (
     VersionNotFoundError,
     rfc3339,
 )
-from server.auth import Auth
+from server import visibility
+from server.auth import OPEN, Auth, Viewer
+from server.errors import unexpected_error
 from server.metrics import Metrics
 from server.state import (
     LATEST,
@@ -53,6 +55,7 @@ DEFAULT_MAX_BODY = 1_000_000
 INLINE_MAX_INPUTS = 1024
 INLINE_LIBRARIES = frozenset({"sklearn", "onnx"})  # fast enough to predict on the event loop
 JSON = "application/json"
+PRIVATE_RELOAD_ERROR = "the newest revision failed to load (a token shows why)"
 
 
 class InvokeRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -216,16 +219,16 @@ class Server:
     # -- invocation ------------------------------------------------------------
 
     def _resolve(
-        self, served: Served, model: FromPath[str], pin: Pin
+        self, served: Served, model: str, pin: Pin, viewer: Viewer
     ) -> tuple[Served, core.Resolution]:
         try:
-            return served, served.resolve(model, pin)[0]
+            return served, visibility.resolve_pin(served, model, pin, viewer)
         except VersionNotFoundError:
             # A pinned id stays valid across a swap even if the new revision lost it somehow.
             previous = self.previous
             if pin.kind != "model_id" or previous is None:
                 raise
-            return previous, previous.resolve(model, pin)[0]
+            return previous, visibility.resolve_pin(previous, model, pin, viewer)
 
     async def invoke(
         self,
@@ -233,23 +236,34 @@ class Server:
         model: str,
         pin: Pin,
         inputs: list[Any],
-        authorization: str | None,
+        viewer: Viewer,
         ref: str,
     ) -> tuple[InvokeResponse, str]:
-        """Run `inputs` through the version `pin` names; returns the response and the record id."""
+        """Run `inputs` through the version `pin` names; returns the response and the record id.
+
+        Every call is recorded, failed ones too, with the status the caller gets.
+        """
         start = time.perf_counter()
         served = self.served
-        manifest = served.model(model)
-        who = self.auth.require(authorization, "invoke", manifest) if self.auth.enabled else None
-        served, resolution = self._resolve(served, model, pin)
-        version = resolution.version
         record_id = f"run_{self._id_prefix}{next(self._ids):08x}"
         status, error, outputs = 200, None, None
+        version: VersionManifest | None = None
         try:
+            manifest = visibility.model(served, model, viewer)
+            self.auth.check(viewer, "invoke", manifest)
+            served, resolution = self._resolve(served, model, pin, viewer)
+            version = resolution.version
             outputs = await self._predict(served, model, version, inputs)
         except RegistryError as exc:
             status, error = exc.status, exc.code
+            exc.recorded = True  # type: ignore[attr-defined]
             raise
+        except Exception as exc:  # a model failing in a way no loader expects: 500, recorded
+            status, error = 500, "internal_error"
+            log.exception("%s of %s failed unexpectedly", kind, ref)
+            failure = unexpected_error()
+            failure.recorded = True  # type: ignore[attr-defined]
+            raise failure from exc
         finally:
             self.usage.record(
                 (
@@ -257,22 +271,48 @@ class Server:
                     kind,
                     ref,
                     model,
-                    version.version,
-                    version.id,
+                    version.version if version else None,
+                    version.id if version else None,
                     served.revision,
-                    who or "anonymous",
+                    viewer.who,
                     status,
                     error,
                     (time.perf_counter() - start) * 1000.0,
                     len(inputs),
                     time.time(),
-                    msgspec.json.encode(outputs).decode() if kind == "run" else None,
+                    msgspec.json.encode(outputs).decode()
+                    if kind == "run" and status < 400
+                    else None,
                 )
             )
         self.metrics.invocations[(model, version.version, version.id)] += 1
         return (
             InvokeResponse(model, version.version, version.id, served.revision, outputs),
             record_id,
+        )
+
+    def record_failure(
+        self, kind: str, model: str, ref: str | None, who: str, status: int, code: str
+    ) -> None:
+        """Record a call that failed before it reached `invoke` (its body, query or token)."""
+        record_id = f"run_{self._id_prefix}{next(self._ids):08x}"
+        self.usage.record(
+            (
+                record_id,
+                kind,
+                ref,
+                model,
+                None,
+                None,
+                self.served.revision,
+                who,
+                status,
+                code,
+                0.0,
+                0,
+                time.time(),
+                None,
+            )
         )
 
     async def _predict(
@@ -295,13 +335,13 @@ class Server:
 
     # -- views -----------------------------------------------------------------
 
-    def model_dict(self, served: Served, model: ModelManifest, *, full: bool) -> dict[str, Any]:
+    def model_dict(
+        self, served: Served, model: ModelManifest, *, full: bool, viewer: Viewer = OPEN
+    ) -> dict[str, Any]:
+        """A model as `viewer` may see it: its hidden (private) versions are left out."""
         out = model.model_dump(mode="json")
-        versions = served.versions[model.name]
-        latest = next(
-            (v for v in reversed(versions) if v.status.value == "trained" and not v.deprecated),
-            None,
-        )
+        versions = visibility.versions(served, model, viewer)
+        latest = core.newest_servable(versions)
         out["latest"] = None if latest is None else {"version": latest.version, "id": latest.id}
         out["versions_count"] = len(versions)
         out["last_used_at"] = iso(self.usage.last_used.get(model.name))
@@ -316,13 +356,20 @@ class Server:
                 }
                 for v in versions
             ]
-            out["pointers"] = [self.pointer_dict(served, p) for p in served.pointers[model.name]]
+            out["pointers"] = [
+                self.pointer_dict(served, p, viewer) for p in served.pointers[model.name]
+            ]
         return out
 
-    def pointer_dict(self, served: Served, pointer: core.Pointer) -> dict[str, Any]:
+    def pointer_dict(
+        self, served: Served, pointer: core.Pointer, viewer: Viewer = OPEN
+    ) -> dict[str, Any]:
+        """A pointer and where it resolves; a hidden target is `null`, like a missing one."""
         out = pointer.to_dict()
         try:
-            resolution = served.snapshot.resolve(f"{pointer.model}:{pointer.tag}")
+            resolution = visibility.resolve_ref(
+                served, core.parse_ref(f"{pointer.model}:{pointer.tag}"), viewer
+            )
             out["resolves_to"] = {
                 "version": resolution.version.version,
                 "id": resolution.version.id,
@@ -332,14 +379,28 @@ class Server:
             out["error"] = str(exc)
         return out
 
-    def registry_dict(self) -> dict[str, Any]:
-        out = self.served.to_dict()
+    def registry_dict(self, viewer: Viewer = OPEN) -> dict[str, Any]:
+        """The revision served; an anonymous caller gets counts of public things only."""
+        served = self.served
+        out = served.to_dict()
         out["follow"] = self.follow
         out["ready"] = self.ready
         out["loaded_models"] = len(self.pool.loaded)
         out["last_reload_error"] = (
             self.last_reload_error.to_dict() if self.last_reload_error else None
         )
+        if not viewer.reader:
+            shown = [m for m in served.models.values() if viewer.sees(m)]
+            out["counts"] = {
+                "models": sum(1 for m in shown if not m.archived),
+                "archived_models": sum(1 for m in shown if m.archived),
+                "versions": sum(len(visibility.versions(served, m, viewer)) for m in shown),
+                "pointers": sum(len(served.pointers[m.name]) for m in shown),
+            }
+            out["loaded_models"] = None  # the pool holds private models too
+            if out["last_reload_error"] is not None:
+                # The message may name private files; the revision and the time are enough.
+                out["last_reload_error"]["message"] = PRIVATE_RELOAD_ERROR
         return out
 
 

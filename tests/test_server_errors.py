@@ -83,7 +83,13 @@ CASES: dict[int, tuple[str, Callable[[TestClient[Any]], Any]]] = {
     ),
     401: (
         "unauthorized",
-        lambda c: post(c, "/v1/models/iris/invoke", who=None, json={"data": SETOSA}),
+        lambda c: post(
+            c,
+            "/v1/models/iris/invoke",
+            who=None,
+            json={"data": SETOSA},
+            headers={"Authorization": "Bearer not-a-token"},
+        ),
     ),
     403: (
         "forbidden",
