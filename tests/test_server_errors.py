@@ -227,3 +227,51 @@ def test_unknown_routes_and_methods_use_the_same_shape(client: TestClient[Any]) 
     for r in (client.get("/v2/nothing"), client.delete("/v1/models/iris")):
         assert r.status_code in (404, 405)
         assert set(r.json()["error"]) == {"code", "message", "detail"}
+
+
+@pytest.mark.parametrize("status", sorted(CASES))
+def test_every_failed_call_is_recorded_with_its_status(
+    client: TestClient[Any], status: int
+) -> None:
+    code, send = CASES[status]
+    assert send(client).status_code == status
+    job = client.get("/v1/jobs", headers=bearer("reader")).json()["jobs"][0]
+    assert (job["status"], job["http_status"], job["error"]) == ("failed", status, code)
+
+
+def test_an_unexpected_model_error_is_a_recorded_500(client: TestClient[Any]) -> None:
+    r = post(client, "/v1/models/exploding/invoke", json={"data": SETOSA})
+    assert r.status_code == 500
+    assert "boom" not in r.text  # the server log has it, the caller does not
+    job = client.get("/v1/jobs", headers=bearer("reader")).json()["jobs"][0]
+    assert (job["model"], job["version"], job["status"], job["http_status"]) == (
+        "exploding",
+        1,
+        "failed",
+        500,
+    )
+
+
+def test_deeply_nested_json_is_a_400(faulty_registry: Registry, tmp_path: Path) -> None:
+    app = create_app(faulty_registry, usage_path=tmp_path / "usage")  # the default body limit
+    with TestClient(app=app) as c:
+        r = c.post(
+            "/v1/models/iris/invoke",
+            content=b"[" * 20_000,
+            headers={"content-type": "application/json"},
+        )
+        assert r.status_code == 400, r.text
+        assert r.json()["error"] == {
+            "code": "bad_request",
+            "message": "invalid request: JSON nested too deeply",
+            "detail": None,
+        }
+        job = c.get("/v1/jobs").json()["jobs"][0]
+    assert (job["model"], job["http_status"]) == ("iris", 400)
+
+
+def test_405_says_which_methods_are_allowed(client: TestClient[Any]) -> None:
+    r = client.delete("/v1/models/iris")
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET, OPTIONS"
+    assert r.json()["error"]["code"] == "method_not_allowed"
