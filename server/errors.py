@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 
 from registry import RegistryError
 
@@ -26,6 +28,48 @@ HTTP_CODES = {
     500: "internal_error",
     503: "unavailable",
 }
+
+
+# What each error status means, as the OpenAPI document says it.
+STATUS_MEANINGS = {
+    400: "Bad request: a parameter or the body does not match this operation's schema",
+    401: "Malformed or unknown token, or a token is required (admin routes)",
+    403: "The token lacks the scope this operation needs",
+    404: "Not found; without a token, private models and versions are not found either",
+    409: "The request conflicts with the registry: no servable version, or pins that disagree",
+    413: "The body is larger than the server's limit",
+    422: "The model rejected the input, or the body has neither data nor inputs",
+    500: "Unexpected server error (the server log has the details)",
+    503: "Not ready, or the model's artifact cannot be fetched or loaded",
+}
+
+
+class ErrorInfo(msgspec.Struct):
+    code: str
+    message: str
+    detail: Any
+
+
+class ErrorBody(msgspec.Struct):
+    """mreg's one error shape: `{"error": {"code", "message", "detail"}}`."""
+
+    error: ErrorInfo
+
+
+def errors(*statuses: int) -> dict[int, ResponseSpec]:
+    """The `responses=` of a route: each error status it may answer (500 always), in mreg's shape.
+
+    A route declares them in one line, e.g.
+    `@get("/v1/things/{name:str}", responses=errors(400, 401, 404))`.
+    """
+    return {
+        status: ResponseSpec(
+            data_container=ErrorBody,
+            description=STATUS_MEANINGS[status],
+            generate_examples=False,
+        )
+        for status in sorted({*statuses, 500})
+    }
 
 
 class ApiError(RegistryError):

@@ -13,13 +13,15 @@ import itertools
 import logging
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import anyio.to_thread
 import msgspec
+from litestar.openapi.spec import Schema
 from litestar.params import FromPath
 
 import registry as core
@@ -33,7 +35,7 @@ from registry import (
 )
 from server import visibility
 from server.auth import OPEN, Auth, Viewer
-from server.errors import unexpected_error
+from server.errors import ApiError, unexpected_error
 from server.metrics import Metrics
 from server.state import (
     LATEST,
@@ -58,19 +60,32 @@ JSON = "application/json"
 PRIVATE_RELOAD_ERROR = "the newest revision failed to load (a token shows why)"
 
 
+_REF_PATTERN = (
+    f"^(?:{core.names.VERSION_ID_RE.pattern}"
+    f"|{core.names.MODEL_NAME_RE.pattern}(?::{core.names.TAG_RE.pattern})?)$"
+)
+# The bodies take exactly one of "data" and "inputs", and nothing else (OpenAPI says so too).
+_ONE_OF_DATA_OR_INPUTS = {
+    "one_of": [Schema(required=["data"]), Schema(required=["inputs"])],
+    "additional_properties": False,
+}
+INVOKE_SCHEMA = _ONE_OF_DATA_OR_INPUTS
+RUN_SCHEMA = _ONE_OF_DATA_OR_INPUTS
+
+
 class InvokeRequest(msgspec.Struct, forbid_unknown_fields=True):
     """`{"data": x}` for one input or `{"inputs": [x, ...]}` for a batch."""
 
-    data: Any = None
-    inputs: list[Any] | None = None
+    data: Any | msgspec.UnsetType = msgspec.UNSET
+    inputs: list[Any] | msgspec.UnsetType = msgspec.UNSET
 
 
 class RunRequest(msgspec.Struct, forbid_unknown_fields=True):
     """`{"pipeline": "iris:prod", "inputs": [...]}` (or `"data"` for one input)."""
 
-    pipeline: str
-    inputs: list[Any] | None = None
-    data: Any = None
+    pipeline: Annotated[str, msgspec.Meta(pattern=_REF_PATTERN)]
+    inputs: list[Any] | msgspec.UnsetType = msgspec.UNSET
+    data: Any | msgspec.UnsetType = msgspec.UNSET
 
 
 class InvokeResponse(msgspec.Struct):
@@ -238,10 +253,13 @@ class Server:
         inputs: list[Any],
         viewer: Viewer,
         ref: str,
+        *,
+        agree: Sequence[Pin] = (),
     ) -> tuple[InvokeResponse, str]:
         """Run `inputs` through the version `pin` names; returns the response and the record id.
 
-        Every call is recorded, failed ones too, with the status the caller gets.
+        Pins in `agree` must name the same version (else 409). Every call is
+        recorded, failed ones too, with the status the caller gets.
         """
         start = time.perf_counter()
         served = self.served
@@ -253,6 +271,14 @@ class Server:
             self.auth.check(viewer, "invoke", manifest)
             served, resolution = self._resolve(served, model, pin, viewer)
             version = resolution.version
+            for other in agree:
+                check_agreement(
+                    model,
+                    pin,
+                    version,
+                    other,
+                    self._resolve(served, model, other, viewer)[1].version,
+                )
             outputs = await self._predict(served, model, version, inputs)
         except RegistryError as exc:
             status, error = exc.status, exc.code
@@ -405,3 +431,22 @@ class Server:
 
 
 # -- helpers ---------------------------------------------------------------------
+
+
+def _pin_text(pin: Pin) -> str:
+    return {"model_id": "modelId", "version": "version", "pointer": "pointer"}.get(
+        pin.kind, "latest"
+    ) + (f"={pin.value}" if pin.value else "")
+
+
+def check_agreement(
+    model: str, pin: Pin, version: VersionManifest, other: Pin, found: VersionManifest
+) -> None:
+    """409 when two pins of one request name different versions."""
+    if found.id != version.id:
+        raise ApiError(
+            409,
+            "pins_disagree",
+            f"{_pin_text(pin)} names {model}:v{version.version} but {_pin_text(other)}"
+            f" names {model}:v{found.version}",
+        )
