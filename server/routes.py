@@ -459,9 +459,10 @@ async def list_jobs(
 async def admin_reload(
     request: Request[Any, Any, Any], server: NamedDependency[Server]
 ) -> Response[Any]:
-    server.auth.require(request.headers.get("authorization"), "admin")
+    viewer = _viewer(request, server)
+    server.auth.check(viewer, "admin")
     swapped = await server.reload()
-    return _json({"reloaded": swapped, **server.registry_dict()})
+    return _json({"reloaded": swapped, **server.registry_dict(viewer)})
 
 
 @get(

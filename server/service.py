@@ -34,7 +34,7 @@ from registry import (
     rfc3339,
 )
 from server import visibility
-from server.auth import OPEN, Auth, Viewer
+from server.auth import Auth, Viewer
 from server.errors import ApiError, unexpected_error
 from server.metrics import Metrics
 from server.state import (
@@ -362,7 +362,7 @@ class Server:
     # -- views -----------------------------------------------------------------
 
     def model_dict(
-        self, served: Served, model: ModelManifest, *, full: bool, viewer: Viewer = OPEN
+        self, served: Served, model: ModelManifest, *, full: bool, viewer: Viewer
     ) -> dict[str, Any]:
         """A model as `viewer` may see it: its hidden (private) versions are left out."""
         out = model.model_dump(mode="json")
@@ -387,9 +387,7 @@ class Server:
             ]
         return out
 
-    def pointer_dict(
-        self, served: Served, pointer: core.Pointer, viewer: Viewer = OPEN
-    ) -> dict[str, Any]:
+    def pointer_dict(self, served: Served, pointer: core.Pointer, viewer: Viewer) -> dict[str, Any]:
         """A pointer and where it resolves; a hidden target is `null`, like a missing one."""
         out = pointer.to_dict()
         try:
@@ -405,7 +403,7 @@ class Server:
             out["error"] = str(exc)
         return out
 
-    def registry_dict(self, viewer: Viewer = OPEN) -> dict[str, Any]:
+    def registry_dict(self, viewer: Viewer) -> dict[str, Any]:
         """The revision served; an anonymous caller gets counts of public things only."""
         served = self.served
         out = served.to_dict()

@@ -84,9 +84,16 @@ def _latest(
 
 
 def _hides_versions(served: Served, manifest: ModelManifest, viewer: Viewer) -> bool:
-    return not viewer.reader and any(
-        v.visibility == "private" for v in served.versions[manifest.name]
-    )
+    """Whether the model has versions this viewer may not see (memoized per revision)."""
+    if viewer.reader:
+        return False
+    key = ("hides", manifest.name)
+    hides = served.public_memo.get(key)
+    if hides is None:
+        hides = served.public_memo[key] = any(
+            v.visibility == "private" for v in served.versions[manifest.name]
+        )
+    return bool(hides)
 
 
 def _check_id(served: Served, version_id: str, viewer: Viewer) -> None:
@@ -114,7 +121,11 @@ def resolve_pin(served: Served, name: str, pin: Pin, viewer: Viewer) -> Resoluti
     if pin.kind == "model_id":
         _check_id(served, pin.value, viewer)
     if pin == LATEST and _hides_versions(served, manifest, viewer):
-        resolution = _latest(served, manifest, viewer, name, (name, f"{name}:latest"))
+        key = ("latest", name)
+        resolution = served.public_memo.get(key)
+        if resolution is None:
+            resolution = _latest(served, manifest, viewer, name, (name, f"{name}:latest"))
+            served.public_memo[key] = resolution
         if not resolution.version.servable:
             v = resolution.version
             raise NotServableError(
