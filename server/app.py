@@ -10,6 +10,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 
 from registry import Registry
 from server.auth import Auth, Token, load_tokens
@@ -20,6 +21,24 @@ from server.service import DEFAULT_MAX_BODY, Server, default_locator
 from server.state import ArtifactLocator
 from server.ui import TEMPLATE_CONFIG, UI_ROUTES
 from server.v2 import V2_ROUTER
+
+# Errors are documented per route (server.errors.errors); tokens as an HTTP bearer scheme.
+OPENAPI = OpenAPIConfig(
+    title="mreg",
+    version="1",
+    path="/schema",
+    # A token is optional: public models need none; without configured tokens nothing needs one.
+    security=[{}, {"bearer": []}],
+    components=Components(
+        security_schemes={
+            "bearer": SecurityScheme(
+                type="http",
+                scheme="bearer",
+                description="A token from the server's tokens file; public models need none",
+            )
+        }
+    ),
+)
 
 
 def create_app(
@@ -61,7 +80,7 @@ def create_app(
         middleware=[DefineMiddleware(MetricsMiddleware, metrics=server.metrics)],
         on_startup=[server.startup],
         on_shutdown=[server.shutdown],
-        openapi_config=OpenAPIConfig(title="mreg", version="1", path="/schema"),
+        openapi_config=OPENAPI,
         request_max_body_size=max_body,
         debug=False,
         logging_config=None,  # the process configures logging (mreg serve, uvicorn, tests)

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from registry import ModelManifest, RegistryError
+from registry import ModelManifest, RegistryError, VersionManifest
 from server.errors import ApiError
 
 SCOPES = ("read", "invoke", "admin")
@@ -107,6 +107,27 @@ def _parse(text: str, where: str) -> Any:
         raise TokenConfigError(f"{where}: not valid YAML or JSON: {exc}") from None
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """Who asks: `reader` sees private models and versions (any valid token, or no auth at all)."""
+
+    reader: bool
+    token: Token | None = None
+
+    @property
+    def who(self) -> str:
+        return self.token.name if self.token else "anonymous"
+
+    def sees(self, model: ModelManifest) -> bool:
+        return self.reader or model.is_public
+
+    def sees_version(self, model: ModelManifest, version: VersionManifest) -> bool:
+        return self.reader or (model.is_public and version.visibility != "private")
+
+
+OPEN = Viewer(reader=True)  # no tokens configured: everything is open
+
+
 class Auth:
     """Who a request is, and whether it may read or invoke a model."""
 
@@ -134,15 +155,27 @@ class Auth:
             raise ApiError(401, "unauthorized", "unknown token")
         return found
 
-    def require(
-        self, authorization: str | None, scope: str, model: ModelManifest | None = None
-    ) -> str:
-        """The caller's name when it holds `scope` (public models need none); else 401 or 403."""
+    def viewer(self, authorization: str | None) -> Viewer:
+        """Who the caller is and what it may see; 401 for a malformed or unknown token."""
         if not self.tokens:
-            return "anonymous"
+            return OPEN
         token = self.identify(authorization)
+        return Viewer(reader=token is not None, token=token)
+
+    def name_of(self, authorization: str | None) -> str:
+        """The caller's name for a job record, never raising (an unknown token is anonymous)."""
+        try:
+            return self.viewer(authorization).who
+        except ApiError:
+            return "anonymous"
+
+    def check(self, viewer: Viewer, scope: str, model: ModelManifest | None = None) -> None:
+        """401 or 403 unless `viewer` holds `scope` (public models need none to read or invoke)."""
+        if not self.tokens:
+            return
         if model is not None and model.is_public and scope in ("read", "invoke"):
-            return token.name if token else "anonymous"
+            return
+        token = viewer.token
         if token is None:
             raise ApiError(401, "unauthorized", f"a token with the {scope!r} scope is required")
         if scope not in token.scopes:
@@ -150,11 +183,15 @@ class Auth:
             raise ApiError(
                 403, "forbidden", f"token {token.name!r} lacks the {scope!r} scope{what}"
             )
-        return token.name
+
+    def require(
+        self, authorization: str | None, scope: str, model: ModelManifest | None = None
+    ) -> str:
+        """The caller's name when it holds `scope` (public models need none); else 401 or 403."""
+        viewer = self.viewer(authorization)
+        self.check(viewer, scope, model)
+        return viewer.who
 
     def can_read_private(self, authorization: str | None) -> bool:
         """Whether a listing may include private models for this caller."""
-        if not self.tokens:
-            return True
-        token = self.identify(authorization)
-        return token is not None and "read" in token.scopes
+        return self.viewer(authorization).reader

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 
 from registry import RegistryError
 
@@ -28,6 +30,48 @@ HTTP_CODES = {
 }
 
 
+# What each error status means, as the OpenAPI document says it.
+STATUS_MEANINGS = {
+    400: "Bad request: a parameter or the body does not match this operation's schema",
+    401: "Malformed or unknown token, or a token is required (admin routes)",
+    403: "The token lacks the scope this operation needs",
+    404: "Not found; without a token, private models and versions are not found either",
+    409: "The request conflicts with the registry: no servable version, or pins that disagree",
+    413: "The body is larger than the server's limit",
+    422: "The model rejected the input, or the body has neither data nor inputs",
+    500: "Unexpected server error (the server log has the details)",
+    503: "Not ready, or the model's artifact cannot be fetched or loaded",
+}
+
+
+class ErrorInfo(msgspec.Struct):
+    code: str
+    message: str
+    detail: Any
+
+
+class ErrorBody(msgspec.Struct):
+    """mreg's one error shape: `{"error": {"code", "message", "detail"}}`."""
+
+    error: ErrorInfo
+
+
+def errors(*statuses: int) -> dict[int, ResponseSpec]:
+    """The `responses=` of a route: each error status it may answer (500 always), in mreg's shape.
+
+    A route declares them in one line, e.g.
+    `@get("/v1/things/{name:str}", responses=errors(400, 401, 404))`.
+    """
+    return {
+        status: ResponseSpec(
+            data_container=ErrorBody,
+            description=STATUS_MEANINGS[status],
+            generate_examples=False,
+        )
+        for status in sorted({*statuses, 500})
+    }
+
+
 class ApiError(RegistryError):
     """An HTTP-level failure of the server itself (auth, limits, bad query)."""
 
@@ -37,19 +81,45 @@ class ApiError(RegistryError):
         self.code = code
 
 
+INTERNAL_MESSAGE = "unexpected server error (see the server log)"
+
+
+def unexpected_error() -> ApiError:
+    """The 500 a caller gets for a failure the server did not expect (logged, never detailed)."""
+    return ApiError(500, "internal_error", INTERNAL_MESSAGE)
+
+
 def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "detail": detail}}
 
 
-def error_response(status: int, code: str, message: str, detail: Any = None) -> Response[Any]:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return Response(error_body(code, message, detail), status_code=status, headers=headers)
+def error_response(
+    status: int, code: str, message: str, detail: Any = None, headers: dict[str, str] | None = None
+) -> Response[Any]:
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return Response(error_body(code, message, detail), status_code=status, headers=headers or None)
+
+
+def _record(request: Request[Any, Any, Any], exc: Exception, status: int, code: str) -> None:
+    """A failed invoke or run that never reached Server.invoke is recorded here, with its status."""
+    handler = request.scope.get("route_handler")
+    kind = handler.opt.get("usage") if handler is not None else None
+    if kind is None or getattr(exc, "recorded", False):
+        return
+    server = request.app.state.server
+    model = request.path_params.get("model", "") if kind == "invoke" else ""
+    who = server.auth.name_of(request.headers.get("authorization"))
+    server.record_failure(kind, model, model or None, who, status, code)
 
 
 def registry_error(request: Request[Any, Any, Any], exc: RegistryError) -> Response[Any]:
     if isinstance(exc, ApiError):
+        _record(request, exc, exc.status, exc.code)
         return error_response(exc.status, exc.code, exc.message, exc.detail)
     body = exc.to_dict()
+    _record(request, exc, exc.status, body["code"])
     return error_response(exc.status, body["code"], body["message"], body["detail"])
 
 
@@ -67,18 +137,27 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
             message += f"; expected {expects}"
     else:
         message = exc.detail or HTTP_CODES.get(status, "error")
-    return error_response(status, HTTP_CODES.get(status, f"http_{status}"), message, detail)
+    code = HTTP_CODES.get(status, f"http_{status}")
+    _record(request, exc, status, code)
+    # Litestar's own headers stay: `Allow` on a 405 (RFC 9110).
+    return error_response(status, code, message, detail, headers=exc.headers)
+
+
+def too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    """A body nested deeper than the JSON decoder's limit (20,000 `[`) is the caller's mistake."""
+    _record(request, exc, 400, "bad_request")
+    return error_response(400, "bad_request", "invalid request: JSON nested too deeply")
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(
-        500, "internal_error", "unexpected server error (see the server log)", None
-    )
+    _record(request, exc, 500, "internal_error")
+    return error_response(500, "internal_error", INTERNAL_MESSAGE, None)
 
 
 EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
     RegistryError: registry_error,
     HTTPException: http_error,
+    RecursionError: too_deep,
     Exception: internal_error,
 }

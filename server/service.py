@@ -13,13 +13,15 @@ import itertools
 import logging
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import anyio.to_thread
 import msgspec
+from litestar.openapi.spec import Schema
 from litestar.params import FromPath
 
 import registry as core
@@ -31,7 +33,9 @@ from registry import (
     VersionNotFoundError,
     rfc3339,
 )
-from server.auth import Auth
+from server import visibility
+from server.auth import Auth, Viewer
+from server.errors import ApiError, unexpected_error
 from server.metrics import Metrics
 from server.state import (
     LATEST,
@@ -53,21 +57,35 @@ DEFAULT_MAX_BODY = 1_000_000
 INLINE_MAX_INPUTS = 1024
 INLINE_LIBRARIES = frozenset({"sklearn", "onnx"})  # fast enough to predict on the event loop
 JSON = "application/json"
+PRIVATE_RELOAD_ERROR = "the newest revision failed to load (a token shows why)"
+
+
+_REF_PATTERN = (
+    f"^(?:{core.names.VERSION_ID_RE.pattern}"
+    f"|{core.names.MODEL_NAME_RE.pattern}(?::{core.names.TAG_RE.pattern})?)$"
+)
+# The bodies take exactly one of "data" and "inputs", and nothing else (OpenAPI says so too).
+_ONE_OF_DATA_OR_INPUTS = {
+    "one_of": [Schema(required=["data"]), Schema(required=["inputs"])],
+    "additional_properties": False,
+}
+INVOKE_SCHEMA = _ONE_OF_DATA_OR_INPUTS
+RUN_SCHEMA = _ONE_OF_DATA_OR_INPUTS
 
 
 class InvokeRequest(msgspec.Struct, forbid_unknown_fields=True):
     """`{"data": x}` for one input or `{"inputs": [x, ...]}` for a batch."""
 
-    data: Any = None
-    inputs: list[Any] | None = None
+    data: Any | msgspec.UnsetType = msgspec.UNSET
+    inputs: list[Any] | msgspec.UnsetType = msgspec.UNSET
 
 
 class RunRequest(msgspec.Struct, forbid_unknown_fields=True):
     """`{"pipeline": "iris:prod", "inputs": [...]}` (or `"data"` for one input)."""
 
-    pipeline: str
-    inputs: list[Any] | None = None
-    data: Any = None
+    pipeline: Annotated[str, msgspec.Meta(pattern=_REF_PATTERN)]
+    inputs: list[Any] | msgspec.UnsetType = msgspec.UNSET
+    data: Any | msgspec.UnsetType = msgspec.UNSET
 
 
 class InvokeResponse(msgspec.Struct):
@@ -216,16 +234,16 @@ class Server:
     # -- invocation ------------------------------------------------------------
 
     def _resolve(
-        self, served: Served, model: FromPath[str], pin: Pin
+        self, served: Served, model: str, pin: Pin, viewer: Viewer
     ) -> tuple[Served, core.Resolution]:
         try:
-            return served, served.resolve(model, pin)[0]
+            return served, visibility.resolve_pin(served, model, pin, viewer)
         except VersionNotFoundError:
             # A pinned id stays valid across a swap even if the new revision lost it somehow.
             previous = self.previous
             if pin.kind != "model_id" or previous is None:
                 raise
-            return previous, previous.resolve(model, pin)[0]
+            return previous, visibility.resolve_pin(previous, model, pin, viewer)
 
     async def invoke(
         self,
@@ -233,23 +251,45 @@ class Server:
         model: str,
         pin: Pin,
         inputs: list[Any],
-        authorization: str | None,
+        viewer: Viewer,
         ref: str,
+        *,
+        agree: Sequence[Pin] = (),
     ) -> tuple[InvokeResponse, str]:
-        """Run `inputs` through the version `pin` names; returns the response and the record id."""
+        """Run `inputs` through the version `pin` names; returns the response and the record id.
+
+        Pins in `agree` must name the same version (else 409). Every call is
+        recorded, failed ones too, with the status the caller gets.
+        """
         start = time.perf_counter()
         served = self.served
-        manifest = served.model(model)
-        who = self.auth.require(authorization, "invoke", manifest) if self.auth.enabled else None
-        served, resolution = self._resolve(served, model, pin)
-        version = resolution.version
         record_id = f"run_{self._id_prefix}{next(self._ids):08x}"
         status, error, outputs = 200, None, None
+        version: VersionManifest | None = None
         try:
+            manifest = visibility.model(served, model, viewer)
+            self.auth.check(viewer, "invoke", manifest)
+            served, resolution = self._resolve(served, model, pin, viewer)
+            version = resolution.version
+            for other in agree:
+                check_agreement(
+                    model,
+                    pin,
+                    version,
+                    other,
+                    self._resolve(served, model, other, viewer)[1].version,
+                )
             outputs = await self._predict(served, model, version, inputs)
         except RegistryError as exc:
             status, error = exc.status, exc.code
+            exc.recorded = True  # type: ignore[attr-defined]
             raise
+        except Exception as exc:  # a model failing in a way no loader expects: 500, recorded
+            status, error = 500, "internal_error"
+            log.exception("%s of %s failed unexpectedly", kind, ref)
+            failure = unexpected_error()
+            failure.recorded = True  # type: ignore[attr-defined]
+            raise failure from exc
         finally:
             self.usage.record(
                 (
@@ -257,22 +297,48 @@ class Server:
                     kind,
                     ref,
                     model,
-                    version.version,
-                    version.id,
+                    version.version if version else None,
+                    version.id if version else None,
                     served.revision,
-                    who or "anonymous",
+                    viewer.who,
                     status,
                     error,
                     (time.perf_counter() - start) * 1000.0,
                     len(inputs),
                     time.time(),
-                    msgspec.json.encode(outputs).decode() if kind == "run" else None,
+                    msgspec.json.encode(outputs).decode()
+                    if kind == "run" and status < 400
+                    else None,
                 )
             )
         self.metrics.invoked(model, version.version, version.id)
         return (
             InvokeResponse(model, version.version, version.id, served.revision, outputs),
             record_id,
+        )
+
+    def record_failure(
+        self, kind: str, model: str, ref: str | None, who: str, status: int, code: str
+    ) -> None:
+        """Record a call that failed before it reached `invoke` (its body, query or token)."""
+        record_id = f"run_{self._id_prefix}{next(self._ids):08x}"
+        self.usage.record(
+            (
+                record_id,
+                kind,
+                ref,
+                model,
+                None,
+                None,
+                self.served.revision,
+                who,
+                status,
+                code,
+                0.0,
+                0,
+                time.time(),
+                None,
+            )
         )
 
     async def _predict(
@@ -295,13 +361,13 @@ class Server:
 
     # -- views -----------------------------------------------------------------
 
-    def model_dict(self, served: Served, model: ModelManifest, *, full: bool) -> dict[str, Any]:
+    def model_dict(
+        self, served: Served, model: ModelManifest, *, full: bool, viewer: Viewer
+    ) -> dict[str, Any]:
+        """A model as `viewer` may see it: its hidden (private) versions are left out."""
         out = model.model_dump(mode="json")
-        versions = served.versions[model.name]
-        latest = next(
-            (v for v in reversed(versions) if v.status.value == "trained" and not v.deprecated),
-            None,
-        )
+        versions = visibility.versions(served, model, viewer)
+        latest = core.newest_servable(versions)
         out["latest"] = None if latest is None else {"version": latest.version, "id": latest.id}
         out["versions_count"] = len(versions)
         out["last_used_at"] = iso(self.usage.last_used.get(model.name))
@@ -316,13 +382,18 @@ class Server:
                 }
                 for v in versions
             ]
-            out["pointers"] = [self.pointer_dict(served, p) for p in served.pointers[model.name]]
+            out["pointers"] = [
+                self.pointer_dict(served, p, viewer) for p in served.pointers[model.name]
+            ]
         return out
 
-    def pointer_dict(self, served: Served, pointer: core.Pointer) -> dict[str, Any]:
+    def pointer_dict(self, served: Served, pointer: core.Pointer, viewer: Viewer) -> dict[str, Any]:
+        """A pointer and where it resolves; a hidden target is `null`, like a missing one."""
         out = pointer.to_dict()
         try:
-            resolution = served.snapshot.resolve(f"{pointer.model}:{pointer.tag}")
+            resolution = visibility.resolve_ref(
+                served, core.parse_ref(f"{pointer.model}:{pointer.tag}"), viewer
+            )
             out["resolves_to"] = {
                 "version": resolution.version.version,
                 "id": resolution.version.id,
@@ -332,15 +403,48 @@ class Server:
             out["error"] = str(exc)
         return out
 
-    def registry_dict(self) -> dict[str, Any]:
-        out = self.served.to_dict()
+    def registry_dict(self, viewer: Viewer) -> dict[str, Any]:
+        """The revision served; an anonymous caller gets counts of public things only."""
+        served = self.served
+        out = served.to_dict()
         out["follow"] = self.follow
         out["ready"] = self.ready
         out["loaded_models"] = len(self.pool.loaded)
         out["last_reload_error"] = (
             self.last_reload_error.to_dict() if self.last_reload_error else None
         )
+        if not viewer.reader:
+            shown = [m for m in served.models.values() if viewer.sees(m)]
+            out["counts"] = {
+                "models": sum(1 for m in shown if not m.archived),
+                "archived_models": sum(1 for m in shown if m.archived),
+                "versions": sum(len(visibility.versions(served, m, viewer)) for m in shown),
+                "pointers": sum(len(served.pointers[m.name]) for m in shown),
+            }
+            out["loaded_models"] = None  # the pool holds private models too
+            if out["last_reload_error"] is not None:
+                # The message may name private files; the revision and the time are enough.
+                out["last_reload_error"]["message"] = PRIVATE_RELOAD_ERROR
         return out
 
 
 # -- helpers ---------------------------------------------------------------------
+
+
+def _pin_text(pin: Pin) -> str:
+    return {"model_id": "modelId", "version": "version", "pointer": "pointer"}.get(
+        pin.kind, "latest"
+    ) + (f"={pin.value}" if pin.value else "")
+
+
+def check_agreement(
+    model: str, pin: Pin, version: VersionManifest, other: Pin, found: VersionManifest
+) -> None:
+    """409 when two pins of one request name different versions."""
+    if found.id != version.id:
+        raise ApiError(
+            409,
+            "pins_disagree",
+            f"{_pin_text(pin)} names {model}:v{version.version} but {_pin_text(other)}"
+            f" names {model}:v{found.version}",
+        )

@@ -78,6 +78,8 @@ class Served:
     versions: dict[str, list[VersionManifest]]
     pointers: dict[str, list[Pointer]]
     _memo: dict[tuple[str, Pin], tuple[Resolution, ModelManifest]] = field(default_factory=dict)
+    # What anonymous callers may see of each model (server.visibility fills it).
+    public_memo: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, registry: Registry, rev: str, ref: str | None = None) -> Served:

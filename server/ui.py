@@ -28,6 +28,7 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 
 from registry import RegistryError
+from server import visibility
 from server.errors import ApiError
 from server.service import Server
 from server.state import Served
@@ -165,8 +166,8 @@ async def models_page(
     shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     models = []
     for m in shown:
-        row = server.model_dict(served, m, full=False)
-        row["pointers"] = [server.pointer_dict(served, p) for p in served.pointers[m.name]]
+        row = server.model_dict(served, m, full=False, viewer=who.api)
+        row["pointers"] = [server.pointer_dict(served, p, who.api) for p in served.pointers[m.name]]
         models.append(row)
     filters = {
         "q": q or "",
@@ -201,12 +202,12 @@ async def model_page(
 ) -> Template:
     served, who = await _page(request, server, rev)
     manifest = readable_model(server, served, who, model)
-    info = server.model_dict(served, manifest, full=True)
-    versions = served.versions[model]
+    info = server.model_dict(served, manifest, full=True, viewer=who.api)
+    versions = visibility.versions(served, manifest, who.api)
     by_number = {v.version: v for v in versions}
     pointers = []
     for p in served.pointers[model]:
-        row = server.pointer_dict(served, p)
+        row = server.pointer_dict(served, p, who.api)
         try:
             row["chain"] = list(served.snapshot.resolve(f"{model}:{p.tag}").chain)
         except RegistryError as exc:
@@ -261,8 +262,8 @@ async def version_page(
 ) -> Template:
     served, who = await _page(request, server, rev)
     manifest = readable_model(server, served, who, model)
-    version = served.snapshot.version(model, n)
-    info = server.model_dict(served, manifest, full=False)
+    version = visibility.version(served, manifest, n, who.api)
+    info = server.model_dict(served, manifest, full=False, viewer=who.api)
     named_by = []
     if info["latest"] and info["latest"]["version"] == n:
         named_by.append({"tag": "latest", "chain": [model, f"{model}:latest", f"{model}:v{n}"]})

@@ -24,6 +24,7 @@ from registry import (
     VersionManifest,
     diff_registry,
 )
+from server.auth import Viewer as ApiViewer
 from server.service import Server
 from server.state import Served, rev_parse
 
@@ -67,6 +68,7 @@ class Viewer:
     authorization: str | None
     private: bool
     name: str | None
+    api: ApiViewer  # the JSON API's viewer: the same privacy rules, applied by server.visibility
 
     def may_read(self, server: Server, model: ModelManifest) -> bool:
         """Exactly the API's rule, at any revision: private models need a read token.
@@ -82,10 +84,8 @@ class Viewer:
 
 def viewer(server: Server, authorization: str | None) -> Viewer:
     """The viewer for an Authorization value; an unknown token raises the API's 401."""
-    token = server.auth.identify(authorization) if server.auth.enabled else None
-    return Viewer(
-        authorization, server.auth.can_read_private(authorization), token.name if token else None
-    )
+    api = server.auth.viewer(authorization)
+    return Viewer(authorization, api.reader, api.token.name if api.token else None, api)
 
 
 def readable_model(server: Server, served: Served, who: Viewer, name: str) -> ModelManifest:

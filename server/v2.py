@@ -27,8 +27,9 @@ from litestar import Request, Response, Router, get, post
 from litestar.exceptions import HTTPException
 
 from registry import RegistryError, VersionManifest, parse_ref
+from server import visibility
 from server.errors import ApiError, http_error, internal_error, registry_error
-from server.routes import _pin, _ref_text
+from server.routes import _pins, _ref_text
 from server.service import JSON, InvokeResponse, Server
 from server.state import LATEST, Pin
 
@@ -96,8 +97,8 @@ def _target(server: Server, name: str, version: str | None) -> tuple[str, Pin]:
     if tag.isdigit():
         return ref.model, Pin("version", str(int(tag)))
     if tag.startswith("mv_"):
-        return ref.model, _pin(tag, None, None)
-    return ref.model, _pin(None, None, tag)
+        return ref.model, _pins(tag, None, None)[0]
+    return ref.model, _pins(None, None, tag)[0]
 
 
 def _readable(
@@ -105,10 +106,10 @@ def _readable(
 ) -> tuple[str, VersionManifest]:
     served = server.served
     model, pin = _target(server, name, version)
-    manifest = served.model(model)
-    server.auth.require(request.headers.get("authorization"), "read", manifest)
-    resolution, _ = served.resolve(model, pin)
-    return model, resolution.version
+    viewer = server.auth.viewer(request.headers.get("authorization"))
+    manifest = visibility.model(served, model, viewer)
+    server.auth.check(viewer, "read", manifest)
+    return model, visibility.resolve_pin(served, model, pin, viewer).version
 
 
 # -- metadata ---------------------------------------------------------------------
@@ -233,8 +234,9 @@ def _rows(
             )
         return list(array.tolist())
     served = server.served
-    server.auth.require(authorization, "invoke", served.model(model))
-    features = _feature_names(served.resolve(model, pin)[0].version)
+    viewer = server.auth.viewer(authorization)
+    server.auth.check(viewer, "invoke", visibility.model(served, model, viewer))
+    features = _feature_names(visibility.resolve_pin(served, model, pin, viewer).version)
     if set(arrays) != set(features):
         expected = ", ".join(features) if features else "no feature_names in its input_info"
         raise ApiError(
@@ -383,8 +385,10 @@ async def model_metadata(
 ) -> Response[bytes]:
     server: Server = request.app.state.server
     model, found = _readable(server, request, name, version)
+    viewer = server.auth.viewer(request.headers.get("authorization"))
     manifest = server.served.model(model)
-    servable = [str(v.version) for v in server.served.versions[model] if v.servable]
+    seen = visibility.versions(server.served, manifest, viewer)
+    servable = [str(v.version) for v in seen if v.servable]
     artifact = found.artifact
     library = (artifact.library if artifact else None) or manifest.library or "unknown"
     platform = f"{library}_{artifact.format}" if artifact and artifact.format else library
@@ -458,7 +462,7 @@ async def infer(
     authorization = request.headers.get("authorization")
     rows = _rows(server, model, pin, authorization, arrays)
     result, record_id = await server.invoke(
-        "invoke", model, pin, rows, authorization, _ref_text(model, pin)
+        "invoke", model, pin, rows, server.auth.viewer(authorization), _ref_text(model, pin)
     )
     return _render(body, result, record_id)
 

@@ -103,11 +103,12 @@ def test_serve_and_invoke_over_http(server: str, registry: Registry) -> None:
     assert missing.stderr.startswith("error: 404 model_not_found: model 'nope' not found")
 
     jobs = httpx.get(f"{server}/v1/jobs").json()["jobs"]
-    assert [j["ref"] for j in jobs] == [
-        version.id,
-        "iris:prod",
-        "iris",
-    ]  # an unknown model is no job
+    assert [(j["ref"], j["http_status"]) for j in jobs] == [
+        ("nope", 404),  # a failed call is a job too, with the status it got
+        (version.id, 200),
+        ("iris:prod", 200),
+        ("iris", 200),
+    ]
     assert "mreg_invocations_total" in httpx.get(f"{server}/metrics").text
 
 

@@ -147,6 +147,29 @@ def test_each_pinning_mode(
     assert body["outputs"][0]["label"] == "setosa"
 
 
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"pointer": "prod", "modelId": "v1"}, 200),
+        ({"pointer": "champion", "version": "1"}, 200),
+        ({"pointer": "latest", "modelId": "v2", "version": "2"}, 200),
+        ({"pointer": "prod", "modelId": "v2"}, 409),
+        ({"pointer": "latest", "version": "1"}, 409),
+    ],
+)
+def test_pins_given_together_must_agree(
+    client: TestClient[Any], served_registry: Registry, params: dict[str, str], status: int
+) -> None:
+    if "modelId" in params:
+        params["modelId"] = version_id(served_registry, "iris", int(params["modelId"][1:]))
+    r = client.post("/v1/models/iris/invoke", params=params, json={"data": SETOSA})
+    assert r.status_code == status, r.text
+    if status == 409:
+        assert r.json()["error"]["code"] == "pins_disagree"
+        message = r.json()["error"]["message"]
+        assert "names iris:v1" in message and "names iris:v2" in message, message
+
+
 @pytest.mark.parametrize("fmt", sorted(f for f in FORMATS if f != "skops"))
 def test_every_format_is_served(client: TestClient[Any], fmt: str) -> None:
     r = client.post(f"/v1/models/fmt-{fmt}/invoke", json={"inputs": [SETOSA, VIRGINICA]})

@@ -45,7 +45,7 @@ def invoke(client: TestClient[Any], model: str, who: str | None) -> Any:
     [
         ("public-iris", None, 200),
         ("public-iris", "reader", 200),
-        ("iris", None, 401),
+        ("iris", None, 404),
         ("iris", "reader", 403),
         ("iris", "invoker", 200),
         ("iris", "admin", 200),
@@ -56,9 +56,8 @@ def test_invoke_needs_the_invoke_scope_unless_public(
 ) -> None:
     r = invoke(client, model, who)
     assert r.status_code == status, r.text
-    if status == 401:
-        assert r.headers["WWW-Authenticate"] == "Bearer"
-        assert r.json()["error"]["code"] == "unauthorized"
+    if status == 404:
+        assert r.json()["error"]["code"] == "model_not_found"
     if status == 403:
         assert (
             r.json()["error"]["message"]
@@ -69,11 +68,11 @@ def test_invoke_needs_the_invoke_scope_unless_public(
 @pytest.mark.parametrize(
     ("path", "who", "status"),
     [
-        ("/v1/models/iris", None, 401),
+        ("/v1/models/iris", None, 404),
         ("/v1/models/iris", "reader", 200),
         ("/v1/models/iris/versions", "invoker", 200),
         ("/v1/models/public-iris", None, 200),
-        ("/v1/resolve/iris:prod", None, 401),
+        ("/v1/resolve/iris:prod", None, 404),
         ("/v1/resolve/public-iris", None, 200),
         ("/healthz", None, 200),
         ("/metrics", None, 200),
@@ -89,6 +88,8 @@ def test_an_unknown_or_malformed_token_is_401(client: TestClient[Any]) -> None:
     for header in ("Bearer not-a-token", "Basic abc", "Bearer "):
         r = client.get("/v1/models/public-iris", headers={"Authorization": header})
         assert r.status_code == 401, header
+        assert r.headers["WWW-Authenticate"] == "Bearer"
+        assert r.json()["error"]["code"] == "unauthorized"
 
 
 def test_lists_show_private_models_only_to_readers(client: TestClient[Any]) -> None:
@@ -124,7 +125,7 @@ def test_tokens_from_the_environment(
 ) -> None:
     monkeypatch.setenv("MREG_TOKENS", json.dumps(token_entries()))
     with TestClient(app=create_app(served_registry, usage_path=tmp_path / "u")) as c:
-        assert invoke(c, "iris", None).status_code == 401
+        assert invoke(c, "iris", None).status_code == 404
         assert invoke(c, "iris", "invoker").status_code == 200
 
 

@@ -83,7 +83,13 @@ CASES: dict[int, tuple[str, Callable[[TestClient[Any]], Any]]] = {
     ),
     401: (
         "unauthorized",
-        lambda c: post(c, "/v1/models/iris/invoke", who=None, json={"data": SETOSA}),
+        lambda c: post(
+            c,
+            "/v1/models/iris/invoke",
+            who=None,
+            json={"data": SETOSA},
+            headers={"Authorization": "Bearer not-a-token"},
+        ),
     ),
     403: (
         "forbidden",
@@ -135,7 +141,7 @@ def test_a_wrong_shape_says_what_the_model_expected(client: TestClient[Any]) -> 
     ("body", "status", "message"),
     [
         ({"x": 1}, 400, "Object contains unknown field `x`"),
-        ({"inputs": 3}, 400, "Expected `array | null`, got `int`"),
+        ({"inputs": 3}, 400, "Expected `array`, got `int`"),
         ({}, 422, 'expected a body {"data": x} for one input or {"inputs": [x, ...]}'),
         ({"data": [1], "inputs": [[1]]}, 422, "give either 'data' or 'inputs', not both"),
     ],
@@ -157,7 +163,8 @@ def test_a_body_that_does_not_match_says_what_was_expected(
         ("version=7", 404),
         ("version=0", 400),
         ("pointer=nope", 404),
-        ("version=1&pointer=next", 400),
+        ("version=1&pointer=next", 409),
+        ("version=1&pointer=v2", 409),
     ],
 )
 def test_bad_pins(client: TestClient[Any], query: str, status: int) -> None:
@@ -222,3 +229,51 @@ def test_unknown_routes_and_methods_use_the_same_shape(client: TestClient[Any]) 
     for r in (client.get("/v2/nothing"), client.delete("/v1/models/iris")):
         assert r.status_code in (404, 405)
         assert set(r.json()["error"]) == {"code", "message", "detail"}
+
+
+@pytest.mark.parametrize("status", sorted(CASES))
+def test_every_failed_call_is_recorded_with_its_status(
+    client: TestClient[Any], status: int
+) -> None:
+    code, send = CASES[status]
+    assert send(client).status_code == status
+    job = client.get("/v1/jobs", headers=bearer("reader")).json()["jobs"][0]
+    assert (job["status"], job["http_status"], job["error"]) == ("failed", status, code)
+
+
+def test_an_unexpected_model_error_is_a_recorded_500(client: TestClient[Any]) -> None:
+    r = post(client, "/v1/models/exploding/invoke", json={"data": SETOSA})
+    assert r.status_code == 500
+    assert "boom" not in r.text  # the server log has it, the caller does not
+    job = client.get("/v1/jobs", headers=bearer("reader")).json()["jobs"][0]
+    assert (job["model"], job["version"], job["status"], job["http_status"]) == (
+        "exploding",
+        1,
+        "failed",
+        500,
+    )
+
+
+def test_deeply_nested_json_is_a_400(faulty_registry: Registry, tmp_path: Path) -> None:
+    app = create_app(faulty_registry, usage_path=tmp_path / "usage")  # the default body limit
+    with TestClient(app=app) as c:
+        r = c.post(
+            "/v1/models/iris/invoke",
+            content=b"[" * 20_000,
+            headers={"content-type": "application/json"},
+        )
+        assert r.status_code == 400, r.text
+        assert r.json()["error"] == {
+            "code": "bad_request",
+            "message": "invalid request: JSON nested too deeply",
+            "detail": None,
+        }
+        job = c.get("/v1/jobs").json()["jobs"][0]
+    assert (job["model"], job["http_status"]) == ("iris", 400)
+
+
+def test_405_says_which_methods_are_allowed(client: TestClient[Any]) -> None:
+    r = client.delete("/v1/models/iris")
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET, OPTIONS"
+    assert r.json()["error"]["code"] == "method_not_allowed"
