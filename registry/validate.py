@@ -45,6 +45,7 @@ from registry.names import (
 )
 from registry.registry import Registry
 from registry.snapshot import MAX_CHAIN, VERSION_FILE_RE, Snapshot, model_path, pointer_path
+from registry.train import is_training_file
 from registry.yamlio import key_line
 
 M = TypeVar("M", bound=BaseModel)
@@ -379,6 +380,8 @@ class _Checker:
                     )
                 self.check_versions(name)
             for other in snap.other_files(name):
+                if is_training_file(other):  # models/<model>/train/: its DVC training stage
+                    continue
                 self.add(WARNING, "stray-file", other, None, "not part of the registry layout")
         self.check_pointers(name)
 
