@@ -72,6 +72,15 @@ GATE_RE = re.compile(
 )
 
 
+def _gate_condition(cond: str) -> str:
+    if not GATE_RE.match(cond):
+        raise ValueError(f"gate condition {cond!r} is not METRIC OP NUMBER (accuracy >= 0.9)")
+    return cond
+
+
+GateCondition = Annotated[str, AfterValidator(_gate_condition)]
+
+
 class TrainSpec(Manifest):
     """How a model is trained: a DVC stage (see registry/train.py), its metrics and its gate."""
 
@@ -82,23 +91,13 @@ class TrainSpec(Manifest):
     format: str | None = None
     metrics: str | None = None
     """The metrics file (relative to the model directory); default: the stage's metrics file."""
-    gate: list[str] = Field(default_factory=list)
+    gate: list[GateCondition] = Field(default_factory=list)
     """Conditions on the metrics for `--point`: `accuracy >= 0.9`."""
 
     @field_validator("gate", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
-
-    @field_validator("gate")
-    @classmethod
-    def _conditions(cls, value: list[str]) -> list[str]:
-        for cond in value:
-            if not GATE_RE.match(cond):
-                raise ValueError(
-                    f"gate condition {cond!r} is not METRIC OP NUMBER (accuracy >= 0.9)"
-                )
-        return value
 
 
 class ModelManifest(Manifest):
