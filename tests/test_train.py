@@ -392,3 +392,30 @@ def test_new_data_retrains_and_the_server_serves_it(
     assert invoke(url)["version"] == 2
     assert invoke(url, "?pointer=prod")["version"] == 2
     assert findings(reg, base="HEAD~4") == []
+
+
+def test_the_example_workflow_retrains_on_a_push_that_touches_training_inputs(
+    tmp_path: Path,
+) -> None:
+    import shlex
+
+    import yaml
+
+    path = ROOT / "examples/github-actions/mreg-retrain.yml"
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    schema = subprocess.run(
+        [checker, "--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+    workflow = yaml.safe_load(path.read_text())
+    assert workflow[True]["push"]["paths"] == ["models/*/train/**"]  # YAML 1.1 reads `on` as True
+    steps = workflow["jobs"]["retrain"]["steps"]
+    train = next(s["run"] for s in steps if s.get("run", "").startswith("mreg train"))
+    argv = shlex.split(train.replace("${{ github.event.before }}", "HEAD"))
+    reg = trainable(tmp_path / "reg")
+    result = CliRunner().invoke(cli, ["--repo", str(reg.root), *argv[1:]])
+    assert (result.exit_code, result.output) == (0, "no trainable model changed since HEAD\n")
+    assert argv[-2:] == ["--point", "prod"]
+    assert any("git push --follow-tags" in s.get("run", "") for s in steps)
