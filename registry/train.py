@@ -222,11 +222,17 @@ def _run_dvc(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _failure_message(proc: subprocess.CompletedProcess[str]) -> str:
-    """The stage's own last error line and DVC's summary, in one line for `notes`."""
+def _failure_message(proc: subprocess.CompletedProcess[str], target: str) -> str:
+    """The training code's last error line and DVC's summary, in one line for `notes`."""
     lines = [ln.strip() for ln in (proc.stderr + "\n" + proc.stdout).splitlines() if ln.strip()]
     dvc = next((ln for ln in lines if ln.startswith("ERROR:")), None)
-    own = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("ERROR:")]
+    own: list[str] = []
+    if f"Running stage '{target}'" in proc.stdout:  # else DVC failed before the code ran
+        own = [
+            ln
+            for ln in proc.stderr.splitlines()
+            if ln.strip() and not ln.startswith(("ERROR:", "WARNING:"))
+        ]
     parts = [own[-1].strip()] if own else []
     if dvc:
         parts.append(f"(dvc: {dvc.removeprefix('ERROR:').strip()})")
@@ -251,6 +257,23 @@ def _check_data(root: Path, stage: Stage) -> None:
                 f" or 'dvc checkout {dep}.dvc' to drop the change",
                 file=f"{dep}.dvc",
             )
+
+
+def _pull_data(root: Path, stage: Stage) -> None:
+    """Fetch DVC-tracked deps missing from the work tree (a fresh clone) before any commit."""
+    missing = [
+        f"{d}.dvc" for d in stage.deps if (root / f"{d}.dvc").is_file() and not (root / d).exists()
+    ]
+    if not missing:
+        return
+    proc = _run_dvc(root, "pull", *missing)
+    if proc.returncode != 0:
+        text = proc.stderr.strip()
+        why = " ".join(text[text.find("ERROR:") :].removeprefix("ERROR:").split())
+        raise ArtifactError(
+            f"cannot pull the training data {missing[0].removesuffix('.dvc')} from the DVC"
+            f" remote ('dvc push' it where it was added): {why}"
+        )
 
 
 def _dvc_md5(path: Path) -> str | None:
@@ -436,6 +459,7 @@ def train_model(
     metrics_file = _metrics_file(model, spec, stage)
     _committed_inputs(reg, stage)
     _check_data(reg.root, stage)
+    _pull_data(reg.root, stage)
 
     made: list[str] = []
     v = _pick_version(reg, model, version, resume, made)
@@ -444,7 +468,7 @@ def train_model(
     error: str | None = None
     metrics: dict[str, Any] = {}
     if proc.returncode != 0:
-        error = _failure_message(proc)
+        error = _failure_message(proc, stage.target)
     elif not (reg.root / artifact).is_file():
         error = f"the stage {stage.target} ran but did not write {artifact}"
     else:

@@ -33,6 +33,7 @@ from registry import (
     check_gate,
     init_training,
     parse_manifest,
+    train_changed,
     train_model,
     validate_registry,
 )
@@ -208,8 +209,32 @@ def test_training_commits_each_step_and_records_what_trained_it(tmp_path: Path) 
     # The artifact is in the remote: a clone pulls it and serves it.
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(reg.root), str(clone))
-    pulled = Registry(clone).pull(["wine:prod"])
+    copy = Registry(clone)
+    pulled = copy.pull(["wine:prod"])
     assert pulled[0][0] == "wine:v1" and pulled[0][1].is_file()
+    # And trains there, as CI does: the data comes from the DVC remote.
+    (clone / "models/wine/train/params.yaml").write_text(
+        "C: 0.1\nmax_iter: 500\ntest_size: 0.3\nseed: 0\n"
+    )
+    git(clone, "commit", "-q", "-am", "wine: C=0.1")
+    [again] = train_changed(copy, "HEAD~1")
+    assert again.ok and again.version.version == 2
+    assert again.version.train_info["params"]["C"] == 0.1
+    assert (clone / "models/wine/train/data/wine.csv").is_file()
+
+
+def test_data_missing_from_the_remote_is_refused_before_any_commit(tmp_path: Path) -> None:
+    reg = trainable(tmp_path / "reg")
+    replace_data(reg)  # `dvc add`ed and committed, but never `dvc push`ed
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(reg.root), str(clone))
+    before = head(Registry(clone))
+    with pytest.raises(
+        RegistryError,
+        match=r"cannot pull the training data models/wine/train/data/wine.csv from the DVC remote \('dvc push' it where it was added\)",
+    ):
+        train_model(Registry(clone), "wine")
+    assert head(Registry(clone)) == before
 
 
 def test_a_gate_that_fails_keeps_the_version_but_moves_no_pointer(tmp_path: Path) -> None:
