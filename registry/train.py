@@ -205,6 +205,24 @@ def check_gate(gate: Sequence[str], metrics: dict[str, Any]) -> list[str]:
     return failed
 
 
+def stage_problems(snap: Snapshot, model: str, spec: TrainSpec) -> list[str]:
+    """What is wrong with a model's `train.stage` at this snapshot: its dvc.yaml or stage missing."""
+    from registry.yamlio import load_fast
+
+    file, _, name = spec.stage.rpartition(":")
+    path = f"models/{model}/{file}"
+    if not snap.source.blob_ids([path]):
+        return [f"train.stage: {path} does not exist"]
+    try:
+        doc = load_fast(snap.read_text(path), path)
+    except RegistryError as exc:
+        return [f"train.stage: {exc}"]
+    stages = doc.get("stages") if isinstance(doc, dict) else None
+    if not isinstance(stages, dict) or name not in stages:
+        return [f"train.stage: {path} has no stage {name!r}"]
+    return []
+
+
 # -- running DVC ----------------------------------------------------------------
 
 

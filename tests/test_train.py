@@ -37,7 +37,7 @@ from registry import (
     train_model,
     validate_registry,
 )
-from tests.conftest import git
+from tests.conftest import RepoBuilder, git
 from tool.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,6 +136,38 @@ def test_train_init_makes_a_dvc_stage_that_validates_clean(tmp_path: Path) -> No
     )
     assert "models/wine/train/dvc.yaml:train" in dvc.stdout
     assert findings(reg) == []
+
+
+@pytest.mark.parametrize(
+    ("stage", "message"),
+    [
+        ("train/dvc.yaml:train", None),
+        ("train/dvc.yaml:fit", "train.stage: models/wine/train/dvc.yaml has no stage 'fit'"),
+        ("other/dvc.yaml:train", "train.stage: models/wine/other/dvc.yaml does not exist"),
+    ],
+)
+def test_validate_knows_the_training_files_and_checks_the_stage(
+    builder: RepoBuilder, stage: str, message: str | None
+) -> None:
+    builder.model("wine")
+    builder.write(
+        "models/wine/model.yaml",
+        f"name: wine\ncreated_at: 2026-11-24T05:00:00Z\ntrain:\n  stage: {stage}\n",
+    )
+    builder.write("models/wine/train/dvc.yaml", "stages:\n  train:\n    cmd: python train.py\n")
+    builder.write("models/wine/train/train.py", "print('training')\n")
+    builder.write("models/wine/train/data/wine.csv.dvc", "outs:\n- md5: 0\n  path: wine.csv\n")
+    builder.write("models/wine/notes.txt", "not part of the layout\n")
+    builder.commit()
+    found = [
+        (f.code, f.file, f.line, f.message)
+        for f in validate_registry(Registry(builder.root), rev="HEAD").findings
+    ]
+    stray = ("stray-file", "models/wine/notes.txt", None, "not part of the registry layout")
+    if message is None:
+        assert found == [stray]
+    else:
+        assert found == [("train-stage", "models/wine/model.yaml", 4, message), stray]
 
 
 def test_a_second_train_init_is_refused(tmp_path: Path) -> None:
