@@ -386,8 +386,10 @@ def _pick_version(
     if resume:
         pick = [v for v in running if version is None or v.version == version]
         if not pick:
-            which = f"{model}:v{version}" if version is not None else f"no version of {model}"
-            raise ConflictError(f"{which} is not training: there is nothing to resume")
+            which = (
+                f"{model}:v{version} is not" if version is not None else f"no version of {model} is"
+            )
+            raise ConflictError(f"{which} training: there is nothing to resume")
         return pick[-1]
     if version is not None:
         v = snap.version(model, version)

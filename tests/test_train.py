@@ -317,7 +317,9 @@ def test_a_crash_leaves_a_training_version_that_resume_finishes(tmp_path: Path) 
     assert subjects(reg, 1) == [
         f"wine: v1 training -> trained (accuracy={result.metrics['accuracy']}, rows=89)"
     ]
-    with pytest.raises(ConflictError, match="no version of wine is not training"):
+    with pytest.raises(
+        ConflictError, match="no version of wine is training: there is nothing to resume"
+    ):
         train_model(reg, "wine", resume=True)
 
 
