@@ -182,6 +182,9 @@ def main(root: Path = ROOT) -> None:
         print(setup.subject)
     if reg.snapshot("HEAD").version("wine", 1).status == Status.untrained:
         print(f"wine:v1 {train_model(reg, 'wine', version=1).version.status.value}")
+    if reg.snapshot("HEAD").version("wine", 1).description == "waiting for the training job":
+        trained = "registered untrained, then trained by its DVC stage (mreg train)"
+        print(reg.update_version("wine:v1", description=trained).subject)
     if reg.snapshot("HEAD").model("wine").description != WINE_DESCRIPTION:
         print(reg.update_model("wine", description=WINE_DESCRIPTION).subject)
     assert reg.snapshot("HEAD").version("wine", 1).status == Status.trained
