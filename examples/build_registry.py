@@ -19,13 +19,16 @@ from typing import Any
 
 import train
 
-from registry import Registry, Status
+from registry import Registry, Status, init_training, train_model
 
 ROOT = Path(__file__).resolve().parent.parent
 # The example artifacts live in a DVC remote committed inside the repository (tiny
 # files), so that a fresh clone can `dvc pull` offline. Real registries point the
 # default remote at S3, GCS, Azure or SSH instead.
 STORAGE = "examples/storage"
+# The wine model's training stage: its script and params, copied into models/wine/train/.
+WINE = Path(__file__).resolve().parent / "wine"
+WINE_DESCRIPTION = "Wine cultivar from chemical analysis, trained by its DVC stage (mreg train)"
 
 IRIS_VERSIONS = [
     {"estimator": "logistic_regression", "C": 0.01, "max_iter": 500},
@@ -151,11 +154,12 @@ def main(root: Path = ROOT) -> None:
     if not reg.snapshot("HEAD").model("iris-legacy").archived:
         print(reg.archive_model("iris-legacy").subject)
 
-    # One version still untrained: registered before its training job ran.
+    # Trained by its own DVC stage (models/wine/train/): v1 was registered untrained,
+    # before its training job ran; `mreg train wine` trained it.
     ensure_model(
         reg,
         "wine",
-        description="Wine cultivar from chemical analysis (training pending)",
+        description=WINE_DESCRIPTION,
         project="examples",
         task="classification",
         library="sklearn",
@@ -165,7 +169,25 @@ def main(root: Path = ROOT) -> None:
         print(
             reg.register("wine", untrained=True, description="waiting for the training job").subject
         )
-    assert reg.snapshot("HEAD").version("wine", 1).status == Status.untrained
+    if reg.snapshot("HEAD").model("wine").train is None:
+        with tempfile.TemporaryDirectory(prefix="mreg-example-") as tmp:
+            setup = init_training(
+                reg,
+                "wine",
+                code=WINE / "train.py",
+                data=[train.wine_csv(Path(tmp) / "wine.csv")],
+                params=WINE / "params.yaml",
+                gate=["accuracy >= 0.9"],
+            )
+        print(setup.subject)
+    if reg.snapshot("HEAD").version("wine", 1).status == Status.untrained:
+        print(f"wine:v1 {train_model(reg, 'wine', version=1).version.status.value}")
+    if reg.snapshot("HEAD").version("wine", 1).description == "waiting for the training job":
+        trained = "registered untrained, then trained by its DVC stage (mreg train)"
+        print(reg.update_version("wine:v1", description=trained).subject)
+    if reg.snapshot("HEAD").model("wine").description != WINE_DESCRIPTION:
+        print(reg.update_model("wine", description=WINE_DESCRIPTION).subject)
+    assert reg.snapshot("HEAD").version("wine", 1).status == Status.trained
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.datasets import load_diabetes, load_digits, load_iris
+from sklearn.datasets import load_diabetes, load_digits, load_iris, load_wine
 from sklearn.model_selection import train_test_split
 
 SEED = 0
@@ -147,6 +147,15 @@ def digits_torch(out_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
         },
         "output_info": {"labels": [str(d) for d in range(10)], "output": "logits"},
     }
+
+
+def wine_csv(path: Path, rows: slice = slice(None)) -> Path:
+    """scikit-learn's wine data as the CSV the `wine` model trains on (features, then cultivar)."""
+    data = load_wine()
+    table = np.column_stack([data.data, data.target])[rows]
+    header = ",".join([*data.feature_names, "cultivar"])
+    np.savetxt(path, table, delimiter=",", header=header, comments="", fmt="%g")
+    return path
 
 
 TRAINERS = {

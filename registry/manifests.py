@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -64,6 +65,41 @@ class RegistrySettings(Manifest):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+# A metric gate condition: `accuracy >= 0.9` (a metric name, a comparison, a number).
+GATE_RE = re.compile(
+    r"^\s*(?P<metric>[A-Za-z_][\w.\-/]*)\s*(?P<op>>=|<=|==|!=|>|<)\s*"
+    r"(?P<value>[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)\s*$"
+)
+
+
+def _gate_condition(cond: str) -> str:
+    if not GATE_RE.match(cond):
+        raise ValueError(f"gate condition {cond!r} is not METRIC OP NUMBER (accuracy >= 0.9)")
+    return cond
+
+
+GateCondition = Annotated[str, AfterValidator(_gate_condition)]
+
+
+class TrainSpec(Manifest):
+    """How a model is trained: a DVC stage (see registry/train.py), its metrics and its gate."""
+
+    stage: str = Field(pattern=r"^[^:/][^:]*dvc\.yaml:[\w.-]+$")
+    """The DVC stage, relative to the model directory: `train/dvc.yaml:train`."""
+    artifact: str | None = None
+    """The stage's out to register (relative to the model directory); default: its only out."""
+    format: str | None = None
+    metrics: str | None = None
+    """The metrics file (relative to the model directory); default: the stage's metrics file."""
+    gate: list[GateCondition] = Field(default_factory=list)
+    """Conditions on the metrics for `--point`: `accuracy >= 0.9`."""
+
+    @field_validator("gate", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
 class ModelManifest(Manifest):
     """models/<model>/model.yaml."""
 
@@ -79,6 +115,7 @@ class ModelManifest(Manifest):
     license: str | None = None
     created_at: UtcDatetime
     archived_at: UtcDatetime | None = None
+    train: TrainSpec | None = None
 
     @property
     def archived(self) -> bool:

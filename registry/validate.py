@@ -45,6 +45,7 @@ from registry.names import (
 )
 from registry.registry import Registry
 from registry.snapshot import MAX_CHAIN, VERSION_FILE_RE, Snapshot, model_path, pointer_path
+from registry.train import is_training_file, stage_problems
 from registry.yamlio import key_line
 
 M = TypeVar("M", bound=BaseModel)
@@ -74,6 +75,7 @@ FINDING_CODES = {
     "pointer-too-deep": "a pointer chain longer than the resolver follows",
     "pointer-untrained": "a pointer that resolves to a version that is not trained",
     "stray-file": "a file that fits no part of the registry layout",
+    "train-stage": "a model's train.stage names a dvc.yaml or stage that does not exist",
     "immutable-field": "a change to id, created_at, created_by or a set artifact",
     "deleted-version": "a version removed while its model remains",
     "version-reused": "a version number used again or not above the base's highest",
@@ -377,8 +379,14 @@ class _Checker:
                         self.line(snap, path, "name"),
                         f"name {model.name!r} does not match its directory {name!r}",
                     )
+                if model is not None and model.train is not None:
+                    line = self.line(snap, path, "train", "stage")
+                    for problem in stage_problems(snap, name, model.train):
+                        self.error("train-stage", path, line, problem)
                 self.check_versions(name)
             for other in snap.other_files(name):
+                if is_training_file(other):  # models/<model>/train/: its DVC training stage
+                    continue
                 self.add(WARNING, "stray-file", other, None, "not part of the registry layout")
         self.check_pointers(name)
 

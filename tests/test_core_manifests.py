@@ -36,6 +36,12 @@ metadata:
 license: MIT
 created_at: 2026-11-24T05:00:00Z
 archived_at: 2026-11-25T06:00:00Z
+train:
+  stage: train/dvc.yaml:train
+  artifact: train/out/model.skops
+  format: skops
+  metrics: train/out/metrics.json
+  gate: [accuracy >= 0.9, rows > 100]
 """
 
 FULL_VERSION = """\

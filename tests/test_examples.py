@@ -65,7 +65,10 @@ def test_example_registry_holds_what_the_readme_promises() -> None:
         "digits-onnx": "onnx",
         "digits-torch": "torchscript",
     }
-    assert snap.version("wine", 1).status == "untrained"
+    wine = snap.version("wine", 1)
+    assert wine.status == "trained" and wine.train_info["metrics"]["accuracy"] >= 0.9
+    train_spec = snap.model("wine").train
+    assert train_spec is not None and train_spec.stage == "train/dvc.yaml:train"
     assert snap.version("iris", 2).output_info["labels"] == ["setosa", "versicolor", "virginica"]
     assert "accuracy" in snap.version("iris", 2).train_info["metrics"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tool.train_cmd  # mreg train
 from tool import models_cmd, pointers_cmd, repo_cmd, serve_cmd, validate_cmd, versions_cmd
 from tool.base import cli
 
@@ -9,6 +10,7 @@ __all__ = ["cli", "main"]
 
 # Importing a command module registers its commands on `cli`.
 _COMMAND_MODULES = (repo_cmd, models_cmd, versions_cmd, pointers_cmd, validate_cmd, serve_cmd)
+_COMMAND_MODULES += (tool.train_cmd,)
 
 
 def main() -> None:
