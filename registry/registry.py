@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import git
 
-from registry import artifacts, commits
+from registry import artifacts, commits, journal
 from registry.cache import ManifestCache
 from registry.commits import CommitMessage, Plan, WriteResult
 from registry.errors import (
@@ -109,6 +109,8 @@ class Registry:
                 f"{self.root} is not an mreg registry (no registry.yaml): run 'mreg init'"
             )
         self.cache = ManifestCache(self.state_dir / "cache.sqlite")
+        # A write killed half-way is finished before anything reads the work tree.
+        journal.recover(self.root, self.state_dir)
 
     @property
     def state_dir(self) -> Path:
