@@ -72,6 +72,7 @@ from registry.validate import (
 from registry.yamlio import parse_manifest, render_new, render_update
 
 if TYPE_CHECKING:
+    from registry.importers.mlflow import ImportedVersion, import_mlflow
     from registry.loaders import LoadedModel, artifact_format, load_model, predict
 
 # The loaders import NumPy (and, when used, the ML libraries): load them on first
@@ -79,6 +80,7 @@ if TYPE_CHECKING:
 _LAZY = {
     name: "registry.loaders" for name in ("LoadedModel", "artifact_format", "load_model", "predict")
 }
+_LAZY.update({name: "registry.importers.mlflow" for name in ("ImportedVersion", "import_mlflow")})
 
 
 def __getattr__(name: str) -> Any:
@@ -100,6 +102,7 @@ __all__ = [
     "Finding",
     "GitSource",
     "ImmutableFieldError",
+    "ImportedVersion",
     "InvalidInputError",
     "InvalidNameError",
     "InvalidRefError",
@@ -144,6 +147,7 @@ __all__ = [
     "diff_registry",
     "ensure_local",
     "file_md5",
+    "import_mlflow",
     "incompatible_input",
     "is_reserved_tag",
     "load_model",

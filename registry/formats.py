@@ -17,6 +17,7 @@ FORMAT_ALIASES = {
     "keras": "keras",
     "h5": "h5",
     "hdf5": "h5",
+    "mlflow": "mlflow",
 }
 
 FORMATS = tuple(sorted(set(FORMAT_ALIASES.values())))
@@ -33,6 +34,7 @@ SUFFIX_FORMATS = {
     ".torchscript": "torchscript",
     ".keras": "keras",
     ".h5": "h5",
+    ".mlflow": "mlflow",  # an MLflow model directory (with its MLmodel file), zipped
 }
 
 # The library a format implies when neither the user nor the model names one.
@@ -44,6 +46,7 @@ FORMAT_LIBRARIES = {
     "torchscript": "pytorch",
     "keras": "keras",
     "h5": "keras",
+    "mlflow": "mlflow",
 }
 
 
