@@ -170,7 +170,9 @@ def test_import_brings_versions_in_order_with_their_history(
 
 
 @pytest.mark.slow
-def test_importing_again_skips_what_was_imported(imported: Registry, mlflow_uri: str) -> None:
+def test_importing_again_skips_what_was_imported_and_follows_aliases(
+    imported: Registry, mlflow_uri: str
+) -> None:
     before = git(imported.root, "rev-parse", "HEAD")
     result = mreg(imported.root, "import", "mlflow", "--tracking-uri", mlflow_uri, "--json")
     assert result.exit_code == 0, result.output
@@ -181,6 +183,18 @@ def test_importing_again_skips_what_was_imported(imported: Registry, mlflow_uri:
         ("doubler", 1, True),
     }
     assert git(imported.root, "rev-parse", "HEAD") == before
+
+    from mlflow import MlflowClient
+
+    MlflowClient(mlflow_uri).set_registered_model_alias("Iris Classifier", "Champion", "2")
+    result = mreg(
+        imported.root, "import", "mlflow", "--tracking-uri", mlflow_uri, "Iris Classifier"
+    )
+    assert result.exit_code == 0, result.output
+    assert git(imported.root, "log", "--format=%s", f"{before}..HEAD") == (
+        "iris-classifier: move champion v1 -> v2"
+    )
+    assert imported.resolve("iris-classifier:champion").version.version == 2
 
 
 @pytest.mark.slow
