@@ -7,6 +7,8 @@ records its environment and pid, then sleeps; git runs it for the ssh URL.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +61,7 @@ def test_a_stalled_fetch_is_stopped_and_reported(
         "core.sshCommand",
         f"sh -c 'echo $$ > {pidfile}; env > {seen}; exec sleep 600' ssh",
     )
-    app = create_app(Registry(clone), follow="origin/main", poll=0, fetch_timeout=1)
+    app = create_app(Registry(clone), follow="origin/main", poll=0, fetch_timeout=3)
     with TestClient(app=app) as c:
         info = c.get("/v1/registry").json()
         assert (info["last_fetch_error"], info["last_fetch_at"], info["fetching_since"]) == (
@@ -68,10 +70,18 @@ def test_a_stalled_fetch_is_stopped_and_reported(
             None,
         )
 
-        r = c.post("/v1/admin/reload").json()
+        r: dict[str, Any] = {}
+        reload = threading.Thread(target=lambda: r.update(c.post("/v1/admin/reload").json()))
+        reload.start()
+        while not pidfile.exists():  # the stalled ssh has started: the fetch is running
+            assert reload.is_alive(), "the reload ended before the fetch started"
+            time.sleep(0.01)
+        during = c.get("/v1/registry").json()
+        reload.join()
+        assert during["fetching_since"] is not None and during["last_fetch_error"] is None
         assert r["reloaded"] is False
         error = c.get("/v1/registry").json()["last_fetch_error"]
-        assert error["message"] == "no answer from the remote 'origin' in 1s: git fetch stopped"
+        assert error["message"] == "no answer from the remote 'origin' in 3s: git fetch stopped"
         assert r["last_reload_error"]["message"].startswith("fetching origin/main failed")
         assert version_served(c) == 1  # still serving what it had
         assert "GIT_TERMINAL_PROMPT=0" in seen.read_text().splitlines()
