@@ -237,3 +237,31 @@ def test_an_unknown_mlflow_model_is_one_error_line(mlflow_uri: str, tmp_path: Pa
     assert result.stderr.startswith("error: ") and "No Such Model" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert git(reg.root, "rev-parse", "HEAD") == before
+
+
+@pytest.mark.slow
+def test_an_mlflow_model_directory_registers_as_one_mlflow_file(tmp_path: Path) -> None:
+    import mlflow.pyfunc
+
+    code = tmp_path / "doubler.py"
+    code.write_text(DOUBLER)
+    folder = tmp_path / "doubler-model"
+    mlflow.pyfunc.save_model(str(folder), python_model=str(code), pip_requirements=["numpy"])
+    reg = Registry.init(tmp_path / "reg")
+    for _ in range(2):
+        result = mreg(reg.root, "register", "doubler", str(folder), "--create")
+        assert result.exit_code == 0, result.output
+    v1, v2 = reg.snapshot("HEAD").versions("doubler")
+    assert v1.artifact is not None and v2.artifact is not None
+    assert (v1.artifact.format, v1.artifact.path) == ("mlflow", "artifacts/v1/doubler-model.mlflow")
+    assert v1.artifact.md5 == v2.artifact.md5  # the same directory packs to the same bytes
+    with TestClient(app=create_app(reg)) as c:
+        r = c.post("/v1/models/doubler/invoke", json={"data": [2, 3]})
+        assert r.status_code == 200, r.text
+        assert r.json()["outputs"] == [10.0]
+
+    plain = tmp_path / "plain-folder"
+    plain.mkdir()
+    result = mreg(reg.root, "register", "doubler", str(plain))
+    assert result.exit_code == 1
+    assert result.stderr == f"error: artifact {plain} is not a file\n"

@@ -20,7 +20,6 @@ import contextlib
 import re
 import tempfile
 import urllib.parse
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from registry.errors import InvalidNameError, ModelNotFoundError, RegistryError
+from registry.formats import pack_mlflow_dir
 from registry.manifests import rfc3339
 from registry.names import check_model_name, check_tag
 
@@ -254,15 +254,6 @@ def _as_skops(local: Path, sklearn: dict[str, Any] | None, tmp: Path) -> Path | 
     untrusted = skops.io.get_untrusted_types(file=target)
     if any(not t.startswith(SKOPS_TRUSTED_PREFIXES) for t in untrusted):
         return None
-    return target
-
-
-def pack_mlflow_dir(folder: Path, target: Path) -> Path:
-    """An MLflow model directory (with its MLmodel file) as one zip file: the `mlflow` format."""
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                z.write(path, path.relative_to(folder).as_posix())
     return target
 
 
