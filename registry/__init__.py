@@ -83,6 +83,7 @@ from registry.validate import (
 from registry.yamlio import parse_manifest, render_new, render_update
 
 if TYPE_CHECKING:
+    from registry.importers.mlflow import ImportedVersion, import_mlflow
     from registry.loaders import LoadedModel, artifact_format, load_model, predict
 
 # The loaders import NumPy (and, when used, the ML libraries): load them on first
@@ -90,6 +91,7 @@ if TYPE_CHECKING:
 _LAZY = {
     name: "registry.loaders" for name in ("LoadedModel", "artifact_format", "load_model", "predict")
 }
+_LAZY.update({name: "registry.importers.mlflow" for name in ("ImportedVersion", "import_mlflow")})
 
 
 def __getattr__(name: str) -> Any:
@@ -111,6 +113,7 @@ __all__ = [
     "Finding",
     "GitSource",
     "ImmutableFieldError",
+    "ImportedVersion",
     "InvalidInputError",
     "InvalidNameError",
     "InvalidRefError",
@@ -160,6 +163,7 @@ __all__ = [
     "diff_registry",
     "ensure_local",
     "file_md5",
+    "import_mlflow",
     "incompatible_input",
     "init_training",
     "is_reserved_tag",

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from registry import artifacts
+from registry import artifacts, journal
 from registry.errors import (
     ConflictError,
     InvalidNameError,
@@ -387,6 +387,7 @@ def write(
     if branch is not None:
         check_new_branch(root, branch)
     with write_lock(registry.state_dir):
+        journal.recover_locked(root, registry.state_dir)
         for _ in range(ATTEMPTS):
             if not commit:
                 base_sha = None
@@ -421,22 +422,55 @@ def write(
                 # Nothing to change (e.g. a pointer moved where it is): no empty commit.
                 return WriteResult(plan.value, plan.message.subject, None, branch, None, ())
             new = commit_tree(root, tree, base_sha, plan.message)
+            journal.checkpoint("commit")
             if branch is not None:
                 if not swap_ref(root, f"refs/heads/{branch}", new, None):
                     raise ConflictError(f"branch {branch} exists already: choose another name")
-            else:
-                if not swap_ref(root, checked_out_ref(root), new, base_sha):
-                    continue  # another writer landed first: redo from the new HEAD
-                apply_worktree(root, plan)
-                stage(root, paths)
-            if plan.tag is not None:
-                create_tag(root, plan.tag, new, plan.message.subject)
+            elif not land(registry, plan, base_sha, new):
+                continue  # another writer landed first: redo from the new HEAD
             return WriteResult(
                 plan.value, plan.message.subject, new, branch, plan.tag, tuple(paths)
             )
     raise ConflictError(
         "the registry changed while this write was being made, several times: retry"
     )
+
+
+def land(registry: Registry, plan: Plan[Any], base: str | None, new: str) -> bool:
+    """Move the checked-out branch from `base` to `new`, then the work tree, index and tag.
+
+    False (and nothing changed) when the branch no longer points at `base`.
+    The rest is journaled before the branch moves, so that a process killed
+    at any step is finished by the next mreg call (see registry.journal).
+    """
+    root, state_dir = registry.root, registry.state_dir
+    ref = checked_out_ref(root)
+    record = journal.Journal(
+        ref=ref,
+        old=base,
+        new=new,
+        paths=sorted(plan.changes),
+        files={path: str(cached) for path, cached in plan.worktree_files.items()},
+        removals=list(plan.worktree_removals),
+        tag=plan.tag,
+        tag_message=plan.message.subject,
+    )
+    journal.save(state_dir, record)
+    journal.checkpoint("journal")
+    if not swap_ref(root, ref, new, base):
+        journal.clear(state_dir)
+        return False
+    journal.checkpoint("ref")
+    # An error or Ctrl-C from here on leaves the journal: the next mreg call finishes the work.
+    apply_worktree(root, plan)
+    journal.checkpoint("worktree")
+    stage(root, record.paths)
+    journal.checkpoint("index")
+    if plan.tag is not None:
+        create_tag(root, plan.tag, new, plan.message.subject)
+    journal.checkpoint("tag")
+    journal.clear(state_dir)
+    return True
 
 
 def validate(registry: Registry, base: Snapshot, plan: Plan[Any]) -> None:
@@ -488,6 +522,7 @@ def refuse_broken_edits(registry: Registry, paths: Iterable[str]) -> None:
 
 def apply_worktree(root: Path, plan: Plan[Any]) -> None:
     write_worktree(root, plan.changes)
+    journal.checkpoint("manifests")
     for path, cached in plan.worktree_files.items():
         artifacts.checkout(cached, root / path)
     write_worktree(root, dict.fromkeys(plan.worktree_removals))

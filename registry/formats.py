@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 # Format names accepted in a version's `artifact.format`, and their aliases.
@@ -17,6 +18,7 @@ FORMAT_ALIASES = {
     "keras": "keras",
     "h5": "h5",
     "hdf5": "h5",
+    "mlflow": "mlflow",
 }
 
 FORMATS = tuple(sorted(set(FORMAT_ALIASES.values())))
@@ -33,6 +35,7 @@ SUFFIX_FORMATS = {
     ".torchscript": "torchscript",
     ".keras": "keras",
     ".h5": "h5",
+    ".mlflow": "mlflow",  # an MLflow model directory (with its MLmodel file), zipped
 }
 
 # The library a format implies when neither the user nor the model names one.
@@ -44,6 +47,7 @@ FORMAT_LIBRARIES = {
     "torchscript": "pytorch",
     "keras": "keras",
     "h5": "keras",
+    "mlflow": "mlflow",
 }
 
 
@@ -53,3 +57,24 @@ def infer_format(path: str | os.PathLike[str]) -> str | None:
 
 def infer_library(fmt: str) -> str | None:
     return FORMAT_LIBRARIES.get(fmt)
+
+
+def is_mlflow_dir(path: str | os.PathLike[str]) -> bool:
+    """A directory holding an MLflow model (its MLmodel file)."""
+    return Path(path).is_dir() and (Path(path) / "MLmodel").is_file()
+
+
+def pack_mlflow_dir(folder: Path, target: Path) -> Path:
+    """An MLflow model directory as one zip file (the `mlflow` format).
+
+    The same directory always packs to the same bytes (sorted entries, fixed
+    times and modes), so registering it again gives the same md5.
+    """
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), (1980, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                z.writestr(info, path.read_bytes())
+    return target

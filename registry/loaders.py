@@ -293,6 +293,53 @@ def _load_keras(path: Path, fmt: str) -> LoadedModel:
     return KerasModel(model, fmt, path)
 
 
+class MlflowModel(LoadedModel):
+    """An MLflow model (format `mlflow`) served through `mlflow.pyfunc`."""
+
+    def __init__(self, pyfunc: Any, workdir: tempfile.TemporaryDirectory[str], path: Path) -> None:
+        super().__init__("mlflow", "mlflow", path)
+        from mlflow.exceptions import MlflowException
+
+        self.model = pyfunc
+        self._workdir = workdir  # the unpacked model directory lives as long as the model
+        self._errors = (MlflowException, ValueError, TypeError, IndexError, KeyError)
+        schema = pyfunc.metadata.get_input_schema()
+        self._columns = (
+            schema.input_names() if schema is not None and schema.has_input_names() else None
+        )
+
+    def predict(self, inputs: Sequence[Any]) -> list[Any]:
+        x: Any = _as_array(inputs)
+        if self._columns is not None:
+            import pandas
+
+            x = pandas.DataFrame(x, columns=self._columns)
+        try:
+            return _jsonable(np.asarray(self.model.predict(x)))
+        except self._errors as exc:
+            raise _bad_input(exc) from None
+
+
+def _load_mlflow(path: Path) -> LoadedModel:
+    """A zipped MLflow model directory: unpacked to a temporary directory, loaded with pyfunc."""
+    import zipfile
+
+    try:
+        import mlflow.pyfunc
+    except ImportError:
+        raise LoaderError(
+            f"{path.name} is an MLflow model: serving it needs MLflow, install mreg[mlflow]",
+            detail={"missing_extra": "mlflow"},
+        ) from None
+    workdir = tempfile.TemporaryDirectory(prefix="mreg-mlflow-")
+    with zipfile.ZipFile(path) as z:
+        z.extractall(workdir.name)
+    if not (Path(workdir.name) / "MLmodel").is_file():
+        workdir.cleanup()
+        raise LoaderError(f"{path.name} is not an MLflow model archive: it has no MLmodel file")
+    return MlflowModel(mlflow.pyfunc.load_model(workdir.name), workdir, path)
+
+
 _LOADERS: dict[str, Callable[[Path], LoadedModel]] = {
     "skops": _load_skops,
     "joblib": _load_joblib,
@@ -301,6 +348,7 @@ _LOADERS: dict[str, Callable[[Path], LoadedModel]] = {
     "torchscript": _load_torchscript,
     "keras": lambda p: _load_keras(p, "keras"),
     "h5": lambda p: _load_keras(p, "h5"),
+    "mlflow": _load_mlflow,
 }
 
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import git
 
-from registry import artifacts, commits
+from registry import artifacts, commits, journal
 from registry.cache import ManifestCache
 from registry.commits import CommitMessage, Plan, WriteResult
 from registry.errors import (
@@ -23,7 +23,7 @@ from registry.errors import (
     RegistryError,
     VersionNotFoundError,
 )
-from registry.formats import infer_format, infer_library
+from registry.formats import infer_format, infer_library, is_mlflow_dir, pack_mlflow_dir
 from registry.history import LogEntry, PointerState
 from registry.manifests import (
     IMMUTABLE_VERSION_FIELDS,
@@ -109,6 +109,8 @@ class Registry:
                 f"{self.root} is not an mreg registry (no registry.yaml): run 'mreg init'"
             )
         self.cache = ManifestCache(self.state_dir / "cache.sqlite")
+        # A write killed half-way is finished before anything reads the work tree.
+        journal.recover(self.root, self.state_dir)
 
     @property
     def state_dir(self) -> Path:
@@ -524,7 +526,19 @@ class Registry:
     def _stage_artifact(
         self, artifact: str | os.PathLike[str], fmt: str | None
     ) -> artifacts.StagedArtifact:
-        """Check the file, copy it into the DVC cache and push it: all before any commit."""
+        """Check the file, copy it into the DVC cache and push it: all before any commit.
+
+        An MLflow model directory is packed into one `<name>.mlflow` file first.
+        """
+        if is_mlflow_dir(artifact):
+            if fmt not in (None, "mlflow"):
+                raise ArtifactError(
+                    f"{artifact} is an MLflow model directory: its format is mlflow"
+                )
+            with tempfile.TemporaryDirectory(prefix="mreg-mlflow-") as tmp:
+                name = Path(artifact).resolve().name
+                packed = pack_mlflow_dir(Path(artifact), Path(tmp) / f"{name}.mlflow")
+                return self._stage_artifact(packed, fmt)
         artifacts.check_artifact_file(artifact)
         _format_of(Path(artifact).name, fmt)
         if not artifacts.has_default_remote(self.root):

@@ -18,7 +18,7 @@ from server.errors import EXCEPTION_HANDLERS
 from server.metrics import MetricsMiddleware
 from server.routes import ROUTES
 from server.service import DEFAULT_MAX_BODY, Server, default_locator
-from server.state import ArtifactLocator
+from server.state import FETCH_TIMEOUT, ArtifactLocator
 from server.ui import TEMPLATE_CONFIG, UI_ROUTES
 from server.v2 import V2_ROUTER
 
@@ -47,6 +47,7 @@ def create_app(
     *,
     follow: str | None = None,
     poll: float = 5.0,
+    fetch_timeout: float = FETCH_TIMEOUT,
     tokens: list[Token] | str | os.PathLike[str] | None = None,
     preload: bool = False,
     max_loaded: int = 8,
@@ -57,6 +58,7 @@ def create_app(
     """A Litestar app serving the registry `repo` at `rev` (or following branch `follow`).
 
     tokens: a list of Token, a tokens file, or None to read MREG_TOKENS (none: no auth).
+    fetch_timeout: seconds a fetch of a followed remote branch (`origin/main`) may take.
     Raises RegistryError when the revision cannot be loaded.
     """
     registry = repo if isinstance(repo, Registry) else Registry(repo)
@@ -66,6 +68,7 @@ def create_app(
         rev,
         follow=follow,
         poll=poll,
+        fetch_timeout=fetch_timeout,
         auth=auth,
         preload=preload,
         max_loaded=max_loaded,

@@ -38,12 +38,14 @@ from server.auth import Auth, Viewer
 from server.errors import ApiError, unexpected_error
 from server.metrics import Metrics
 from server.state import (
+    FETCH_TIMEOUT,
     LATEST,
     ArtifactLocator,
     ModelPool,
     Pin,
     Served,
     fetch_remote_branch,
+    remote_branch,
     rev_parse,
 )
 from server.usage import UsageStore, iso
@@ -58,6 +60,7 @@ INLINE_MAX_INPUTS = 1024
 INLINE_LIBRARIES = frozenset({"sklearn", "onnx"})  # fast enough to predict on the event loop
 JSON = "application/json"
 PRIVATE_RELOAD_ERROR = "the newest revision failed to load (a token shows why)"
+PRIVATE_FETCH_ERROR = "fetching the followed branch failed (a token shows why)"
 
 
 _REF_PATTERN = (
@@ -126,6 +129,7 @@ class Server:
         *,
         follow: str | None,
         poll: float,
+        fetch_timeout: float = FETCH_TIMEOUT,
         auth: Auth,
         preload: bool,
         max_loaded: int,
@@ -136,6 +140,13 @@ class Server:
         self.rev = follow or rev
         self.follow = follow
         self.poll = poll
+        self.fetch_timeout = fetch_timeout
+        # The last fetch of a followed remote branch: when it last worked, its last error, and
+        # since when one is running (a remote that hangs shows here before the timeout stops it).
+        self.last_fetch_at: datetime | None = None
+        self.last_fetch_error: ReloadError | None = None
+        self.fetching_since: datetime | None = None
+        self.fetches = follow is not None and remote_branch(registry, follow) is not None
         self.auth = auth
         self.preload = preload
         self.metrics = Metrics(self)
@@ -191,12 +202,25 @@ class Server:
             except Exception:  # the poller must survive anything; the error is logged
                 log.exception("polling %s failed", self.rev)
 
+    async def _fetch(self) -> str | None:
+        """Fetch the followed remote branch (bounded by fetch_timeout); the error text if it fails."""
+        self.fetching_since = datetime.now(UTC)
+        try:
+            error = await anyio.to_thread.run_sync(
+                fetch_remote_branch, self.registry, self.rev, self.fetch_timeout
+            )
+        finally:
+            self.fetching_since = None
+        if error:
+            self.last_fetch_error = ReloadError(None, error, datetime.now(UTC))
+        else:
+            self.last_fetch_at, self.last_fetch_error = datetime.now(UTC), None
+        return error
+
     async def reload(self) -> bool:
         """Load the newest commit of the served ref and swap to it; False when unchanged or failed."""
         async with self._reload_lock:
-            fetch_error = await anyio.to_thread.run_sync(
-                fetch_remote_branch, self.registry, self.rev
-            )
+            fetch_error = await self._fetch() if self.fetches else None
             if fetch_error:
                 # Keep serving; the next poll tries again. The last good fetch is what rev-parse sees.
                 log.warning("fetching %s failed: %s", self.rev, fetch_error)
@@ -413,6 +437,9 @@ class Server:
         out["last_reload_error"] = (
             self.last_reload_error.to_dict() if self.last_reload_error else None
         )
+        out["last_fetch_at"] = rfc3339(self.last_fetch_at) if self.last_fetch_at else None
+        out["last_fetch_error"] = self.last_fetch_error.to_dict() if self.last_fetch_error else None
+        out["fetching_since"] = rfc3339(self.fetching_since) if self.fetching_since else None
         if not viewer.reader:
             shown = [m for m in served.models.values() if viewer.sees(m)]
             out["counts"] = {
@@ -425,6 +452,8 @@ class Server:
             if out["last_reload_error"] is not None:
                 # The message may name private files; the revision and the time are enough.
                 out["last_reload_error"]["message"] = PRIVATE_RELOAD_ERROR
+            if out["last_fetch_error"] is not None:
+                out["last_fetch_error"]["message"] = PRIVATE_FETCH_ERROR
         return out
 
 

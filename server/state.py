@@ -9,6 +9,8 @@ reference and finishes on it.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -244,19 +246,47 @@ def rev_parse(registry: Registry, rev: str) -> str:
     return _git(registry, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").stdout.strip()
 
 
-def fetch_remote_branch(registry: Registry, rev: str) -> str | None:
+FETCH_TIMEOUT = 60.0
+"""Seconds a `git fetch` of a followed remote branch may take before it is stopped."""
+
+
+def remote_branch(registry: Registry, rev: str) -> tuple[str, str] | None:
+    """`origin/main` -> ("origin", "main") when `origin` is a remote of the repository."""
+    remote, sep, branch = rev.partition("/")
+    if not sep or not branch or remote not in _git(registry, "remote").stdout.split():
+        return None
+    return remote, branch
+
+
+def fetch_remote_branch(registry: Registry, rev: str, timeout: float = FETCH_TIMEOUT) -> str | None:
     """For `origin/main` style refs: fetch that branch from its remote; the error text if it fails.
 
     A server deployed as a clone follows `origin/main`; anything else (a local
-    branch, a tag) needs no fetch.
+    branch, a tag) needs no fetch. The fetch never prompts (no terminal, no
+    credential prompt) and is stopped, with whatever it started (ssh, a
+    helper), after `timeout` seconds.
     """
-    remote, sep, branch = rev.partition("/")
-    if not sep or not branch:
+    found = remote_branch(registry, rev)
+    if found is None:
         return None
-    remotes = _git(registry, "remote").stdout.split()
-    if remote not in remotes:
-        return None
-    out = _git(registry, "fetch", "--quiet", remote, f"+refs/heads/{branch}:refs/remotes/{rev}")
-    if out.returncode:
-        return out.stderr.strip() or "git fetch failed"
+    remote, branch = found
+    proc = subprocess.Popen(
+        ["git", "fetch", "--quiet", remote, f"+refs/heads/{branch}:refs/remotes/{rev}"],
+        cwd=registry.root,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        start_new_session=True,  # no controlling terminal for ssh to prompt on; one group to stop
+    )
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return f"no answer from the remote {remote!r} in {timeout:g}s: git fetch stopped"
+    if proc.returncode:
+        return err.strip() or "git fetch failed"
     return None

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-import tool.train_cmd  # mreg train
-from tool import models_cmd, pointers_cmd, repo_cmd, serve_cmd, validate_cmd, versions_cmd
+from tool import (
+    import_cmd,
+    models_cmd,
+    pointers_cmd,
+    repo_cmd,
+    serve_cmd,
+    train_cmd,
+    validate_cmd,
+    versions_cmd,
+)
 from tool.base import cli
 
 __all__ = ["cli", "main"]
 
 # Importing a command module registers its commands on `cli`.
-_COMMAND_MODULES = (repo_cmd, models_cmd, versions_cmd, pointers_cmd, validate_cmd, serve_cmd)
-_COMMAND_MODULES += (tool.train_cmd,)
+_COMMAND_MODULES = (
+    repo_cmd,
+    models_cmd,
+    versions_cmd,
+    pointers_cmd,
+    validate_cmd,
+    serve_cmd,
+    train_cmd,
+    import_cmd,
+)
 
 
 def main() -> None:

@@ -104,7 +104,7 @@ def init(state: State, path: str | None, remote: str | None, as_json: bool) -> N
 
 @cli.command()
 @click.argument("model")
-@click.argument("artifact", required=False, type=click.Path(dir_okay=False))
+@click.argument("artifact", required=False, type=click.Path())
 @click.option(
     "--format", "fmt_", metavar="F", help="Artifact format (default: from the file's suffix)."
 )
@@ -167,6 +167,8 @@ def register(
 
     The file is tracked by DVC (its bytes go to the DVC cache and the default
     remote before the commit); the version manifest records its md5 and size.
+    An MLflow model directory (with its MLmodel file) is stored as one
+    `.mlflow` file, format mlflow.
 
     \b
     Example:

@@ -31,7 +31,7 @@ def is_loopback(host: str) -> bool:
 
 @cli.command()
 @click.option(
-    "--rev", default="HEAD", show_default=True, help="Serve this git revision (branch, tag, sha)."
+    "--rev", default=None, help="Serve this git revision (branch, tag, sha).  [default: HEAD]"
 )
 @click.option(
     "--follow", metavar="BRANCH", help="Follow BRANCH: load new commits and swap to them."
@@ -43,6 +43,14 @@ def is_loopback(host: str) -> bool:
     show_default=True,
     metavar="SECONDS",
     help="With --follow: how often to check the branch (0: only on POST /v1/admin/reload).",
+)
+@click.option(
+    "--fetch-timeout",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="With --follow REMOTE/BRANCH: stop a git fetch that takes longer, and show it in"
+    " /v1/registry.  [default: 60]",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", type=int, default=8000, show_default=True, help="Port to bind.")
@@ -80,9 +88,10 @@ def is_loopback(host: str) -> bool:
 @pass_registry
 def serve(
     registry: Registry,
-    rev: str,
+    rev: str | None,
     follow: str | None,
     poll: float,
+    fetch_timeout: float | None,
     host: str,
     port: int,
     workers: int,
@@ -102,11 +111,13 @@ def serve(
     Examples:
         mreg serve --rev release-2026-11 --port 8000
         mreg serve --follow main --poll 10 --tokens /etc/mreg/tokens.yaml --host 0.0.0.0
+        mreg serve --follow origin/main --fetch-timeout 30
         mreg serve --get /v1/registry
     """
     from server import create_app
     from server.auth import load_tokens
 
+    _check_follow_options(rev, follow, poll, fetch_timeout)
     tokens = load_tokens(tokens_file)
     if not tokens and not is_loopback(host) and not insecure and get_path is None:
         fail(
@@ -115,9 +126,10 @@ def serve(
         )
     options: dict[str, Any] = {
         "repo": str(registry.root),
-        "rev": rev,
+        "rev": rev or "HEAD",
         "follow": follow,
         "poll": poll,
+        **({"fetch_timeout": fetch_timeout} if fetch_timeout is not None else {}),
         "tokens": tokens_file,
         "preload": preload,
         "max_loaded": max_loaded,
@@ -150,6 +162,29 @@ def serve(
         log_level="info",
         access_log=False,
     )
+
+
+def _check_follow_options(
+    rev: str | None, follow: str | None, poll: float, fetch_timeout: float | None
+) -> None:
+    """Options that would otherwise be silently ignored, or make no sense, are mistakes."""
+    if rev is not None and follow is not None:
+        fail(
+            "--rev and --follow exclude each other: --rev serves one fixed revision,"
+            " --follow serves the newest commit of a branch"
+        )
+    given = click.get_current_context().get_parameter_source
+    if follow is None:
+        if given("poll") is not click.core.ParameterSource.DEFAULT:
+            fail("--poll only applies with --follow BRANCH")
+        if fetch_timeout is not None:
+            fail("--fetch-timeout only applies with --follow REMOTE/BRANCH")
+    if poll < 0:
+        fail(
+            f"--poll must be 0 or more seconds (0: reload only on POST /v1/admin/reload), not {poll:g}"
+        )
+    if fetch_timeout is not None and not fetch_timeout > 0:
+        fail(f"--fetch-timeout must be more than 0 seconds, not {fetch_timeout:g}")
 
 
 def _get(app: Any, path: str) -> None:

@@ -1,0 +1,1 @@
+"""Importers: bring models from other registries into mreg, one commit per version."""
