@@ -21,10 +21,10 @@ import tempfile
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from registry.errors import ArtifactError, RegistryError
+from registry.errors import ArtifactError, ManifestError, RegistryError
 
 if TYPE_CHECKING:
     from registry.manifests import VersionManifest
@@ -251,6 +251,50 @@ def ensure_local(
         if not _verified_md5(path, art.md5):
             raise ArtifactError(f"artifact of {ref} does not match its md5 {art.md5}", ref=ref)
     return path
+
+
+def artifact_path_problem(path: str) -> str | None:
+    """Why a manifest's `artifact.path` (relative to the model directory) is unsafe, or None.
+
+    It must name a file under the model's `artifacts/` directory: never an
+    absolute path, never a `..` that climbs out.
+    """
+    rel = PurePosixPath(path)
+    if rel.is_absolute() or "\\" in path:
+        return "is absolute"
+    if ".." in rel.parts:
+        return "climbs out with '..'"
+    if any(ord(c) < 32 for c in path):
+        return "holds a control character"
+    if rel.parts[:1] != ("artifacts",) or len(rel.parts) < 2:
+        return "is not under artifacts/"
+    return None
+
+
+def artifact_target(root: str | os.PathLike[str], model: str, version: VersionManifest) -> Path:
+    """Where a version's artifact goes in the work tree: always under models/<model>/artifacts/.
+
+    Raises ManifestError (naming the version file) for a path that would leave
+    that directory, directly or through a symbolic link.
+    """
+    assert version.artifact is not None
+    path = version.artifact.path
+    file = f"models/{model}/versions/{version.version}.yaml"
+    problem = artifact_path_problem(path)
+    if problem is not None:
+        raise ManifestError(
+            f"artifact.path {path!r} {problem}: it must stay under models/{model}/artifacts/",
+            file=file,
+        )
+    base = Path(root).resolve() / "models" / model / "artifacts"
+    target = base.joinpath(*PurePosixPath(path).parts[1:])
+    if os.path.realpath(target.parent) != str(target.parent):
+        raise ManifestError(
+            f"artifact.path {path!r} goes through a symbolic link: it must stay under"
+            f" models/{model}/artifacts/",
+            file=file,
+        )
+    return target
 
 
 def checkout(cached: Path, target: Path) -> bool:
