@@ -237,7 +237,9 @@ class ArtifactStore:
 
 
 def _manifest_code(exc: ManifestError) -> str:
-    if exc.message.startswith("malformed YAML") or exc.message.endswith("a YAML mapping"):
+    if exc.message.startswith(("malformed YAML", "YAML aliases", "a YAML alias")) or (
+        exc.message.endswith("a YAML mapping")
+    ):
         return "invalid-yaml"
     if exc.message.startswith("unknown key"):
         return "unknown-key"
