@@ -259,7 +259,9 @@ def _is_registry_file(path: str) -> bool:
 
 def _is_registry_entry(entry: bytes) -> bool:
     """_is_registry_file on a raw `git ls-tree` entry; most entries need no decoding."""
-    if b"/artifacts/" not in entry and not entry.endswith(b"/.gitignore"):
+    if entry.endswith(b"/.gitignore"):
+        return False
+    if entry.endswith(b".dvc") or b"/artifacts/" not in entry:
         return True
     return _is_registry_file(entry[53:].decode())
 
