@@ -285,8 +285,10 @@ def artifact_path_problem(path: str) -> str | None:
     absolute path, never a `..` that climbs out.
     """
     rel = PurePosixPath(path)
-    if rel.is_absolute() or "\\" in path:
+    if rel.is_absolute():
         return "is absolute"
+    if "\\" in path:
+        return "holds a backslash"
     if ".." in rel.parts:
         return "climbs out with '..'"
     if any(ord(c) < 32 for c in path):
