@@ -21,10 +21,12 @@ import tempfile
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from registry.errors import ArtifactError, RegistryError
+import yaml
+
+from registry.errors import ArtifactError, ManifestError, RegistryError
 
 if TYPE_CHECKING:
     from registry.manifests import VersionManifest
@@ -92,9 +94,28 @@ class StagedArtifact:
     cached: Path
 
 
+def check_artifact_name(name: str) -> str:
+    """A file name mreg can record in a .dvc file and a .gitignore pattern, or a clear error.
+
+    Characters those formats treat specially (``:``, ``[``, ``#``, ``*``, ...) are
+    quoted and escaped when written; only names that would not survive a line
+    of text are refused.
+    """
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ArtifactError(f"artifact file name {name!r} holds a control character: rename it")
+    if name != name.strip():
+        raise ArtifactError(
+            f"artifact file name {name!r} starts or ends with white space: rename it"
+        )
+    if "\\" in name:
+        raise ArtifactError(f"artifact file name {name!r} holds a backslash: rename it")
+    return name
+
+
 def check_artifact_file(path: str | os.PathLike[str]) -> Path:
     """The file to register, or a clear error when it is missing, a directory or empty."""
     src = Path(path)
+    check_artifact_name(src.name)
     if not src.exists():
         raise ArtifactError(f"artifact file {src} does not exist")
     if not src.is_file():
@@ -115,13 +136,17 @@ def add_to_cache(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> 
 
 
 def dvc_file_text(filename: str, md5: str, size: int) -> bytes:
-    """The .dvc file `dvc add` writes for one file (DVC 3 format)."""
-    return f"outs:\n- md5: {md5}\n  size: {size}\n  hash: md5\n  path: {filename}\n".encode()
+    """The .dvc file `dvc add` writes for one file (DVC 3 format); values quoted where YAML needs."""
+    out = {"md5": md5, "size": size, "hash": "md5", "path": filename}
+    text = yaml.safe_dump({"outs": [out]}, sort_keys=False, allow_unicode=True, width=1 << 20)
+    return text.encode()
 
 
 def gitignore_text(filename: str) -> bytes:
-    """The .gitignore `dvc add` writes next to the file, so its bytes never enter git."""
-    return f"/{filename}\n".encode()
+    """The .gitignore `dvc add` writes next to the file (escaped as DVC does), so it stays out of git."""
+    from pathspec.patterns.gitwildmatch import GitWildMatchPattern
+
+    return f"/{GitWildMatchPattern.escape(filename)}\n".encode()
 
 
 def quiet_dvc() -> None:
@@ -251,6 +276,52 @@ def ensure_local(
         if not _verified_md5(path, art.md5):
             raise ArtifactError(f"artifact of {ref} does not match its md5 {art.md5}", ref=ref)
     return path
+
+
+def artifact_path_problem(path: str) -> str | None:
+    """Why a manifest's `artifact.path` (relative to the model directory) is unsafe, or None.
+
+    It must name a file under the model's `artifacts/` directory: never an
+    absolute path, never a `..` that climbs out.
+    """
+    rel = PurePosixPath(path)
+    if rel.is_absolute():
+        return "is absolute"
+    if "\\" in path:
+        return "holds a backslash"
+    if ".." in rel.parts:
+        return "climbs out with '..'"
+    if any(ord(c) < 32 for c in path):
+        return "holds a control character"
+    if rel.parts[:1] != ("artifacts",) or len(rel.parts) < 2:
+        return "is not under artifacts/"
+    return None
+
+
+def artifact_target(root: str | os.PathLike[str], model: str, version: VersionManifest) -> Path:
+    """Where a version's artifact goes in the work tree: always under models/<model>/artifacts/.
+
+    Raises ManifestError (naming the version file) for a path that would leave
+    that directory, directly or through a symbolic link.
+    """
+    assert version.artifact is not None
+    path = version.artifact.path
+    file = f"models/{model}/versions/{version.version}.yaml"
+    problem = artifact_path_problem(path)
+    if problem is not None:
+        raise ManifestError(
+            f"artifact.path {path!r} {problem}: it must stay under models/{model}/artifacts/",
+            file=file,
+        )
+    base = Path(root).resolve() / "models" / model / "artifacts"
+    target = base.joinpath(*PurePosixPath(path).parts[1:])
+    if os.path.realpath(target.parent) != str(target.parent):
+        raise ManifestError(
+            f"artifact.path {path!r} goes through a symbolic link: it must stay under"
+            f" models/{model}/artifacts/",
+            file=file,
+        )
+    return target
 
 
 def checkout(cached: Path, target: Path) -> bool:

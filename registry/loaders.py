@@ -8,11 +8,15 @@ only serves scikit-learn never imports torch.
 Trust: ``joblib`` and ``pickle`` run code when loaded, and ``torchscript`` and
 Keras files carry model code too; mreg loads them because an artifact only
 reaches a served revision through a reviewed commit and its md5 is checked
-before loading. ``skops`` is the safer default: it refuses any type it does
-not know, and we trust only the types that live in the libraries a
-scikit-learn model is built from (scikit-learn, NumPy, SciPy and Python's
-standard containers), never arbitrary code named by the file. A model that
-needs other types is refused with their names; store it as joblib instead,
+before loading. ``skops`` is the safer default: it builds only the types it
+is told to trust. skops itself trusts scikit-learn's estimators, NumPy
+arrays and dtypes and Python's plain containers; of what it reports beyond
+that (``skops.io.get_untrusted_types``), mreg trusts only the exact
+scikit-learn, NumPy and SciPy *types* in SKOPS_TRUSTED_TYPES (fitted trees,
+neighbour indexes, distance metrics, losses, optimisers, kernels, sparse
+matrices). Never a function or a builtin: a FunctionTransformer holding
+``functools.partial(builtins.eval, ...)`` would run code on predict. A model
+that needs anything else is refused with the names; store it as joblib,
 which says plainly that the file is trusted.
 """
 
@@ -32,17 +36,102 @@ import numpy as np
 from registry.errors import InvalidInputError, LoaderError
 from registry.formats import FORMAT_ALIASES, FORMATS, SUFFIX_FORMATS
 
-# Modules whose types a skops file may name (see the module docstring).
-SKOPS_TRUSTED_PREFIXES = (
-    "sklearn.",
-    "numpy.",
-    "scipy.",
-    "builtins.",
-    "collections.",
-    "functools.partial",
-    "operator.",
-)
 
+def _each(module: str, *names: str) -> list[str]:
+    return [f"{module}.{name}" for name in names]
+
+
+_METRICS = [
+    "BrayCurtis",
+    "Canberra",
+    "Chebyshev",
+    "Dice",
+    "Euclidean",
+    "Hamming",
+    "Haversine",
+    "Jaccard",
+    "Kulsinski",
+    "Mahalanobis",
+    "Manhattan",
+    "Matching",
+    "Minkowski",
+    "RogersTanimoto",
+    "RussellRao",
+    "SEuclidean",
+    "SokalMichener",
+    "SokalSneath",
+]
+
+# The exact types, beyond skops' own defaults, that a skops file may name (see the
+# module docstring). Each is a class of scikit-learn, NumPy or SciPy holding fitted
+# state; no function, no builtin, no module prefix. (PyFuncDistance is left out: it
+# calls a Python function.)
+SKOPS_TRUSTED_TYPES: frozenset[str] = frozenset(
+    [
+        "sklearn.tree._tree.Tree",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.neighbors._ball_tree.BallTree",
+        *(f"sklearn.metrics._dist_metrics.{m}Distance{b}" for m in _METRICS for b in (32, 64)),
+        *_each("sklearn.neural_network._stochastic_optimizers", "AdamOptimizer", "SGDOptimizer"),
+        *_each(
+            "sklearn._loss.loss",
+            "AbsoluteError",
+            "ExponentialLoss",
+            "HalfBinomialLoss",
+            "HalfGammaLoss",
+            "HalfMultinomialLoss",
+            "HalfPoissonLoss",
+            "HalfSquaredError",
+            "HalfTweedieLoss",
+            "HalfTweedieLossIdentity",
+            "HuberLoss",
+            "PinballLoss",
+        ),
+        *_each(
+            "sklearn._loss.link",
+            "IdentityLink",
+            "Interval",
+            "LogitLink",
+            "LogLink",
+            "MultinomialLogit",
+        ),
+        *_each("sklearn.calibration", "_CalibratedClassifier", "_SigmoidCalibration"),
+        "sklearn.isotonic.IsotonicRegression",
+        "sklearn.gaussian_process._gpc._BinaryGaussianProcessClassifierLaplace",
+        *_each(
+            "sklearn.gaussian_process.kernels",
+            "CompoundKernel",
+            "ConstantKernel",
+            "DotProduct",
+            "ExpSineSquared",
+            "Exponentiation",
+            "Hyperparameter",
+            "Matern",
+            "PairwiseKernel",
+            "Product",
+            "RationalQuadratic",
+            "RBF",
+            "Sum",
+            "WhiteKernel",
+        ),
+        "sklearn.utils._bunch.Bunch",
+        *_each("numpy.random", "RandomState", "Generator", "PCG64", "MT19937"),
+        *_each(
+            "scipy.sparse",
+            "coo_array",
+            "coo_matrix",
+            "csc_array",
+            "csc_matrix",
+            "csr_array",
+            "csr_matrix",
+        ),
+        *_each("scipy.sparse._coo", "coo_array", "coo_matrix"),
+        *_each("scipy.sparse._csc", "csc_array", "csc_matrix"),
+        *_each("scipy.sparse._csr", "csr_array", "csr_matrix"),
+    ]
+)
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -234,12 +323,13 @@ def _load_skops(path: Path) -> LoadedModel:
     import skops.io
 
     untrusted = skops.io.get_untrusted_types(file=path)
-    refused = [t for t in untrusted if not t.startswith(SKOPS_TRUSTED_PREFIXES)]
+    refused = sorted(set(untrusted) - SKOPS_TRUSTED_TYPES)
     if refused:
         raise LoaderError(
-            f"{path.name}: skops file names types outside scikit-learn, NumPy and SciPy:"
-            f" {', '.join(sorted(refused))}; store the model as joblib if you trust it",
-            detail={"untrusted_types": sorted(refused)},
+            f"{path.name}: skops file names functions or types outside the types mreg trusts"
+            f" (scikit-learn, NumPy and SciPy classes): {', '.join(refused)};"
+            " store the model as joblib if you trust it",
+            detail={"untrusted_types": refused},
         )
     estimator = skops.io.load(path, trusted=untrusted)
     return SklearnModel(estimator, "skops", path)

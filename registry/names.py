@@ -23,6 +23,23 @@ def is_reserved_tag(tag: str) -> bool:
     return tag == LATEST or VERSION_TAG_RE.fullmatch(tag) is not None
 
 
+def git_ref_problem(name: str) -> str | None:
+    """Why git would refuse `name` in a ref (`git check-ref-format`), for names of the alphabet.
+
+    The alphabet already keeps out what git forbids anywhere (spaces, ``~^:?*[\\``,
+    ``@{``, a leading ``.`` or ``-``); these are the rules it leaves: a model
+    becomes the tag ``<model>@v<n>``, so a name git refuses would fail only
+    after the commit.
+    """
+    if ".." in name:
+        return "git refuses '..' in a ref name"
+    if name.endswith(".lock"):
+        return "git refuses a ref name ending in '.lock'"
+    if name.endswith("."):
+        return "git refuses a ref name ending in '.'"
+    return None
+
+
 def check_model_name(name: str) -> str:
     if not MODEL_NAME_RE.fullmatch(name):
         raise InvalidNameError(
@@ -31,6 +48,9 @@ def check_model_name(name: str) -> str:
         )
     if VERSION_ID_RE.fullmatch(name):
         raise InvalidNameError(f"invalid model name {name!r}: it reads as a version id")
+    problem = git_ref_problem(name)
+    if problem is not None:
+        raise InvalidNameError(f"invalid model name {name!r}: {problem} (tag {name}@v<n>)")
     return name
 
 
@@ -40,6 +60,9 @@ def check_tag(tag: str, *, allow_reserved: bool = False) -> str:
             f"invalid tag {tag!r}: use 1-128 characters of a-z, 0-9, '.', '_', '-',"
             " starting with a letter or digit"
         )
+    problem = git_ref_problem(tag)
+    if problem is not None:
+        raise InvalidNameError(f"invalid tag {tag!r}: {problem}")
     if not allow_reserved and is_reserved_tag(tag):
         raise InvalidNameError(
             f"tag {tag!r} is reserved: 'latest' and 'v<n>' are automatic pointers"

@@ -845,13 +845,16 @@ class Registry:
                 wanted += [(m.name, v) for v in snap.versions(m.name) if v.artifact is not None]
         out: list[tuple[str, Path, bool]] = []
         unique = {(model, v.version): (model, v) for model, v in wanted}
+        # Every target is checked before anything is fetched or written.
+        targets: list[tuple[str, VersionManifest, Path]] = []
         for model, version in unique.values():
             if version.artifact is None:
                 raise VersionNotFoundError(
                     f"{model}:v{version.version} has no artifact (status {version.status.value})"
                 )
+            targets.append((model, version, artifacts.artifact_target(self.root, model, version)))
+        for model, version, target in targets:
             cached = artifacts.ensure_local(self, snap, model, version)
-            target = self.root / "models" / model / version.artifact.path
             out.append((f"{model}:v{version.version}", target, artifacts.checkout(cached, target)))
         return out
 

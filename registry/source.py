@@ -97,11 +97,12 @@ class GitSource:
                     f"cannot list revision {self.label}: {out.stderr.decode().strip()}"
                 )
             # Each entry is b"<6-digit mode> blob <40-hex id>\t<path>" (slicing it is the
-            # fast way through a 230,000-file registry); submodules ("commit") are skipped.
+            # fast way through a 230,000-file registry); submodules ("commit") are skipped,
+            # and so is what the work tree leaves out (see _is_registry_file).
             self._listing = {
                 entry[53:].decode(): entry[12:52].decode()
                 for entry in out.stdout.split(b"\0")
-                if entry[7:12] == b"blob "
+                if entry[7:12] == b"blob " and _is_registry_entry(entry)
             }
         return self._listing
 
@@ -240,10 +241,29 @@ class WorkTreeSource:
 
 
 def _is_registry_file(path: str) -> bool:
-    name = path.rsplit("/", 1)[-1]
+    """Registry data: not a .gitignore (mreg writes one beside each artifact), not an artifact.
+
+    GitSource and WorkTreeSource list the same files, so validation gives one
+    answer for a revision and for the work tree that holds it.
+    """
+    parts = path.split("/")
     # Artifacts themselves are git-ignored: only their .dvc pointer is registry data.
-    is_artifact = "/artifacts/" in path and not name.endswith(".dvc")
-    return name != ".gitignore" and not is_artifact
+    is_artifact = (
+        len(parts) > 3
+        and parts[0] == "models"
+        and parts[2] == "artifacts"
+        and not path.endswith(".dvc")
+    )
+    return parts[-1] != ".gitignore" and not is_artifact
+
+
+def _is_registry_entry(entry: bytes) -> bool:
+    """_is_registry_file on a raw `git ls-tree` entry; most entries need no decoding."""
+    if entry.endswith(b"/.gitignore"):
+        return False
+    if entry.endswith(b".dvc") or b"/artifacts/" not in entry:
+        return True
+    return _is_registry_file(entry[53:].decode())
 
 
 class OverlaySource:

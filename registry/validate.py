@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from registry.artifacts import _open_dvc as open_dvc
-from registry.artifacts import cache_file, remote_file
+from registry.artifacts import artifact_path_problem, cache_file, remote_file
 from registry.diff import changed_paths, scoped_snapshot
 from registry.errors import InvalidNameError, ManifestError, RegistryError
 from registry.manifests import (
@@ -65,7 +65,7 @@ FINDING_CODES = {
     "version-number": "a version file not named <n>.yaml, or `version` not equal to n",
     "duplicate-id": "two versions with the same id",
     "missing-artifact": "a trained version without an artifact",
-    "artifact-path": "an artifact path outside the model's artifacts/v<n>/ directory",
+    "artifact-path": "an artifact path outside models/<model>/artifacts/ (error) or its v<n>/",
     "dvc-missing": "no .dvc file for a version's artifact",
     "dvc-mismatch": "a .dvc file whose md5, size or path disagrees with the version",
     "dvc-orphan": "a .dvc file no version refers to",
@@ -239,7 +239,9 @@ class ArtifactStore:
 
 
 def _manifest_code(exc: ManifestError) -> str:
-    if exc.message.startswith("malformed YAML") or exc.message.endswith("a YAML mapping"):
+    if exc.message.startswith(("malformed YAML", "YAML aliases", "a YAML alias")) or (
+        exc.message.endswith("a YAML mapping")
+    ):
         return "invalid-yaml"
     if exc.message.startswith("unknown key"):
         return "unknown-key"
@@ -444,12 +446,14 @@ class _Checker:
                     )
                 continue
             rel = PurePosixPath(v.artifact.path)
-            if rel.is_absolute() or ".." in rel.parts:
+            problem = artifact_path_problem(v.artifact.path)
+            if problem is not None:
                 self.error(
                     "artifact-path",
                     path,
                     self.line(snap, path, "artifact", "path"),
-                    "artifact.path must stay inside the model directory",
+                    f"artifact.path {v.artifact.path!r} {problem}:"
+                    f" it must stay under models/{name}/artifacts/",
                 )
                 continue
             if rel.parts[:2] != ("artifacts", f"v{n}") or len(rel.parts) < 3:

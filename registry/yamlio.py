@@ -63,16 +63,84 @@ def _round_trip() -> YAML:
     return rt
 
 
+ALIAS_BUDGET = 10_000
+"""How many nodes YAML aliases may add to a manifest when expanded (a "billion laughs" adds 10**9)."""
+
+
 def load_fast(data: bytes | str, file: str) -> Any:
-    """Parse YAML quickly; a syntax error is a ManifestError with the line."""
+    """Parse YAML quickly; a syntax error or an alias bomb is a ManifestError with the line."""
     try:
-        return yaml.load(data, Loader=_Loader)
+        anchored = b"&" in data if isinstance(data, bytes) else "&" in data
+        if not anchored:
+            return yaml.load(data, Loader=_Loader)  # no anchor, so no alias to expand
+        return _load_budgeted(data, file)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         raise ManifestError(f"malformed YAML: {exc.problem or exc}", file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise ManifestError(f"malformed YAML: {exc}", file=file) from None
+
+
+def _load_budgeted(data: bytes | str, file: str) -> Any:
+    """Parse a document with anchors: refuse it before building it if aliases expand too far.
+
+    The parser shares one node per anchor, so reading is cheap; what expands is
+    every later copy (the parse cache, JSON, pydantic). The expanded size is
+    counted over the node graph, each node once.
+    """
+    loader = _Loader(data)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node, file)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _check_expansion(root: yaml.Node, file: str) -> None:
+    sizes: dict[int, int] = {}  # id(node) -> nodes it stands for once expanded
+    open_: set[int] = set()
+    shared: yaml.Node | None = None  # the first node met twice: where an anchor is used
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            open_.discard(key)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in _children(node))
+            continue
+        if key in sizes:
+            shared = shared or node
+            continue
+        if key in open_:
+            raise ManifestError(
+                "a YAML alias refers to itself (a recursive structure)",
+                file=file,
+                line=node.start_mark.line + 1,
+            )
+        open_.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node))
+    total = sizes[id(root)]
+    if total - len(sizes) > ALIAS_BUDGET:
+        where = shared or root
+        raise ManifestError(
+            f"YAML aliases expand to {total:,} nodes, more than the {ALIAS_BUDGET:,} they may add"
+            " to a manifest: write the values out",
+            file=file,
+            line=where.start_mark.line + 1,
+        )
 
 
 def load_document(data: bytes | str, file: str) -> CommentedMap:

@@ -11,6 +11,32 @@ import pytest
 
 FIXED_DATE = "2026-11-24T05:00:00Z"
 
+# Variables a machine (a CI runner, a developer's shell) may set that would change what
+# a test's git commands, DVC or mreg do: identities, another repository, tokens.
+MACHINE_VARS = (
+    "GIT_AUTHOR_NAME",
+    "GIT_AUTHOR_EMAIL",
+    "GIT_COMMITTER_NAME",
+    "GIT_COMMITTER_EMAIL",
+    "EMAIL",
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_CONFIG",
+    "GIT_CONFIG_COUNT",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_CONFIG_SYSTEM",
+    "MREG_REPO",
+    "MREG_TOKEN",
+    "MREG_TOKENS",
+    "MREG_SERVE_OPTIONS",
+    "DVC_GLOBAL_CONFIG_DIR",
+    "DVC_SYSTEM_CONFIG_DIR",
+)
+
 
 def isolated_env(home: Path) -> dict[str, str]:
     """Variables that keep git, DVC and HOME away from the machine: a test identity, fixed dates."""
@@ -32,14 +58,20 @@ def isolated_env(home: Path) -> dict[str, str]:
     }
 
 
+def apply_isolation(mp: pytest.MonkeyPatch, home: Path) -> None:
+    """Clear MACHINE_VARS and set `isolated_env(home)` through `mp`."""
+    for name in MACHINE_VARS:
+        mp.delenv(name, raising=False)
+    for key, value in isolated_env(home).items():
+        mp.setenv(key, value)
+
+
 @pytest.fixture(autouse=True)
 def isolate(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
-    """Tests never see the machine's git config, HOME or DVC settings."""
-    for key, value in isolated_env(tmp_path_factory.mktemp("home")).items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("MREG_REPO", raising=False)
+    """Tests never see the machine's git config and identity, HOME, DVC settings or tokens."""
+    apply_isolation(monkeypatch, tmp_path_factory.mktemp("home"))
     yield
 
 
@@ -102,8 +134,7 @@ def showcase_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[obje
     from tests.showcase import build_showcase
 
     with pytest.MonkeyPatch.context() as mp:
-        for key, value in isolated_env(tmp_path_factory.mktemp("showcase-home")).items():
-            mp.setenv(key, value)
+        apply_isolation(mp, tmp_path_factory.mktemp("showcase-home"))
         yield build_showcase(tmp_path_factory.mktemp("showcase-template") / "registry")
 
 

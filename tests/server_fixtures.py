@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from registry import Registry
-from tests.conftest import isolated_env
+from tests.conftest import apply_isolation
 
 LABELS = ["setosa", "versicolor", "virginica"]
 SETOSA = [5.1, 3.5, 1.4, 0.2]
@@ -64,8 +64,8 @@ def session_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The isolation of conftest's `isolate`, for session fixtures (which run before it)."""
     with pytest.MonkeyPatch.context() as mp:
         home = tmp_path_factory.mktemp("session-home")
-        for key, value in {**isolated_env(home), "KERAS_BACKEND": "torch"}.items():
-            mp.setenv(key, value)
+        apply_isolation(mp, home)
+        mp.setenv("KERAS_BACKEND", "torch")
         yield
 
 

@@ -17,8 +17,36 @@ from registry import Registry, RegistryError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+REPO_HELP = "The registry repository (default: the enclosing git repository)."
+
+
+def _repo_after_command(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    # `mreg serve --repo X` names the same repository as `mreg --repo X serve`.
+    if value is not None:
+        ctx.ensure_object(State).repo_path = value
+
+
 class MregGroup(click.Group):
-    """Maps every RegistryError to one red line on stderr and exit code 1."""
+    """Maps every RegistryError to one red line on stderr and exit code 1.
+
+    Every command added to it (and to its subgroups, which are MregGroups too)
+    also takes `--repo`, so the global option works after the subcommand as well.
+    """
+
+    group_class = type
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not any("--repo" in getattr(p, "opts", ()) for p in cmd.params):
+            cmd.params.append(
+                click.Option(
+                    ["--repo"],
+                    type=click.Path(file_okay=False),
+                    expose_value=False,
+                    callback=_repo_after_command,
+                    help=REPO_HELP,
+                )
+            )
+        super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -46,7 +74,7 @@ class State:
     "--repo",
     type=click.Path(file_okay=False),
     envvar="MREG_REPO",
-    help="The registry repository (default: the enclosing git repository).",
+    help=REPO_HELP,
 )
 @click.option("--traceback", is_flag=True, hidden=True, help="Show the full traceback on errors.")
 @click.version_option(package_name="mreg", prog_name="mreg")
