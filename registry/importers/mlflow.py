@@ -238,7 +238,7 @@ def _as_skops(local: Path, sklearn: dict[str, Any] | None, tmp: Path) -> Path | 
         return None
     import skops.io
 
-    from registry.loaders import SKOPS_TRUSTED_PREFIXES
+    from registry.loaders import SKOPS_TRUSTED_TYPES
 
     saved = local / str(sklearn.get("pickled_model") or "")
     target = tmp / "model.skops"
@@ -252,7 +252,7 @@ def _as_skops(local: Path, sklearn: dict[str, Any] | None, tmp: Path) -> Path | 
         except Exception:  # any failure to convert keeps the MLflow directory instead
             return None
     untrusted = skops.io.get_untrusted_types(file=target)
-    if any(not t.startswith(SKOPS_TRUSTED_PREFIXES) for t in untrusted):
+    if set(untrusted) - SKOPS_TRUSTED_TYPES:
         return None
     return target
 
