@@ -18,6 +18,7 @@ from server.metrics import MetricsMiddleware
 from server.routes import ROUTES
 from server.service import DEFAULT_MAX_BODY, Server, default_locator
 from server.state import ArtifactLocator
+from server.writes import DEFAULT_MAX_UPLOAD, WRITE_ROUTES, check_settings
 
 
 def create_app(
@@ -32,12 +33,16 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     locate: ArtifactLocator | None = None,
     usage_path: str | os.PathLike[str] | None = None,
+    write_mode: str = "commit",
+    max_upload: int = DEFAULT_MAX_UPLOAD,
 ) -> Litestar:
     """A Litestar app serving the registry `repo` at `rev` (or following branch `follow`).
 
     tokens: a list of Token, a tokens file, or None to read MREG_TOKENS (none: no auth).
+    write_mode: "commit" (writes commit to the served branch) or "branch" (to new branches).
     Raises RegistryError when the revision cannot be loaded.
     """
+    writes = check_settings(write_mode, max_upload)
     registry = repo if isinstance(repo, Registry) else Registry(repo)
     auth = Auth(tokens if isinstance(tokens, list) else load_tokens(tokens))
     server = Server(
@@ -52,7 +57,7 @@ def create_app(
         usage_path=Path(usage_path) if usage_path else registry.state_dir / "usage.sqlite",
     )
     app = Litestar(
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, *WRITE_ROUTES],
         dependencies={"server": Provide(lambda: server, use_cache=True, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[DefineMiddleware(MetricsMiddleware, metrics=server.metrics)],
@@ -64,6 +69,7 @@ def create_app(
         logging_config=None,  # the process configures logging (mreg serve, uvicorn, tests)
     )
     app.state.server = server
+    app.state.writes = writes
     return app
 
 
