@@ -18,7 +18,13 @@ from server.metrics import MetricsMiddleware
 from server.routes import ROUTES
 from server.service import DEFAULT_MAX_BODY, Server, default_locator
 from server.state import ArtifactLocator
-from server.writes import DEFAULT_MAX_UPLOAD, WRITE_ROUTES, check_settings
+from server.writes import (
+    DEFAULT_MAX_UPLOAD,
+    WRITE_ROUTES,
+    StrictBodies,
+    allowed_methods,
+    check_settings,
+)
 
 
 def create_app(
@@ -57,13 +63,14 @@ def create_app(
         usage_path=Path(usage_path) if usage_path else registry.state_dir / "usage.sqlite",
     )
     app = Litestar(
-        route_handlers=[*ROUTES, *WRITE_ROUTES],
+        route_handlers=[allowed_methods, *ROUTES, *WRITE_ROUTES],
         dependencies={"server": Provide(lambda: server, use_cache=True, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[DefineMiddleware(MetricsMiddleware, metrics=server.metrics)],
         on_startup=[server.startup],
         on_shutdown=[server.shutdown],
         openapi_config=OpenAPIConfig(title="mreg", version="1", path="/schema"),
+        plugins=[StrictBodies()],
         request_max_body_size=max_body,
         debug=False,
         logging_config=None,  # the process configures logging (mreg serve, uvicorn, tests)

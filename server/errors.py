@@ -41,8 +41,11 @@ def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "detail": detail}}
 
 
-def error_response(status: int, code: str, message: str, detail: Any = None) -> Response[Any]:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def error_response(
+    status: int, code: str, message: str, detail: Any = None, headers: dict[str, str] | None = None
+) -> Response[Any]:
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return Response(error_body(code, message, detail), status_code=status, headers=headers)
 
 
@@ -67,7 +70,11 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
             message += f"; expected {expects}"
     else:
         message = exc.detail or HTTP_CODES.get(status, "error")
-    return error_response(status, HTTP_CODES.get(status, f"http_{status}"), message, detail)
+    # Keep what Litestar says in headers (a 405's Allow lists the methods the path takes).
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(
+        status, HTTP_CODES.get(status, f"http_{status}"), message, detail, headers
+    )
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -25,14 +25,17 @@ from typing import Annotated, Any, Literal, TypeVar
 import anyio
 import anyio.to_thread
 import msgspec
-from litestar import Request, delete, patch, post, put
+from litestar import HttpMethod, Request, Response, delete, patch, post, put, route
+from litestar._openapi.schema_generation import SchemaCreator
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
+from litestar.typing import FieldDefinition
 
-from registry import FORMATS, Registry, RegistryError, Status, WriteResult
+from registry import Registry, RegistryError, Status, WriteResult
 from server.errors import ApiError
 from server.service import Server
 
@@ -40,19 +43,24 @@ T = TypeVar("T")
 
 WRITE_MODES = ("commit", "branch")
 DEFAULT_MAX_UPLOAD = 1 << 30  # 1 GiB
-FILENAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-# The file name an upload gets when only its format is given.
-FORMAT_FILES = {
-    "skops": "model.skops",
-    "joblib": "model.joblib",
-    "pickle": "model.pkl",
-    "onnx": "model.onnx",
-    "torchscript": "model.pt",
-    "keras": "model.keras",
-    "h5": "model.h5",
-}
+# The OpenAPI document states every rule a request must follow, so that a request
+# the schema allows is never refused as malformed (schemathesis checks that).
+MODEL_PATTERN = r"^(?!mv_[0-9a-f]{8,64}$)[a-z0-9][a-z0-9._-]{0,63}$"
+TAG_PATTERN = r"^(?!latest$)(?!v[0-9]+$)[a-z0-9][a-z0-9._-]{0,127}$"
+TARGET_PATTERN = r"^(v[0-9]+|[a-z0-9][a-z0-9._-]{0,127}|mv_[0-9a-f]{8,64})$"
+BRANCH_PATTERN = r"^(?!HEAD$)(?!.*\.lock(/|$))[A-Za-z0-9_][A-Za-z0-9_-]*([./][A-Za-z0-9_-]+)*$"
+FILENAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}\.(skops|joblib|pkl|pickle|onnx|pt|pth|torchscript|keras|h5)$"
+MD5_PATTERN = r"^([A-Za-z0-9+/]{22}==|[0-9a-fA-F]{32})?$"
+ModelName = Annotated[
+    str, Parameter(pattern=MODEL_PATTERN, description="The model's name", max_length=64)
+]
+TagName = Annotated[
+    str,
+    Parameter(
+        pattern=TAG_PATTERN, description="The pointer's tag (not latest or v<n>)", max_length=128
+    ),
+]
 Format = Literal["skops", "joblib", "pickle", "onnx", "torchscript", "keras", "h5"]
-assert set(FORMAT_FILES) == set(FORMATS)
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,7 @@ class WriteSettings:
 class ModelCreate(msgspec.Struct, forbid_unknown_fields=True):
     """`POST /v1/models`: the model-level fields of a new model."""
 
-    name: str
+    name: Annotated[str, msgspec.Meta(pattern=MODEL_PATTERN, max_length=64)]
     description: str | None = None
     project: str | None = None
     task: str | None = None
@@ -110,7 +118,6 @@ class VersionCreate(msgspec.Struct, forbid_unknown_fields=True):
     params: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     labels: dict[str, str] | None = None
-    point: list[str] = msgspec.field(default_factory=list)
     create: bool = False
 
 
@@ -129,7 +136,7 @@ class VersionPatch(msgspec.Struct, forbid_unknown_fields=True):
 class PointerSet(msgspec.Struct, forbid_unknown_fields=True):
     """`PUT .../pointers/{tag}`: where the pointer goes (v<n>, another tag or a version id)."""
 
-    target: str
+    target: Annotated[str, msgspec.Meta(pattern=TARGET_PATTERN, max_length=128)]
     description: str | None = None
 
 
@@ -203,7 +210,23 @@ BRANCH_DOC = (
     "Commit on this new branch (for a pull request) instead of the served branch;"
     " the served revision does not change"
 )
-Branch = Annotated[str | None, QueryParameter(description=BRANCH_DOC)]
+Branch = Annotated[
+    str | None,
+    QueryParameter(description=BRANCH_DOC, pattern=BRANCH_PATTERN, min_length=1, max_length=200),
+]
+
+
+class StrictBodies(StructSchemaPlugin):
+    """Bodies that refuse unknown keys say so in the OpenAPI (`additionalProperties: false`)."""
+
+    def to_openapi_schema(
+        self, field_definition: FieldDefinition, schema_creator: SchemaCreator
+    ) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        info = msgspec.inspect.type_info(field_definition.type_)
+        if isinstance(info, msgspec.inspect.StructType) and info.forbid_unknown_fields:
+            schema.additional_properties = False
+        return schema
 
 
 # -- the write path ----------------------------------------------------------------
@@ -265,6 +288,18 @@ async def _write(
     return result.value, info
 
 
+async def _unchanged(
+    request: Request[Any, Any, Any], server: Server, read: Callable[[Registry], T]
+) -> T:
+    """An empty patch changes nothing: authorise it, and answer with what is there."""
+    server.auth.require(request.headers.get("authorization"), "write")
+    return await anyio.to_thread.run_sync(read, server.registry)
+
+
+def _no_change(server: Server) -> WriteInfo:
+    return WriteInfo("no change", None, None, None, [], server.served.revision)
+
+
 def _version_dict(value: Any) -> dict[str, Any]:
     out: dict[str, Any] = value.model_dump(mode="json")
     return out
@@ -310,7 +345,7 @@ async def create_model(
 async def update_model(
     request: Request[Any, Any, Any],
     server: NamedDependency[Server],
-    model: FromPath[str],
+    model: ModelName,
     data: JSONBody[ModelPatch],
     branch: Branch = None,
 ) -> ModelWritten:
@@ -319,6 +354,9 @@ async def update_model(
         for k, v in msgspec.structs.asdict(data).items()
         if v is not msgspec.UNSET and k != "remove_labels"
     }
+    if not given and not data.remove_labels:
+        current = await _unchanged(request, server, lambda reg: reg.snapshot("HEAD").model(model))
+        return ModelWritten(current.model_dump(mode="json"), _no_change(server))
     value, info = await _write(
         request,
         server,
@@ -341,7 +379,7 @@ async def update_model(
 async def archive_model(
     request: Request[Any, Any, Any],
     server: NamedDependency[Server],
-    model: FromPath[str],
+    model: ModelName,
     branch: Branch = None,
 ) -> ModelWritten:
     value, info = await _write(
@@ -360,7 +398,7 @@ async def archive_model(
 async def restore_model(
     request: Request[Any, Any, Any],
     server: NamedDependency[Server],
-    model: FromPath[str],
+    model: ModelName,
     branch: Branch = None,
 ) -> ModelWritten:
     value, info = await _write(
@@ -379,7 +417,7 @@ async def restore_model(
 async def delete_model(
     request: Request[Any, Any, Any],
     server: NamedDependency[Server],
-    model: FromPath[str],
+    model: ModelName,
     branch: Branch = None,
 ) -> ModelDeleted:
     value, info = await _write(
@@ -402,7 +440,7 @@ async def delete_model(
 async def create_version(
     request: Request[Any, Any, Any],
     server: NamedDependency[Server],
-    model: FromPath[str],
+    model: ModelName,
     data: JSONBody[VersionCreate],
     branch: Branch = None,
 ) -> VersionWritten:
@@ -430,7 +468,7 @@ async def create_version(
 async def update_version(
     request: Request[Any, Any, Any],
     server: NamedDependency[Server],
-    model: FromPath[str],
+    model: ModelName,
     n: FromPath[int],
     data: JSONBody[VersionPatch],
     branch: Branch = None,
@@ -443,8 +481,8 @@ async def update_version(
     if status is not None:
         if given or deprecate is not None:
             raise ApiError(
-                400,
-                "bad_request",
+                409,
+                "conflict",
                 "a status move is a write of its own: send 'status' alone, fields in another PATCH",
             )
         if status == Status.trained.value:
@@ -455,6 +493,11 @@ async def update_version(
                 f" PUT /v1/models/{model}/versions/{n}/artifact",
             )
         action = lambda reg, br: reg.set_status(ref, status, branch=br)  # noqa: E731
+    elif not given and deprecate is None:
+        current = await _unchanged(
+            request, server, lambda reg: reg.snapshot("HEAD", models=[model]).version(model, n)
+        )
+        return VersionWritten(model, _version_dict(current), _no_change(server))
     else:
         action = lambda reg, br: reg.update_version(  # noqa: E731
             ref, deprecate=deprecate, branch=br, **given
@@ -470,7 +513,9 @@ class UploadOperation(Operation):
         self.request_body = RequestBody(
             content={
                 "application/octet-stream": OpenAPIMediaType(
-                    schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+                    schema=Schema(
+                        type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY, min_length=1
+                    )
                 )
             },
             description="The artifact's bytes (streamed to disk, never held in memory)",
@@ -498,24 +543,6 @@ def _expected_md5(header: str | None) -> str | None:
     return raw.hex()
 
 
-def _upload_name(model: str, n: int, filename: str | None, fmt: str | None) -> str:
-    if filename is None:
-        if fmt is None:
-            raise ApiError(
-                400,
-                "bad_request",
-                "say what the file is: ?filename=model.skops or ?format=skops",
-            )
-        return FORMAT_FILES[fmt]
-    if not FILENAME_RE.fullmatch(filename) or filename.endswith(".dvc"):
-        raise ApiError(
-            400,
-            "bad_request",
-            f"invalid filename {filename!r}: letters, digits, '.', '_' and '-' (not *.dvc)",
-        )
-    return filename
-
-
 def _check_untrained(reg: Registry, model: str, n: int) -> None:
     """Refuse early (before the bytes travel) when the version cannot take an artifact."""
     version = reg.snapshot("HEAD", models=[model]).version(model, n)
@@ -541,25 +568,33 @@ def _check_untrained(reg: Registry, model: str, n: int) -> None:
 async def upload_artifact(
     request: Request[Any, Any, Any],
     server: NamedDependency[Server],
-    model: FromPath[str],
+    model: ModelName,
     n: FromPath[int],
     filename: Annotated[
-        str | None,
-        QueryParameter(description="The artifact's file name; its suffix names the format"),
-    ] = None,
+        str,
+        QueryParameter(
+            description="The artifact's file name; its suffix names the format",
+            pattern=FILENAME_PATTERN,
+            max_length=120,
+        ),
+    ],
     format: Annotated[
         Format | None, QueryParameter(description="The format, when the name does not say")
     ] = None,
     content_md5: Annotated[
-        str | None,
-        Parameter(header="Content-MD5", description="md5 of the body (base64, RFC 1864)"),
-    ] = None,
+        str,
+        Parameter(
+            header="Content-MD5",
+            description="md5 of the body: base64 of the digest (RFC 1864) or 32 hex digits",
+            pattern=MD5_PATTERN,
+            required=False,
+        ),
+    ] = "",
     branch: Branch = None,
 ) -> VersionWritten:
     server.auth.require(request.headers.get("authorization"), "write")
     settings = _settings(request)
-    name = _upload_name(model, n, filename, format)
-    expected = _expected_md5(content_md5)
+    expected = _expected_md5(content_md5 or None)
     limit = settings.max_upload
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "body_too_large", f"the upload is larger than {limit} bytes")
@@ -569,7 +604,7 @@ async def upload_artifact(
     uploads.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="upload-", dir=uploads))
     try:
-        path = folder / name
+        path = folder / filename
         digest = hashlib.md5()
         size = 0
         async with await anyio.open_file(path, "wb") as out:
@@ -633,8 +668,8 @@ def _refuse_protected(model: str, tag: str) -> Callable[[Registry, str | None], 
 async def set_pointer(
     request: Request[Any, Any, Any],
     server: NamedDependency[Server],
-    model: FromPath[str],
-    tag: FromPath[str],
+    model: ModelName,
+    tag: TagName,
     data: JSONBody[PointerSet],
     branch: Branch = None,
 ) -> PointerWritten:
@@ -661,8 +696,8 @@ async def set_pointer(
 async def delete_pointer(
     request: Request[Any, Any, Any],
     server: NamedDependency[Server],
-    model: FromPath[str],
-    tag: FromPath[str],
+    model: ModelName,
+    tag: TagName,
     branch: Branch = None,
 ) -> PointerWritten:
     value, info = await _write(
@@ -674,6 +709,32 @@ async def delete_pointer(
         check=_refuse_protected(model, tag),
     )
     return PointerWritten(value.to_dict(), info)
+
+
+@route(
+    [
+        "/v1/models",
+        "/v1/models/{model:str}",
+        "/v1/models/{model:str}/versions",
+        "/v1/models/{model:str}/versions/{n:int}",
+        "/v1/models/{model:str}/pointers/{tag:str}",
+    ],
+    http_method=[HttpMethod.OPTIONS],
+    include_in_schema=False,
+    sync_to_thread=False,
+)
+def allowed_methods(request: Request[Any, Any, Any]) -> Response[None]:
+    """OPTIONS for paths that reads and writes share, listing every method of the path.
+
+    Litestar's own OPTIONS handler keeps the methods of the first handler registered
+    on a path; registered first, this one answers for all of them.
+    """
+    template = request.scope.get("path_template")
+    methods = next(
+        (r.methods for r in request.app.routes if template in (r.path, r.path_format)),
+        {"OPTIONS"},
+    )
+    return Response(None, status_code=204, headers={"Allow": ", ".join(sorted(methods))})
 
 
 WRITE_ROUTES = [
