@@ -32,7 +32,7 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
-from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, PathParameter, QueryParameter
 from litestar.typing import FieldDefinition
 
 from registry import Registry, RegistryError, Status, WriteResult
@@ -52,11 +52,11 @@ BRANCH_PATTERN = r"^(?!HEAD$)(?!.*\.lock(/|$))[A-Za-z0-9_][A-Za-z0-9_-]*([./][A-
 FILENAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}\.(skops|joblib|pkl|pickle|onnx|pt|pth|torchscript|keras|h5)$"
 MD5_PATTERN = r"^([A-Za-z0-9+/]{22}==|[0-9a-fA-F]{32})?$"
 ModelName = Annotated[
-    str, Parameter(pattern=MODEL_PATTERN, description="The model's name", max_length=64)
+    str, PathParameter(pattern=MODEL_PATTERN, description="The model's name", max_length=64)
 ]
 TagName = Annotated[
     str,
-    Parameter(
+    PathParameter(
         pattern=TAG_PATTERN, description="The pointer's tag (not latest or v<n>)", max_length=128
     ),
 ]
@@ -506,6 +506,7 @@ async def update_version(
     return VersionWritten(model, _version_dict(value), info)
 
 
+@dataclass
 class UploadOperation(Operation):
     """The upload's body is raw bytes, streamed: Litestar cannot infer that from the handler."""
 
@@ -583,8 +584,8 @@ async def upload_artifact(
     ] = None,
     content_md5: Annotated[
         str,
-        Parameter(
-            header="Content-MD5",
+        HeaderParameter(
+            name="Content-MD5",
             description="md5 of the body: base64 of the digest (RFC 1864) or 32 hex digits",
             pattern=MD5_PATTERN,
             required=False,
