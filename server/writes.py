@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -35,9 +36,9 @@ from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.params import FromPath, HeaderParameter, JSONBody, PathParameter, QueryParameter
 from litestar.typing import FieldDefinition
 
-from registry import Registry, RegistryError, Status, WriteResult
+from registry import FORMATS, Registry, RegistryError, Status, WriteResult
 from server.errors import ApiError
-from server.service import Server
+from server.service import DEFAULT_MAX_BODY, Server
 
 T = TypeVar("T")
 
@@ -61,6 +62,17 @@ TagName = Annotated[
     ),
 ]
 Format = Literal["skops", "joblib", "pickle", "onnx", "torchscript", "keras", "h5"]
+# The file name an uploaded artifact gets when only its format is given.
+FORMAT_FILES: dict[str, str] = {
+    "skops": "model.skops",
+    "joblib": "model.joblib",
+    "pickle": "model.pkl",
+    "onnx": "model.onnx",
+    "torchscript": "model.pt",
+    "keras": "model.keras",
+    "h5": "model.h5",
+}
+assert set(FORMAT_FILES) == set(FORMATS)
 
 
 @dataclass(frozen=True)
@@ -429,21 +441,94 @@ async def delete_model(
 # -- versions ----------------------------------------------------------------------
 
 
+@dataclass
+class CreateVersionOperation(Operation):
+    """A new version comes as JSON fields (untrained) or as the artifact's bytes (trained)."""
+
+    def __post_init__(self) -> None:
+        _, components = msgspec.json.schema_components([VersionCreate])
+        self.request_body = RequestBody(
+            content={
+                "application/json": OpenAPIMediaType(schema=components["VersionCreate"]),
+                "application/octet-stream": OpenAPIMediaType(
+                    schema=Schema(
+                        type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY, min_length=1
+                    )
+                ),
+            },
+            description="Version fields (an untrained version), or the artifact's bytes"
+            " (a trained version, streamed to disk; see filename and format)",
+            required=True,
+        )
+
+
 @post(
     "/v1/models/{model:str}/versions",
     status_code=201,
-    summary="Register the next version, untrained, with its *_info (the artifact comes with PUT)",
+    summary="Register the next version: untrained with its *_info (JSON), or trained with its"
+    " artifact (application/octet-stream)",
     tags=["writes"],
-    responses=WRITE_ERRORS,
-    opt={"expects": 'a JSON body of version fields, e.g. {"input_info": {...}}'},
+    responses=_errors(400, 401, 403, 404, 409, 413, 422, 503),
+    operation_class=CreateVersionOperation,
+    request_max_body_size=None,  # an artifact: bounded by max_upload; JSON: by max_body
 )
 async def create_version(
     request: Request[Any, Any, Any],
     server: NamedDependency[Server],
     model: ModelName,
-    data: JSONBody[VersionCreate],
+    filename: Annotated[
+        str | None,
+        QueryParameter(
+            description="With an artifact body: its file name (default model.<format>)",
+            pattern=FILENAME_PATTERN,
+            max_length=120,
+        ),
+    ] = None,
+    format: Annotated[
+        Format | None,
+        QueryParameter(
+            description="With an artifact body: its format (default: from filename, else skops)"
+        ),
+    ] = None,
+    content_md5: Annotated[
+        str,
+        HeaderParameter(
+            name="Content-MD5",
+            description="With an artifact body: its md5, base64 (RFC 1864) or 32 hex digits",
+            pattern=MD5_PATTERN,
+            required=False,
+        ),
+    ] = "",
     branch: Branch = None,
 ) -> VersionWritten:
+    server.auth.require(request.headers.get("authorization"), "write")
+    if request.content_type[0] == "application/octet-stream":
+        name = filename or FORMAT_FILES[format or "skops"]
+        limit = _settings(request).max_upload
+        async with _received(request, server.registry, name, content_md5, limit) as path:
+            value, info = await _write(
+                request,
+                server,
+                model,
+                branch,
+                lambda reg, br: reg.register(model, path, format=format, branch=br),
+            )
+        return VersionWritten(model, _version_dict(value), info)
+    limit = getattr(request.app, "request_max_body_size", None) or DEFAULT_MAX_BODY
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ApiError(413, "body_too_large", f"the body is larger than {limit} bytes")
+    try:
+        data = msgspec.json.decode(bytes(body) or b"{}", type=VersionCreate)
+    except msgspec.DecodeError as exc:
+        raise ApiError(
+            400,
+            "bad_request",
+            f"invalid request: {exc}; expected a JSON body of version fields"
+            ' (e.g. {"input_info": {...}}) or the artifact as application/octet-stream',
+        ) from None
     fields = msgspec.structs.asdict(data)
     value, info = await _write(
         request,
@@ -544,6 +629,48 @@ def _expected_md5(header: str | None) -> str | None:
     return raw.hex()
 
 
+@contextlib.asynccontextmanager
+async def _received(
+    request: Request[Any, Any, Any], reg: Registry, filename: str, content_md5: str, limit: int
+) -> AsyncIterator[Path]:
+    """The request body streamed to a file of its own (md5-checked, at most `limit` bytes).
+
+    The file and its folder are removed when the block ends, however it ends:
+    an interrupted or refused upload leaves nothing behind.
+    """
+    expected = _expected_md5(content_md5 or None)
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "body_too_large", f"the upload is larger than {limit} bytes")
+    uploads = reg.state_dir / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="upload-", dir=uploads))
+    try:
+        path = folder / filename
+        digest = hashlib.md5()
+        size = 0
+        async with await anyio.open_file(path, "wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(
+                        413, "body_too_large", f"the upload is larger than {limit} bytes"
+                    )
+                digest.update(chunk)
+                await out.write(chunk)
+        if size == 0:
+            raise ApiError(400, "bad_request", "the upload is empty: send the artifact's bytes")
+        if expected is not None and digest.hexdigest() != expected:
+            raise ApiError(
+                400,
+                "md5_mismatch",
+                f"the body's md5 is {digest.hexdigest()}, Content-MD5 says {expected}:"
+                " the upload was damaged, send it again",
+            )
+        yield path
+    finally:
+        await anyio.to_thread.run_sync(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
 def _check_untrained(reg: Registry, model: str, n: int) -> None:
     """Refuse early (before the bytes travel) when the version cannot take an artifact."""
     version = reg.snapshot("HEAD", models=[model]).version(model, n)
@@ -595,37 +722,9 @@ async def upload_artifact(
 ) -> VersionWritten:
     server.auth.require(request.headers.get("authorization"), "write")
     settings = _settings(request)
-    expected = _expected_md5(content_md5 or None)
-    limit = settings.max_upload
-    if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, "body_too_large", f"the upload is larger than {limit} bytes")
     reg = server.registry
     await anyio.to_thread.run_sync(_check_untrained, reg, model, n)
-    uploads = reg.state_dir / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="upload-", dir=uploads))
-    try:
-        path = folder / filename
-        digest = hashlib.md5()
-        size = 0
-        async with await anyio.open_file(path, "wb") as out:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise ApiError(
-                        413, "body_too_large", f"the upload is larger than {limit} bytes"
-                    )
-                digest.update(chunk)
-                await out.write(chunk)
-        if size == 0:
-            raise ApiError(400, "bad_request", "the upload is empty: send the artifact's bytes")
-        if expected is not None and digest.hexdigest() != expected:
-            raise ApiError(
-                400,
-                "md5_mismatch",
-                f"the body's md5 is {digest.hexdigest()}, Content-MD5 says {expected}:"
-                " the upload was damaged, send it again",
-            )
+    async with _received(request, reg, filename, content_md5, settings.max_upload) as path:
         ref = f"{model}:v{n}"
         value, info = await _write(
             request,
@@ -634,8 +733,6 @@ async def upload_artifact(
             branch,
             lambda r, br: r.set_status(ref, "trained", artifact=path, format=format, branch=br),
         )
-    finally:
-        await anyio.to_thread.run_sync(lambda: shutil.rmtree(folder, ignore_errors=True))
     return VersionWritten(model, _version_dict(value), info)
 
 

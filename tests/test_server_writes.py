@@ -518,3 +518,48 @@ def test_openapi_documents_the_write_routes(client: TestClient[Any]) -> None:
     assert "application/octet-stream" in upload["requestBody"]["content"]
     assert "413" in upload["responses"]
     assert schema["components"]["schemas"]["ModelPatch"]["additionalProperties"] is False
+
+
+def test_a_version_posted_with_its_artifact_is_one_trained_commit(
+    client: TestClient[Any], showcase: Showcase
+) -> None:
+    data = (showcase.root / "models" / "iris" / "artifacts" / "v1" / "model.skops").read_bytes()
+    before = head(showcase.root)
+    r = client.post(
+        "/v1/models/iris/versions?filename=iris.skops",
+        content=data,
+        headers={
+            **auth(),
+            "Content-Type": "application/octet-stream",
+            "Content-MD5": md5_header(data),
+        },
+    )
+    assert r.status_code == 201, r.text
+    version = r.json()["version"]
+    assert (version["version"], version["status"]) == (4, "trained")
+    assert version["artifact"]["md5"] == hashlib.md5(data).hexdigest()
+    assert version["artifact"]["path"] == "artifacts/v4/iris.skops"
+    made = commits_since(showcase.root, before)
+    assert [(c["subject"].split(" (")[0], c["author"]) for c in made] == [
+        ("iris: register v4", "writer")
+    ]
+    assert r.json()["write"]["tag"] == "iris@v4"
+    md5 = version["artifact"]["md5"]
+    assert (showcase.storage / "files" / "md5" / md5[:2] / md5[2:]).is_file()
+
+
+def test_a_version_body_that_is_not_json_is_400(
+    client: TestClient[Any], showcase: Showcase
+) -> None:
+    before = head(showcase.root)
+    r = client.post(
+        "/v1/models/iris/versions",
+        content=b'{"input_info": 3}',
+        headers={**auth(), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 400
+    assert "expected a JSON body of version fields" in r.json()["error"]["message"]
+    r = client.post("/v1/models/iris/versions", json={"nope": 1}, headers=auth())
+    assert r.status_code == 400
+    assert "nope" in r.json()["error"]["message"]
+    assert head(showcase.root) == before
