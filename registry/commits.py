@@ -10,6 +10,7 @@ a concurrent writer makes the swap fail instead of being overwritten.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import os
 import re
@@ -52,7 +53,8 @@ def git(
     env: Mapping[str, str] | None = None,
     check: bool = True,
 ) -> subprocess.CompletedProcess[bytes]:
-    full_env = {**os.environ, **env} if env else None
+    extra = {**(_IDENTITY.get() or {}), **(env or {})}
+    full_env = {**os.environ, **extra} if extra else None
     proc = subprocess.run(
         ["git", *args], cwd=root, input=input, capture_output=True, env=full_env, check=False
     )
@@ -98,6 +100,22 @@ def check_new_branch(root: Path, name: str) -> None:
 
 
 # -- identity ------------------------------------------------------------
+
+# The author of the writes made in this context (a thread, a task): git's own identity when empty.
+_IDENTITY: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "mreg_identity", default=None
+)
+
+
+@contextlib.contextmanager
+def identity(name: str, email: str) -> Iterator[None]:
+    """Author the commits (and `created_by`) of the writes made in this context as `name <email>`."""
+    token = _IDENTITY.set({"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email})
+    try:
+        yield
+    finally:
+        _IDENTITY.reset(token)
+
 
 _IDENT_RE = re.compile(r"^(?P<who>.*>) (?P<ts>\d+) (?P<tz>[+-]\d{4})$")
 

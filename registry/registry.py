@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -225,6 +226,19 @@ class Registry:
 
     def _author(self) -> tuple[str, Any]:
         return commits.author(self.root)
+
+    def authored_as(self, name: str, email: str) -> contextlib.AbstractContextManager[None]:
+        """Writes made inside `with registry.authored_as(name, email):` are authored as that person.
+
+        The committer stays git's own identity; the override holds for the
+        current thread (or task) only, so concurrent writers keep their own.
+        """
+        return commits.identity(name, email)
+
+    @property
+    def branch(self) -> str | None:
+        """The checked-out branch, where writes commit (None when HEAD is detached)."""
+        return commits.current_branch(self.root)
 
     # -- models ------------------------------------------------------------------
 

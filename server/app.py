@@ -1,4 +1,4 @@
-"""The Litestar app: `create_app(repo, rev)` serves one revision of a registry, read-only."""
+"""The Litestar app: `create_app(repo, rev)` serves one revision of a registry; writes are commits."""
 
 from __future__ import annotations
 
@@ -21,6 +21,13 @@ from server.service import DEFAULT_MAX_BODY, Server, default_locator
 from server.state import FETCH_TIMEOUT, ArtifactLocator
 from server.ui import TEMPLATE_CONFIG, UI_ROUTES
 from server.v2 import V2_ROUTER
+from server.writes import (
+    DEFAULT_MAX_UPLOAD,
+    WRITE_ROUTES,
+    StrictBodies,
+    allowed_methods,
+    check_settings,
+)
 
 # Errors are documented per route (server.errors.errors); tokens as an HTTP bearer scheme.
 OPENAPI = OpenAPIConfig(
@@ -54,13 +61,17 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     locate: ArtifactLocator | None = None,
     usage_path: str | os.PathLike[str] | None = None,
+    write_mode: str = "commit",
+    max_upload: int = DEFAULT_MAX_UPLOAD,
 ) -> Litestar:
     """A Litestar app serving the registry `repo` at `rev` (or following branch `follow`).
 
     tokens: a list of Token, a tokens file, or None to read MREG_TOKENS (none: no auth).
     fetch_timeout: seconds a fetch of a followed remote branch (`origin/main`) may take.
+    write_mode: "commit" (writes commit to the served branch) or "branch" (to new branches).
     Raises RegistryError when the revision cannot be loaded.
     """
+    writes = check_settings(write_mode, max_upload)
     registry = repo if isinstance(repo, Registry) else Registry(repo)
     auth = Auth(tokens if isinstance(tokens, list) else load_tokens(tokens))
     server = Server(
@@ -76,7 +87,7 @@ def create_app(
         usage_path=Path(usage_path) if usage_path else registry.state_dir / "usage.sqlite",
     )
     app = Litestar(
-        route_handlers=[*ROUTES, *UI_ROUTES, V2_ROUTER],
+        route_handlers=[allowed_methods, *ROUTES, *WRITE_ROUTES, *UI_ROUTES, V2_ROUTER],
         template_config=TEMPLATE_CONFIG,
         dependencies={"server": Provide(lambda: server, use_cache=True, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
@@ -84,11 +95,13 @@ def create_app(
         on_startup=[server.startup],
         on_shutdown=[server.shutdown],
         openapi_config=OPENAPI,
+        plugins=[StrictBodies()],
         request_max_body_size=max_body,
         debug=False,
         logging_config=None,  # the process configures logging (mreg serve, uvicorn, tests)
     )
     app.state.server = server
+    app.state.writes = writes
     return app
 
 

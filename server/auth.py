@@ -8,8 +8,8 @@ A tokens file (YAML or JSON) is a list, or a map with a ``tokens`` list, of::
 
 ``mreg serve`` never sees a token in clear text except in the request that
 presents it; it hashes that and compares it with every stored hash in
-constant time. ``admin`` implies ``invoke`` and ``read``; ``invoke`` implies
-``read``.
+constant time. ``admin`` implies ``write``, ``write`` implies ``invoke`` (writes
+over HTTP are commits), and ``invoke`` implies ``read``.
 """
 
 from __future__ import annotations
@@ -29,8 +29,13 @@ import yaml
 from registry import ModelManifest, RegistryError, VersionManifest
 from server.errors import ApiError
 
-SCOPES = ("read", "invoke", "admin")
-IMPLIED = {"read": {"read"}, "invoke": {"read", "invoke"}, "admin": {"read", "invoke", "admin"}}
+SCOPES = ("read", "invoke", "write", "admin")
+IMPLIED = {
+    "read": {"read"},
+    "invoke": {"read", "invoke"},
+    "write": {"read", "invoke", "write"},
+    "admin": {"read", "invoke", "write", "admin"},
+}
 HASH_RE = re.compile(r"[0-9a-f]{64}")
 ENV_VAR = "MREG_TOKENS"
 

@@ -139,7 +139,7 @@ def test_a_tokens_file_stores_hashes_only(tokens_file: Path) -> None:
     assert [t.name for t in tokens] == ["reader", "invoker", "admin"]
     assert tokens[0].sha256 == hash_token("secret-reader-token")
     assert "secret" not in tokens_file.read_text()
-    assert tokens[2].scopes == {"read", "invoke", "admin"}
+    assert tokens[2].scopes == {"read", "invoke", "write", "admin"}
 
 
 @pytest.mark.parametrize(
@@ -147,7 +147,7 @@ def test_a_tokens_file_stores_hashes_only(tokens_file: Path) -> None:
     [
         ("- name: a\n  sha256: abc\n  scopes: [read]\n", "sha256 must be 64 hex digits"),
         (
-            f"- name: a\n  sha256: '{'0' * 64}'\n  scopes: [write]\n",
+            f"- name: a\n  sha256: '{'0' * 64}'\n  scopes: [deploy]\n",
             "scopes must be a non-empty list",
         ),
         (

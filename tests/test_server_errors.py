@@ -226,7 +226,7 @@ def test_a_corrupt_cache_file_is_never_loaded(tmp_path: Path, model_files: dict[
 
 
 def test_unknown_routes_and_methods_use_the_same_shape(client: TestClient[Any]) -> None:
-    for r in (client.get("/v2/nothing"), client.delete("/v1/models/iris")):
+    for r in (client.get("/v2/nothing"), client.put("/v1/models/iris")):
         assert r.status_code in (404, 405)
         assert set(r.json()["error"]) == {"code", "message", "detail"}
 
@@ -273,7 +273,7 @@ def test_deeply_nested_json_is_a_400(faulty_registry: Registry, tmp_path: Path) 
 
 
 def test_405_says_which_methods_are_allowed(client: TestClient[Any]) -> None:
-    r = client.delete("/v1/models/iris")
+    r = client.post("/v1/resolve/iris")
     assert r.status_code == 405
     assert r.headers["allow"] == "GET, OPTIONS"
     assert r.json()["error"]["code"] == "method_not_allowed"

@@ -73,6 +73,20 @@ def is_loopback(host: str) -> bool:
     help="Largest request body in bytes; bigger ones get 413.",
 )
 @click.option(
+    "--write-mode",
+    type=click.Choice(["commit", "branch"]),
+    default="commit",
+    show_default=True,
+    help="HTTP writes commit to the served branch, or each to a new branch for a pull request.",
+)
+@click.option(
+    "--max-upload",
+    type=click.IntRange(min=1),
+    default=1 << 30,
+    show_default=True,
+    help="Largest artifact upload (PUT .../artifact) in bytes; bigger ones get 413.",
+)
+@click.option(
     "--tokens",
     "tokens_file",
     type=click.Path(dir_okay=False),
@@ -98,14 +112,18 @@ def serve(
     preload: bool,
     max_loaded: int,
     max_body: int,
+    write_mode: str,
+    max_upload: int,
     tokens_file: str | None,
     insecure: bool,
     get_path: str | None,
 ) -> None:
     """Serve the registry at one git revision over HTTP (Litestar + uvicorn).
 
-    The server is read-only: changes arrive as commits. With --follow it picks
-    up new commits of the branch and swaps to them atomically.
+    Changes arrive as commits: from git, or from the write routes (a token with
+    the write scope), which commit to the served branch and swap to the new
+    commit at once (--write-mode branch: to a new branch each). With --follow
+    it picks up new commits of the branch and swaps to them atomically.
 
     \b
     Examples:
@@ -134,6 +152,8 @@ def serve(
         "preload": preload,
         "max_loaded": max_loaded,
         "max_body": max_body,
+        "write_mode": write_mode,
+        "max_upload": max_upload,
     }
     app = create_app(**{**options, "tokens": tokens})
     if get_path is not None:
