@@ -16,6 +16,7 @@ import configparser
 import hashlib
 import logging
 import os
+import subprocess
 import shutil
 import tempfile
 import threading
@@ -154,13 +155,43 @@ def quiet_dvc() -> None:
     logging.getLogger("dvc").setLevel(logging.WARNING)
 
 
+def _relative_remotes_at(root: Path, rev: str) -> dict[str, Any]:
+    """The local remotes that `.dvc/config` at `rev` records relative to `.dvc/`, made absolute.
+
+    DVC reading its config from a git revision resolves a relative path against
+    the tree's virtual root (`../examples/storage` becomes `/examples/storage`),
+    not against the repository on disk, and then finds nothing there.
+    """
+    shown = subprocess.run(
+        ["git", "show", f"{rev}:.dvc/config"], cwd=root, capture_output=True, text=True
+    )
+    if shown.returncode != 0:
+        return {}
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read_string(shown.stdout)
+    except configparser.Error:
+        return {}
+    remotes: dict[str, Any] = {}
+    for section in parser.sections():
+        # DVC writes ['remote "name"'] (configobj quoting); configparser keeps the quotes.
+        name = section.strip("'").removeprefix('remote "').removesuffix('"')
+        url = parser.get(section, "url", fallback=None)
+        if name == section.strip("'") or not url or "://" in url or os.path.isabs(os.path.expanduser(url)):
+            continue
+        remotes[name] = {"url": str((root / ".dvc" / url).resolve())}
+    return {"remote": remotes} if remotes else {}
+
+
 def _open_dvc(root: Path, rev: str | None = None) -> Any:
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
     quiet_dvc()
     try:
-        return Repo(str(root), rev=rev) if rev else Repo(str(root))
+        if not rev:
+            return Repo(str(root))
+        return Repo(str(root), rev=rev, config=_relative_remotes_at(root, rev) or None)
     except DvcException as exc:
         raise ArtifactError(f"cannot open the DVC project at {root}: {exc}") from None
 

@@ -127,3 +127,18 @@ def test_a_failing_push_commits_nothing(tmp_path: Path) -> None:
         reg.register("iris", art)
     assert git(reg.root, "rev-parse", "HEAD") == before
     assert git(reg.root, "status", "--porcelain") == ""
+
+
+def test_a_remote_recorded_relative_to_dvc_is_fetched_at_a_revision(tmp_path: Path) -> None:
+    """`mreg init --remote DIR` inside the repository records `../DIR` (the example registry's
+    `../examples/storage`); the server fetches at its revision, where DVC would read it as `/DIR`."""
+    reg = Registry.init(tmp_path / "reg", remote=str(tmp_path / "reg" / "storage"))
+    assert "../storage" in (reg.root / ".dvc" / "config").read_text()
+    reg.create_model("iris")
+    art = tmp_path / "model.skops"
+    art.write_bytes(b"the model's bytes")
+    reg.register("iris", art)
+    shutil.rmtree(reg.root / ".dvc" / "cache")
+    snap = reg.snapshot("HEAD")
+    path = ensure_local(reg, snap, "iris", snap.version("iris", 1))
+    assert path.read_bytes() == b"the model's bytes"
