@@ -16,8 +16,8 @@ import configparser
 import hashlib
 import logging
 import os
-import subprocess
 import shutil
+import subprocess
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -177,7 +177,12 @@ def _relative_remotes_at(root: Path, rev: str) -> dict[str, Any]:
         # DVC writes ['remote "name"'] (configobj quoting); configparser keeps the quotes.
         name = section.strip("'").removeprefix('remote "').removesuffix('"')
         url = parser.get(section, "url", fallback=None)
-        if name == section.strip("'") or not url or "://" in url or os.path.isabs(os.path.expanduser(url)):
+        if (
+            name == section.strip("'")
+            or not url
+            or "://" in url
+            or os.path.isabs(os.path.expanduser(url))
+        ):
             continue
         remotes[name] = {"url": str((root / ".dvc" / url).resolve())}
     return {"remote": remotes} if remotes else {}
