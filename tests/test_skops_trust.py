@@ -140,10 +140,12 @@ def test_every_skops_model_of_the_example_registry_loads() -> None:
                 continue
             md5 = v.artifact.md5
             stored = ROOT / "examples" / "storage" / "files" / "md5" / md5[:2] / md5[2:]
-            outputs = predict(load_model(stored, "skops"), [IRIS_ROW], v.output_info["labels"])
-            assert outputs[0]["label"] in ("versicolor", "virginica")
+            loaded = load_model(stored, "skops")  # refused here if a type is not trusted
+            if m.name.startswith("iris"):
+                outputs = predict(loaded, [IRIS_ROW], v.output_info["labels"])
+                assert outputs[0]["label"] in ("versicolor", "virginica")
             checked.append(f"{m.name}:v{v.version}")
-    assert checked == ["iris:v1", "iris:v2", "iris:v3", "iris-legacy:v1"]
+    assert checked == ["iris:v1", "iris:v2", "iris:v3", "iris-legacy:v1", "wine:v1"]
 
 
 def test_a_served_exploit_is_503_for_that_model_only(

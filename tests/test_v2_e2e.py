@@ -48,6 +48,17 @@ def examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env={**os.environ, **ENV},
     )
     assert pulled.returncode == 0, pulled.stderr
+    # A version waiting for training (every example model is trained): metadata answers 409.
+    identity = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com"}
+    identity |= {"GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com"}
+    made = subprocess.run(
+        [*MREG, "--repo", str(clone), "register", "pending", "--untrained", "--create"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **ENV, **identity},
+    )
+    assert made.returncode == 0, made.stderr
     return clone
 
 
@@ -158,7 +169,7 @@ def test_errors_reach_the_client_as_one_message(client: triton.InferenceServerCl
     assert missing.value.status() == "404"
     assert missing.value.message() == "model 'nope' not found at HEAD"
     with pytest.raises(InferenceServerException) as untrained:
-        client.get_model_metadata("wine")
+        client.get_model_metadata("pending")
     assert untrained.value.status() == "409"
     assert "no trained" in str(untrained.value.message())
     with pytest.raises(InferenceServerException) as rejected:

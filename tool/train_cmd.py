@@ -7,11 +7,11 @@ from typing import Any
 import click
 
 from registry import Registry, RegistryError, TrainResult, init_training, train_changed, train_model
-from tool.base import cli, echo_json, pass_registry
+from tool.base import MregGroup, cli, echo_json, pass_registry
 from tool.repo_cmd import echo_write
 
 
-class TrainGroup(click.Group):
+class TrainGroup(MregGroup):
     """`mreg train MODEL ...` is `mreg train run MODEL ...`; `mreg train init` sets a model up."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
