@@ -32,11 +32,14 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     locate: ArtifactLocator | None = None,
     usage_path: str | os.PathLike[str] | None = None,
+    usage_url: str | None = None,
 ) -> Litestar:
     """A Litestar app serving the registry `repo` at `rev` (or following branch `follow`).
 
     tokens: a list of Token, a tokens file, or None to read MREG_TOKENS (none: no auth).
-    Raises RegistryError when the revision cannot be loaded.
+    usage_url: a shared usage store (`postgresql://...`); default: SQLite at `usage_path`
+    (default `.git/mreg/usage.sqlite`).
+    Raises RegistryError when the revision or the usage store cannot be loaded.
     """
     registry = repo if isinstance(repo, Registry) else Registry(repo)
     auth = Auth(tokens if isinstance(tokens, list) else load_tokens(tokens))
@@ -49,7 +52,8 @@ def create_app(
         preload=preload,
         max_loaded=max_loaded,
         locate=locate or default_locator,
-        usage_path=Path(usage_path) if usage_path else registry.state_dir / "usage.sqlite",
+        usage_path=usage_url
+        or (Path(usage_path) if usage_path else registry.state_dir / "usage.sqlite"),
     )
     app = Litestar(
         route_handlers=ROUTES,
