@@ -137,5 +137,7 @@ def test_workers_sharing_a_file_see_each_others_last_use(db: Path) -> None:
 def test_an_unknown_usage_url_is_one_clear_error() -> None:
     from server.usage import open_usage_store
 
-    with pytest.raises(UsageStoreError, match=r"unsupported usage store URL 'mysql://u:\*\*\*@h/db'"):
+    with pytest.raises(
+        UsageStoreError, match=r"unsupported usage store URL 'mysql://u:\*\*\*@h/db'"
+    ):
         open_usage_store("mysql://u:secret@h/db")

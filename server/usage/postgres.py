@@ -61,14 +61,36 @@ class PostgresUsageStore(QueuedUsageStore):
     """The usage store in PostgreSQL, shared by every process given the same URL."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 4, connect_timeout: float = 10.0, **options: Any
+        self,
+        url: str,
+        *,
+        pool_size: int = 4,
+        connect_timeout: float = 10.0,
+        statement_timeout: float = 10.0,
+        **options: Any,
     ) -> None:
+        """statement_timeout: seconds a statement may wait (for a lock, a busy server) before it
+        fails and the writer retries later."""
         from server.usage import redact_url
 
         super().__init__(**options)
         self.url = url
         self.description = f"usage store {redact_url(url)}"
         self._written_since_prune = 0
+        conninfo = {
+            "connect_timeout": max(1, int(connect_timeout)),
+            "options": f"-c statement_timeout={int(statement_timeout * 1000)}",
+        }
+        try:
+            # One direct connection first: a wrong URL or a database that is down is one clear
+            # error here (the pool would only retry in the background and time out).
+            with psycopg.connect(url, **conninfo) as conn:  # type: ignore[arg-type]
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                for statement in SCHEMA:
+                    conn.execute(statement)
+        except psycopg.Error as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UsageStoreError(f"{self.description}: cannot connect: {message}") from None
         self._pool = ConnectionPool(
             url,
             min_size=1,
@@ -76,14 +98,10 @@ class PostgresUsageStore(QueuedUsageStore):
             open=False,
             timeout=connect_timeout,
             name="mreg-usage",
-            kwargs={"connect_timeout": max(1, int(connect_timeout))},
+            kwargs=conninfo,
         )
         try:
             self._pool.open(wait=True, timeout=connect_timeout)
-            with self._pool.connection() as conn:
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-                for statement in SCHEMA:
-                    conn.execute(statement)
             self.refresh_last_used()
         except (psycopg.Error, PoolTimeout) as exc:
             self._pool.close()

@@ -64,7 +64,9 @@ class UsageStore(QueuedUsageStore):
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
-                str(self.path) if self.path else ":memory:", check_same_thread=False, timeout=timeout
+                str(self.path) if self.path else ":memory:",
+                check_same_thread=False,
+                timeout=timeout,
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")

@@ -247,8 +247,12 @@ class QueuedUsageStore:
         try:
             self.flush()
         except UsageStoreError as exc:
-            log.error("%s: %d usage records not written at shutdown: %s", self.description,
-                      len(self._pending), exc)
+            log.error(
+                "%s: %d usage records not written at shutdown: %s",
+                self.description,
+                len(self._pending),
+                exc,
+            )
         self._close()
 
     # -- reading -----------------------------------------------------------
@@ -302,9 +306,7 @@ class QueuedUsageStore:
     def _write(self, batch: list[Record]) -> None:
         raise NotImplementedError
 
-    def _select_jobs(
-        self, model: str | None, models: set[str] | None, limit: int
-    ) -> list[Record]:
+    def _select_jobs(self, model: str | None, models: set[str] | None, limit: int) -> list[Record]:
         raise NotImplementedError
 
     def _select_run(self, run_id: str) -> Record | None:
