@@ -12,13 +12,10 @@ PYTEST_DONT_REWRITE (test modules import helpers from here before pytest loads i
 from __future__ import annotations
 
 import os
-import pwd
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,7 +25,6 @@ from typing import Any
 import httpx
 import pytest
 
-PG_BIN = Path(os.environ.get("MREG_PG_BIN", "/usr/lib/postgresql/15/bin"))
 ROOT = Path(__file__).parent.parent
 MREG = [sys.executable, "-c", "from tool.cli import main; main()"]
 
@@ -55,93 +51,24 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = 60.0) -> 
 # -- PostgreSQL ------------------------------------------------------------------
 
 
-def _pg_user() -> tuple[list[str], str | None]:
-    """The command prefix that runs PostgreSQL as a non-root user, and that user."""
-    if os.geteuid() != 0:
-        return [], None
-    for name in ("postgres", "nobody"):
-        try:
-            pwd.getpwnam(name)
-        except KeyError:
-            continue
-        return ["runuser", "-u", name, "--"], name
-    pytest.fail("running as root and no unprivileged user (postgres, nobody) to run PostgreSQL")
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A PostgreSQL cluster of its own on a loopback port: the URL of its `postgres` database."""
-    initdb, pg_ctl = PG_BIN / "initdb", PG_BIN / "pg_ctl"
-    if not initdb.is_file():
-        pytest.fail(f"PostgreSQL not found at {PG_BIN} (Debian: apt-get install postgresql)")
-    prefix, user = _pg_user()
-    base = Path(tempfile.mkdtemp(prefix="mreg-pg-"))
-    if user is not None:
-        shutil.chown(base, user=user)
-    data, port = base / "data", free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    subprocess.run(
-        [
-            *prefix,
-            str(initdb),
-            "-D",
-            str(data),
-            "-U",
-            "mreg",
-            "-A",
-            "trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-        ],
-        check=True,
-        capture_output=True,
-        env=env,
-        cwd=base,
-    )
-    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-    started = subprocess.run(
-        [
-            *prefix,
-            str(pg_ctl),
-            "-D",
-            str(data),
-            "-l",
-            str(base / "log"),
-            "-w",
-            "-o",
-            options,
-            "start",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=base,
-    )
-    if started.returncode != 0:
-        log = (base / "log").read_text() if (base / "log").exists() else ""
-        pytest.fail(f"pg_ctl start failed: {started.stderr}\n{log}")
+    from bench.pg import PostgresUnavailable, cluster
+
     try:
-        yield f"postgresql://mreg@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*prefix, str(pg_ctl), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-            env=env,
-            cwd=base,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+        with cluster() as url:
+            yield url
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture
 def postgres_url(postgres_server: str) -> str:
     """A fresh database of its own in the session's cluster."""
-    import psycopg
+    from bench.pg import create_database
 
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return postgres_server.rsplit("/", 1)[0] + f"/{name}"
+    return create_database(postgres_server, f"t_{uuid.uuid4().hex[:12]}")
 
 
 # -- S3 (moto) -------------------------------------------------------------------
