@@ -157,3 +157,32 @@ def test_two_replicas_share_usage_and_follow_one_branch(
     for replica in replicas:
         wait_for(lambda r=replica: r.get("/v1/registry").json()["revision"] == head, "convergence")
         assert replica.post("/v1/models/iris/invoke", json={"data": SETOSA}).json()["version"] == 2
+
+
+@pytest.mark.slow
+def test_the_usage_benchmark_runs_both_stores_and_loses_no_record(tmp_path: Path) -> None:
+    """`python -m bench.usage_store --tiny` (numbers are not checked: no timing assertions)."""
+    import json
+    import os
+    import sys
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "MREG_BENCH_RESULTS": str(tmp_path),
+        "MREG_BENCH_NO_INSTALL": "1",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.usage_store", "--tiny"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    stores = json.loads((tmp_path / "usage_store.json").read_text())["stores"]
+    assert set(stores) == {"sqlite", "postgresql"}
+    for result in stores.values():
+        assert result["requests"] > 0
+        assert result["written"] == result["answered"]
+    assert "| postgresql |" in (tmp_path / "usage_store.md").read_text()
