@@ -42,9 +42,16 @@ SCHEMA = (
         at DOUBLE PRECISION NOT NULL
     )""",
 )
-INSERT = (
-    f"INSERT INTO mreg_jobs ({', '.join(COLUMNS)})"
-    f" VALUES ({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT (id) DO NOTHING"
+# A batch is copied (COPY, one stream) into a per-session staging table, then moved in one
+# INSERT; ON CONFLICT makes a batch retried after an ambiguous failure harmless.
+STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS mreg_jobs_in ON COMMIT DELETE ROWS AS"
+    f" SELECT {', '.join(COLUMNS)} FROM mreg_jobs WITH NO DATA"
+)
+COPY = f"COPY mreg_jobs_in ({', '.join(COLUMNS)}) FROM STDIN"
+MOVE = (
+    f"INSERT INTO mreg_jobs ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM mreg_jobs_in"
+    " ORDER BY created_at ON CONFLICT (id) DO NOTHING"
 )
 UPSERT_LAST_USED = (
     "INSERT INTO mreg_last_used (model, at) VALUES (%s, %s)"
@@ -109,7 +116,11 @@ class PostgresUsageStore(QueuedUsageStore):
 
     def _write(self, batch: list[Record]) -> None:
         with self._pool.connection() as conn, conn.cursor() as cur:
-            cur.executemany(INSERT, batch)
+            cur.execute(STAGE)
+            with cur.copy(COPY) as copy:
+                for row in batch:
+                    copy.write_row(row)
+            cur.execute(MOVE)
             cur.executemany(UPSERT_LAST_USED, last_uses(batch))
             self._written_since_prune += len(batch)
             if self._written_since_prune > max(self.keep // 10, 1):
