@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from registry import Registry
 from server.usage import UsageStore, UsageStoreError
+
+pytest_plugins = ["tests.server_fixtures"]
 
 
 def record(i: int, model: str = "iris") -> tuple[object, ...]:
@@ -141,3 +144,25 @@ def test_an_unknown_usage_url_is_one_clear_error() -> None:
         UsageStoreError, match=r"unsupported usage store URL 'mysql://u:\*\*\*@h/db'"
     ):
         open_usage_store("mysql://u:secret@h/db")
+
+
+def test_the_server_keeps_answering_while_its_usage_database_is_locked(
+    served_registry: Registry, db: Path, locker: sqlite3.Connection
+) -> None:
+    from litestar.testing import TestClient
+
+    from server import create_app
+    from tests.server_fixtures import SETOSA
+
+    with TestClient(app=create_app(served_registry, usage_path=db)) as client:
+        locker.execute("BEGIN EXCLUSIVE")
+        invoked = client.post("/v1/models/public-iris/invoke", json={"data": SETOSA})
+        assert invoked.status_code == 200, invoked.text
+        jobs = client.get("/v1/jobs")
+        assert jobs.status_code == 200  # read from the database as it is: the job is queued
+        assert jobs.json()["jobs"] == []
+        locker.execute("ROLLBACK")
+        # The writer retries after its backoff; the job then shows.
+        wait_for(lambda: client.get("/v1/jobs").json()["jobs"], "the queued job")
+        listed = client.get("/v1/jobs").json()["jobs"]
+        assert [j["model"] for j in listed] == ["public-iris"]
