@@ -63,13 +63,16 @@ def create_app(
     usage_path: str | os.PathLike[str] | None = None,
     write_mode: str = "commit",
     max_upload: int = DEFAULT_MAX_UPLOAD,
+    usage_url: str | None = None,
 ) -> Litestar:
     """A Litestar app serving the registry `repo` at `rev` (or following branch `follow`).
 
     tokens: a list of Token, a tokens file, or None to read MREG_TOKENS (none: no auth).
     fetch_timeout: seconds a fetch of a followed remote branch (`origin/main`) may take.
     write_mode: "commit" (writes commit to the served branch) or "branch" (to new branches).
-    Raises RegistryError when the revision cannot be loaded.
+    usage_url: a shared usage store (`postgresql://...`); default: SQLite at `usage_path`
+    (default `.git/mreg/usage.sqlite`).
+    Raises RegistryError when the revision or the usage store cannot be loaded.
     """
     writes = check_settings(write_mode, max_upload)
     registry = repo if isinstance(repo, Registry) else Registry(repo)
@@ -84,7 +87,8 @@ def create_app(
         preload=preload,
         max_loaded=max_loaded,
         locate=locate or default_locator,
-        usage_path=Path(usage_path) if usage_path else registry.state_dir / "usage.sqlite",
+        usage_path=usage_url
+        or (Path(usage_path) if usage_path else registry.state_dir / "usage.sqlite"),
     )
     app = Litestar(
         route_handlers=[allowed_methods, *ROUTES, *WRITE_ROUTES, *UI_ROUTES, V2_ROUTER],

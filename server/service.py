@@ -48,7 +48,7 @@ from server.state import (
     remote_branch,
     rev_parse,
 )
-from server.usage import UsageStore, iso
+from server.usage import iso, open_usage_store
 
 log = logging.getLogger("mreg.server")
 
@@ -134,7 +134,7 @@ class Server:
         preload: bool,
         max_loaded: int,
         locate: ArtifactLocator,
-        usage_path: Path | None,
+        usage_path: Path | str | None,
     ) -> None:
         self.registry = registry
         self.rev = follow or rev
@@ -151,7 +151,7 @@ class Server:
         self.preload = preload
         self.metrics = Metrics(self)
         self.pool = ModelPool(registry, locate, max_loaded)
-        self.usage = UsageStore(usage_path)
+        self.usage = open_usage_store(usage_path)
         self.served: Served = Served.load(registry, self.rev)
         self.previous: Served | None = None
         self.last_reload_error: ReloadError | None = None

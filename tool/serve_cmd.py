@@ -94,6 +94,13 @@ def is_loopback(host: str) -> bool:
 )
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback host without any token.")
 @click.option(
+    "--usage-url",
+    envvar="MREG_USAGE_URL",
+    metavar="URL",
+    help="Usage store shared by every worker and replica (postgresql://user@host/db);"
+    " default: SQLite in .git/mreg/usage.sqlite. Also the MREG_USAGE_URL variable.",
+)
+@click.option(
     "--get",
     "get_path",
     metavar="PATH",
@@ -116,6 +123,7 @@ def serve(
     max_upload: int,
     tokens_file: str | None,
     insecure: bool,
+    usage_url: str | None,
     get_path: str | None,
 ) -> None:
     """Serve the registry at one git revision over HTTP (Litestar + uvicorn).
@@ -131,6 +139,7 @@ def serve(
         mreg serve --follow main --poll 10 --tokens /etc/mreg/tokens.yaml --host 0.0.0.0
         mreg serve --follow origin/main --fetch-timeout 30
         mreg serve --get /v1/registry
+        mreg serve --follow origin/main --usage-url postgresql://mreg@db/mreg --workers 4
     """
     from server import create_app
     from server.auth import load_tokens
@@ -154,6 +163,7 @@ def serve(
         "max_body": max_body,
         "write_mode": write_mode,
         "max_upload": max_upload,
+        "usage_url": usage_url or None,
     }
     app = create_app(**{**options, "tokens": tokens})
     if get_path is not None:

@@ -1,0 +1,159 @@
+"""The shared usage store: PostgreSQL, for many workers and replicas (`--usage-url postgresql://`).
+
+Every process that serves the registry writes its invocations to the same
+tables, so jobs, runs and last uses are the same whichever replica answers.
+Writes are batched (one pipelined executemany per flush) over a small
+psycopg connection pool; the tables are created on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from server.usage.store import COLUMNS, QueuedUsageStore, Record, UsageStoreError, last_uses
+
+# Two processes may start at once: an advisory lock makes the schema's creation one at a time.
+SCHEMA_LOCK = 0x6D726567  # "mreg"
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS mreg_jobs (
+        seq BIGSERIAL,
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        ref TEXT,
+        model TEXT NOT NULL,
+        version INTEGER,
+        model_id TEXT,
+        revision TEXT,
+        who TEXT,
+        status INTEGER NOT NULL,
+        error TEXT,
+        latency_ms DOUBLE PRECISION NOT NULL,
+        inputs INTEGER NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        outputs TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS mreg_jobs_model ON mreg_jobs (model, created_at)",
+    "CREATE INDEX IF NOT EXISTS mreg_jobs_time ON mreg_jobs (created_at)",
+    """CREATE TABLE IF NOT EXISTS mreg_last_used (
+        model TEXT PRIMARY KEY,
+        at DOUBLE PRECISION NOT NULL
+    )""",
+)
+# A batch is copied (COPY, one stream) into a per-session staging table, then moved in one
+# INSERT; ON CONFLICT makes a batch retried after an ambiguous failure harmless.
+STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS mreg_jobs_in ON COMMIT DELETE ROWS AS"
+    f" SELECT {', '.join(COLUMNS)} FROM mreg_jobs WITH NO DATA"
+)
+COPY = f"COPY mreg_jobs_in ({', '.join(COLUMNS)}) FROM STDIN"
+MOVE = (
+    f"INSERT INTO mreg_jobs ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM mreg_jobs_in"
+    " ORDER BY created_at ON CONFLICT (id) DO NOTHING"
+)
+UPSERT_LAST_USED = (
+    "INSERT INTO mreg_last_used (model, at) VALUES (%s, %s)"
+    " ON CONFLICT (model) DO UPDATE SET at = GREATEST(mreg_last_used.at, excluded.at)"
+)
+PRUNE = (
+    "DELETE FROM mreg_jobs WHERE created_at <"
+    " (SELECT created_at FROM mreg_jobs ORDER BY created_at DESC OFFSET %s LIMIT 1)"
+)
+SELECT = f"SELECT {', '.join(COLUMNS)} FROM mreg_jobs"
+
+
+class PostgresUsageStore(QueuedUsageStore):
+    """The usage store in PostgreSQL, shared by every process given the same URL."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 4,
+        connect_timeout: float = 10.0,
+        statement_timeout: float = 10.0,
+        **options: Any,
+    ) -> None:
+        """statement_timeout: seconds a statement may wait (for a lock, a busy server) before it
+        fails and the writer retries later."""
+        from server.usage import redact_url
+
+        super().__init__(**options)
+        self.url = url
+        self.description = f"usage store {redact_url(url)}"
+        self._written_since_prune = 0
+        conninfo = {
+            "connect_timeout": max(1, int(connect_timeout)),
+            "options": f"-c statement_timeout={int(statement_timeout * 1000)}",
+        }
+        try:
+            # One direct connection first: a wrong URL or a database that is down is one clear
+            # error here (the pool would only retry in the background and time out).
+            with psycopg.connect(url, **conninfo) as conn:  # type: ignore[arg-type]
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                for statement in SCHEMA:
+                    conn.execute(statement)
+        except psycopg.Error as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UsageStoreError(f"{self.description}: cannot connect: {message}") from None
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            timeout=connect_timeout,
+            name="mreg-usage",
+            kwargs=conninfo,
+        )
+        try:
+            self._pool.open(wait=True, timeout=connect_timeout)
+            self.refresh_last_used()
+        except (psycopg.Error, PoolTimeout) as exc:
+            self._pool.close()
+            raise UsageStoreError(f"{self.description}: cannot connect: {exc}") from None
+
+    def _write(self, batch: list[Record]) -> None:
+        with self._pool.connection() as conn, conn.cursor() as cur:
+            cur.execute(STAGE)
+            with cur.copy(COPY) as copy:
+                for row in batch:
+                    copy.write_row(row)
+            cur.execute(MOVE)
+            cur.executemany(UPSERT_LAST_USED, last_uses(batch))
+            self._written_since_prune += len(batch)
+            if self._written_since_prune > max(self.keep // 10, 1):
+                cur.execute(PRUNE, (self.keep,))
+                self._written_since_prune = 0
+
+    def _select_jobs(self, model: str | None, models: set[str] | None, limit: int) -> list[Record]:
+        sql = SELECT
+        where: list[str] = []
+        args: list[Any] = []
+        if model is not None:
+            where.append("model = %s")
+            args.append(model)
+        if models is not None:
+            where.append("model = ANY(%s)")
+            args.append(sorted(models))
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, seq DESC LIMIT %s"
+        args.append(limit)
+        with self._pool.connection() as conn:
+            return conn.execute(sql, args).fetchall()
+
+    def _select_run(self, run_id: str) -> Record | None:
+        with self._pool.connection() as conn:
+            return conn.execute(f"{SELECT} WHERE id = %s", (run_id,)).fetchone()
+
+    def _select_last_used(self, since: float) -> list[tuple[str, float]]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT model, at FROM mreg_last_used WHERE at > %s", (since,)
+            ).fetchall()
+            return [(model, at) for model, at in rows]
+
+    def _close(self) -> None:
+        self._pool.close()

@@ -1,0 +1,319 @@
+"""What every usage store shares: a bounded in-memory queue and a writer thread that never dies.
+
+The request path only appends a tuple to a deque; a background thread writes
+the queue in batches to the backend (SQLite or PostgreSQL), so the database
+never sits between a client and its answer. A failed write (a locked SQLite
+file, a PostgreSQL restart) puts the batch back at the head of the queue and
+the writer retries with exponential backoff. The queue is bounded: when it is
+full the oldest queued record is dropped and counted in `dropped` (exported
+by /metrics), never lost silently. Reads flush first, so a client sees its own
+invocation at once, and the writer refreshes `last_used` from the backend, so
+every worker and replica sharing a store agrees on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+from registry import RegistryError
+
+log = logging.getLogger("mreg.usage")
+
+KEEP_JOBS = 100_000
+MAX_PENDING = 100_000
+# How far back a last-use refresh looks beyond the newest time already seen: replicas'
+# clocks differ, and a replica may write a use a little older than one this process saw.
+REFRESH_SLACK = 300.0
+
+COLUMNS = (
+    "id",
+    "kind",
+    "ref",
+    "model",
+    "version",
+    "model_id",
+    "revision",
+    "who",
+    "status",
+    "error",
+    "latency_ms",
+    "inputs",
+    "created_at",
+    "outputs",
+)
+STATUS = COLUMNS.index("status")
+MODEL = COLUMNS.index("model")
+CREATED_AT = COLUMNS.index("created_at")
+
+Record = tuple[Any, ...]  # in COLUMNS order
+
+
+class UsageStoreError(RegistryError):
+    """The usage store cannot be opened or read (the database is locked, down or misnamed)."""
+
+    code = "usage_unavailable"
+    status = 503
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def now() -> float:
+    return time.time()
+
+
+def last_uses(batch: list[Record]) -> list[tuple[str, float]]:
+    """Each model's newest successful use in a batch, sorted by model (a stable lock order)."""
+    newest: dict[str, float] = {}
+    for r in batch:
+        if r[STATUS] < 400 and r[CREATED_AT] >= newest.get(r[MODEL], r[CREATED_AT]):
+            newest[r[MODEL]] = r[CREATED_AT]
+    return sorted(newest.items())
+
+
+class QueuedUsageStore:
+    """Invocations: queued in memory on the request path, written in batches by a thread.
+
+    Subclasses implement `_write`, `_select_jobs`, `_select_run`, `_select_last_used`
+    and `_close`.
+    """
+
+    description = "usage store"
+
+    def __init__(
+        self,
+        *,
+        flush_every: float = 0.5,
+        keep: int = KEEP_JOBS,
+        max_pending: int = MAX_PENDING,
+        backoff: tuple[float, float] = (0.5, 30.0),
+    ) -> None:
+        self.flush_every = flush_every
+        self.keep = keep
+        """How many of the newest job records are kept; older ones are pruned as new ones land."""
+        self.max_pending = max_pending
+        """How many records may wait in memory for the database; beyond, the oldest is dropped."""
+        self.backoff = backoff
+        self.last_used: dict[str, float] = {}
+        """model -> time of its last successful invocation, by any process sharing the store."""
+        self.dropped = 0
+        """Records dropped because the queue was full while the database refused writes."""
+        self.write_errors = 0
+        self.last_error: str | None = None
+        # deque: append (event loop) and popleft (writer thread) are atomic, so nothing is lost
+        self._pending: deque[Record] = deque()
+        self._flush_lock = threading.Lock()  # one flush at a time: pop, write, requeue
+        self._count_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._delay = 0.0  # the current backoff; 0 while writes succeed
+        self._retry_at = 0.0  # time.monotonic() before which the writer does not try again
+        self._newest_seen = -1e300  # nothing seen yet: the first refresh reads every row
+
+    # -- writing -----------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Records queued and not yet written."""
+        return len(self._pending)
+
+    def record(self, record: Record) -> None:
+        """Queue one invocation (COLUMNS order). Cheap: no I/O."""
+        if len(self._pending) >= self.max_pending:
+            self._drop_oldest(len(self._pending) - self.max_pending + 1)
+        self._pending.append(record)
+        if record[STATUS] < 400:
+            self.last_used[record[MODEL]] = record[CREATED_AT]
+        if len(self._pending) >= 1000:
+            self._wake.set()
+
+    def _drop_oldest(self, n: int) -> None:
+        dropped = 0
+        with contextlib.suppress(IndexError):
+            for _ in range(n):
+                self._pending.popleft()
+                dropped += 1
+        if dropped:
+            with self._count_lock:
+                first = self.dropped == 0
+                self.dropped += dropped
+            if first:
+                log.warning(
+                    "%s: queue full (%d records): dropping the oldest unwritten records (%s)",
+                    self.description,
+                    self.max_pending,
+                    self.last_error or "the writer is behind",
+                )
+
+    def flush(self) -> int:
+        """Write what is queued; returns how many records were written.
+
+        On failure the batch goes back to the head of the queue (the oldest
+        beyond `max_pending` are dropped and counted) and UsageStoreError is raised.
+        """
+        with self._flush_lock:
+            batch: list[Record] = []
+            with contextlib.suppress(IndexError):
+                while True:
+                    batch.append(self._pending.popleft())
+            if not batch:
+                return 0
+            try:
+                self._write(batch)
+            except Exception as exc:
+                self._pending.extendleft(reversed(batch))
+                if len(self._pending) > self.max_pending:
+                    self._drop_oldest(len(self._pending) - self.max_pending)
+                self.write_errors += 1
+                self.last_error = f"{type(exc).__name__}: {exc}".strip()
+                raise UsageStoreError(
+                    f"{self.description}: writing {len(batch)} records failed: {self.last_error}"
+                ) from exc
+            if self._delay:
+                log.warning("%s: writes work again", self.description)
+            self._delay = 0.0
+            return len(batch)
+
+    def refresh_last_used(self) -> None:
+        """Merge the last uses other processes recorded since the newest one seen here."""
+        rows = self._select_last_used(self._newest_seen - REFRESH_SLACK)
+        last_used = self.last_used
+        for model, at in rows:
+            if model not in last_used or at > last_used[model]:
+                last_used[model] = at
+            if at > self._newest_seen:
+                self._newest_seen = at
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="mreg-usage", daemon=True)
+            self._thread.start()
+
+    @property
+    def writer_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            wait = self._retry_at - time.monotonic()
+            if wait > 0:
+                self._stop.wait(wait)  # backing off: a full queue does not wake us
+                continue
+            self._wake.wait(self.flush_every)
+            self._wake.clear()
+            self._cycle()
+
+    def _cycle(self) -> None:
+        try:
+            self.flush()
+            self.refresh_last_used()
+        except Exception as exc:  # the writer must survive anything; records stay queued
+            low, high = self.backoff
+            self._delay = min(max(self._delay * 2, low), high)
+            self._retry_at = time.monotonic() + self._delay
+            log.warning(
+                "%s: %s; %d records queued, retrying in %.1f s",
+                self.description,
+                exc,
+                len(self._pending),
+                self._delay,
+            )
+
+    def _flush_for_read(self) -> None:
+        """Flush before a read unless the writer is backing off (the read then shows the DB)."""
+        if time.monotonic() < self._retry_at:
+            return
+        with contextlib.suppress(UsageStoreError):
+            self.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        try:
+            self.flush()
+        except UsageStoreError as exc:
+            log.error(
+                "%s: %d usage records not written at shutdown: %s",
+                self.description,
+                len(self._pending),
+                exc,
+            )
+        self._close()
+
+    # -- reading -----------------------------------------------------------
+
+    def jobs(
+        self, *, model: str | None = None, models: set[str] | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """The most recent invocations, newest first; `models` limits what a caller may see."""
+        self._flush_for_read()
+        rows = self._read(self._select_jobs, model, models, limit)
+        return [self.to_dict(row, with_outputs=False) for row in rows]
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        self._flush_for_read()
+        row = self._read(self._select_run, run_id)
+        return self.to_dict(row, with_outputs=True) if row else None
+
+    def _read(self, select: Any, *args: Any) -> Any:
+        try:
+            return select(*args)
+        except UsageStoreError:
+            raise
+        except Exception as exc:
+            raise UsageStoreError(f"{self.description}: reading failed: {exc}") from exc
+
+    @staticmethod
+    def to_dict(row: Record, *, with_outputs: bool) -> dict[str, Any]:
+        d = dict(zip(COLUMNS, row, strict=True))
+        out = {
+            "id": d["id"],
+            "kind": d["kind"],
+            "ref": d["ref"],
+            "model": d["model"],
+            "version": d["version"],
+            "model_id": d["model_id"],
+            "revision": d["revision"],
+            "who": d["who"],
+            "status": "succeeded" if d["status"] < 400 else "failed",
+            "http_status": d["status"],
+            "error": d["error"],
+            "latency_ms": round(d["latency_ms"], 3),
+            "inputs": d["inputs"],
+            "created_at": iso(d["created_at"]),
+        }
+        if with_outputs:
+            out["outputs"] = json.loads(d["outputs"]) if d["outputs"] else None
+        return out
+
+    # -- the backend ---------------------------------------------------------
+
+    def _write(self, batch: list[Record]) -> None:
+        raise NotImplementedError
+
+    def _select_jobs(self, model: str | None, models: set[str] | None, limit: int) -> list[Record]:
+        raise NotImplementedError
+
+    def _select_run(self, run_id: str) -> Record | None:
+        raise NotImplementedError
+
+    def _select_last_used(self, since: float) -> list[tuple[str, float]]:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        raise NotImplementedError
