@@ -256,7 +256,7 @@ async def _write(
     check: Callable[[Registry, str | None], None] | None = None,
 ) -> tuple[T, WriteInfo]:
     """Authorise, then run `action` in a worker thread as the token; swap to its commit."""
-    who = server.auth.require(request.headers.get("authorization"), "write")
+    who = _writer(request, server)
     if branch is None and _settings(request).mode == "branch":
         branch = f"mreg/{model}-{secrets.token_hex(4)}"
 
@@ -271,8 +271,6 @@ async def _write(
             )
         if check is not None:
             check(reg, branch)
-        if not server.auth.enabled:
-            return action(reg, branch)  # no tokens: the server's own git identity
         with reg.authored_as(who, f"{who}@mreg.invalid"):
             return action(reg, branch)
 
@@ -290,11 +288,28 @@ async def _write(
     return result.value, info
 
 
+def _writer(request: Request[Any, Any, Any], server: Server) -> str:
+    """The name of a caller that may write: a token with the `write` scope, always.
+
+    A server without tokens is open for reads and invokes on loopback, but never
+    for writes: any web page a developer opens could otherwise post a form to
+    http://127.0.0.1:8000/v1/models/iris/archive, which needs no CORS preflight.
+    """
+    if not server.auth.enabled:
+        raise ApiError(
+            403,
+            "writes_disabled",
+            "writes over HTTP need a token with the 'write' scope:"
+            " start mreg serve with --tokens FILE (or MREG_TOKENS)",
+        )
+    return server.auth.require(request.headers.get("authorization"), "write")
+
+
 async def _unchanged(
     request: Request[Any, Any, Any], server: Server, read: Callable[[Registry], T]
 ) -> T:
     """An empty patch changes nothing: authorise it, and answer with what is there."""
-    server.auth.require(request.headers.get("authorization"), "write")
+    _writer(request, server)
     return await anyio.to_thread.run_sync(read, server.registry)
 
 
@@ -491,7 +506,7 @@ async def create_version(
     ] = "",
     branch: Branch = None,
 ) -> VersionWritten:
-    server.auth.require(request.headers.get("authorization"), "write")
+    _writer(request, server)
     if request.content_type[0] == "application/octet-stream":
         name = filename or FORMAT_FILES[format or "skops"]
         limit = _settings(request).max_upload
@@ -710,7 +725,7 @@ async def upload_artifact(
     ] = "",
     branch: Branch = None,
 ) -> VersionWritten:
-    server.auth.require(request.headers.get("authorization"), "write")
+    _writer(request, server)
     settings = _settings(request)
     reg = server.registry
     await anyio.to_thread.run_sync(_check_untrained, reg, model, n)

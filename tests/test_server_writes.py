@@ -67,6 +67,29 @@ def client(showcase: Showcase, tmp_path: Path) -> Iterator[TestClient[Any]]:
         yield c
 
 
+def test_a_cross_site_form_post_cannot_write_to_a_server_without_tokens(
+    showcase: Showcase, tmp_path: Path
+) -> None:
+    """The attack: a web page the developer opens posts a form (no CORS preflight) to the
+    local server. Without tokens reads are open on loopback, but writes never are."""
+    before = head(showcase.root)
+    app = create_app(showcase.root, tokens=[], usage_path=tmp_path / "usage.sqlite")
+    with TestClient(app=app) as c:
+        archive = c.post(
+            "/v1/models/iris/archive",
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": "https://evil"},
+        )
+        create = c.post(
+            "/v1/models", content=b'{"name": "fraud"}', headers={"Content-Type": "text/plain"}
+        )
+        shown = c.get("/v1/models/iris")
+    assert archive.status_code == create.status_code == 403
+    assert archive.json()["error"]["code"] == "writes_disabled"
+    assert "--tokens" in archive.json()["error"]["message"]
+    assert head(showcase.root) == before
+    assert shown.status_code == 200 and shown.json()["archived_at"] is None
+
+
 def test_a_write_needs_the_write_scope(client: TestClient[Any], showcase: Showcase) -> None:
     before = head(showcase.root)
     r = client.post("/v1/models", json={"name": "fraud"})
