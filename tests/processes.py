@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -67,25 +67,34 @@ class ServeProcess:
         self._log.seek(0)
         return self._log.read().decode(errors="replace")
 
-    def wait_ready(self, timeout: float = 90.0) -> None:
-        """Until /readyz answers 200; fails the test with the server's output if it exits first."""
+    def wait_until(self, ready: Callable[[], object], what: str, timeout: float = 90.0) -> None:
+        """Poll `ready` (an HTTP call to this server) until it is true; fail the test with the
+        server's output, saying it `what`, if the server exits first or `timeout` seconds pass."""
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if ready():
                     return
             except httpx.TransportError:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                pytest.fail(f"mreg serve did not become ready:\n{self.output()}")
+                pytest.fail(f"mreg serve {what}:\n{self.output()}")
             time.sleep(0.1)
 
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        """Until /readyz answers 200."""
+
+        def ready() -> bool:
+            return self.get("/readyz", timeout=1).status_code == 200
+
+        self.wait_until(ready, "did not become ready", timeout)
+
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.get(f"{self.url}{path}", timeout=30, **kwargs)
+        return httpx.get(f"{self.url}{path}", **{"timeout": 30, **kwargs})
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.post(f"{self.url}{path}", timeout=30, **kwargs)
+        return httpx.post(f"{self.url}{path}", **{"timeout": 30, **kwargs})
 
     def stop(self) -> None:
         """SIGINT (a clean shutdown), SIGKILL after 15 seconds; keeps the output readable."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -363,18 +362,12 @@ def served_wine(tmp_path: Path) -> Iterator[tuple[Registry, str, ServeProcess]]:
 
 def wait_for(server: ServeProcess, sha: str) -> None:
     """Until the server serves commit `sha` (a readiness wait, not a timing assertion)."""
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            r = server.get("/v1/registry", timeout=2)
-            if r.status_code == 200 and r.json()["revision"] == sha:
-                return
-        except httpx.TransportError:
-            pass
-        if server.proc.poll() is not None or time.monotonic() > deadline:
-            server.stop()
-            pytest.fail(f"mreg serve never served {sha}:\n{server.output()}")
-        time.sleep(0.2)
+
+    def serves_sha() -> bool:
+        r = server.get("/v1/registry", timeout=2)
+        return r.status_code == 200 and r.json()["revision"] == sha
+
+    server.wait_until(serves_sha, f"never served {sha}")
 
 
 def invoke(url: str, query: str = "") -> dict[str, Any]:
