@@ -11,29 +11,15 @@ PYTEST_DONT_REWRITE (test modules import helpers from here before pytest loads i
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-ROOT = Path(__file__).parent.parent
-MREG = [sys.executable, "-c", "from tool.cli import main; main()"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.processes import ServeProcess, free_port
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
@@ -97,50 +83,6 @@ def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 # -- mreg serve processes ----------------------------------------------------------
-
-
-class ServeProcess:
-    """`mreg serve` as a real process on a loopback port."""
-
-    def __init__(self, repo: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [*MREG, "--repo", str(repo), "serve", "--port", str(self.port), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-        )
-
-    def wait_ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                out = self.proc.stdout.read() if self.proc.stdout else ""
-                pytest.fail(f"mreg serve did not become ready:\n{out}")
-            time.sleep(0.1)
-
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.get(f"{self.url}{path}", timeout=30, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.post(f"{self.url}{path}", timeout=30, **kwargs)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @pytest.fixture

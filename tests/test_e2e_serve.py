@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,18 +11,10 @@ import httpx
 import pytest
 
 from registry import Registry
+from tests.processes import MREG, free_port, serving
 from tests.server_fixtures import LABELS, SETOSA, VIRGINICA
 
 pytest_plugins = ["tests.server_fixtures"]
-
-MREG = [sys.executable, "-c", "from tool.cli import main; main()"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -40,35 +27,8 @@ def registry(tmp_path: Path, model_files: dict[str, Path]) -> Registry:
 
 @pytest.fixture
 def server(registry: Registry) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [*MREG, "--repo", str(registry.root), "serve", "--port", str(port), "--preload"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read() if proc.stdout else ""
-                pytest.fail(f"mreg serve did not become ready:\n{out}")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with serving(registry.root, "--preload", timeout=60) as process:
+        yield process.url
 
 
 @pytest.mark.slow

@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -28,20 +27,12 @@ import pytest
 
 from registry import Registry
 from tests.conftest import git
+from tests.processes import MREG, ROOT, serving
 from tests.server_fixtures import LABELS, SETOSA, VIRGINICA
 
 pytest_plugins = ["tests.server_fixtures"]
 
-MREG = [sys.executable, "-c", "from tool.cli import main; main()"]
-ROOT = Path(__file__).parent.parent
 TOKENS = {"writer": ["write"], "reader": ["read"], "admin": ["admin"]}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def bearer(name: str) -> dict[str, str]:
@@ -50,35 +41,8 @@ def bearer(name: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def serve(root: Path, tokens: Path, *args: str) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [*MREG, "--repo", str(root), "serve", "--port", str(port), "--tokens", str(tokens), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read() if proc.stdout else ""
-                pytest.fail(f"mreg serve did not become ready:\n{out}")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with serving(root, "--tokens", str(tokens), *args, timeout=60) as process:
+        yield process.url
 
 
 @pytest.fixture

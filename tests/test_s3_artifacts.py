@@ -19,7 +19,8 @@ import pytest
 
 from registry import Registry, file_md5
 from tests.conftest import git
-from tests.scale_fixtures import MREG, ROOT, S3_CREDENTIALS, ServeProcess
+from tests.processes import MREG, ROOT, ServeProcess
+from tests.scale_fixtures import S3_CREDENTIALS
 from tests.server_fixtures import LABELS, SETOSA
 
 pytest_plugins = ["tests.server_fixtures", "tests.scale_fixtures"]

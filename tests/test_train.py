@@ -8,10 +8,8 @@ run by `dvc repro` in a real git repository with a local DVC remote.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,11 +36,10 @@ from registry import (
     validate_registry,
 )
 from tests.conftest import RepoBuilder, git
+from tests.processes import MREG, ROOT, ServeProcess, serving
 from tool.cli import cli
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "wine"
-MREG = [sys.executable, "-c", "from tool.cli import main; main()"]
 SAMPLE = [13.2, 1.78, 2.14, 11.2, 100.0, 2.65, 2.76, 0.26, 1.28, 4.38, 1.05, 3.4, 1050.0]
 
 
@@ -352,57 +349,25 @@ def test_changed_models_follow_the_stage_inputs(tmp_path: Path) -> None:
 # -- the issue's end-to-end: new data, a new version, the server follows -----------------
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
-def served_wine(tmp_path: Path) -> Iterator[tuple[Registry, str, subprocess.Popen[str]]]:
+def served_wine(tmp_path: Path) -> Iterator[tuple[Registry, str, ServeProcess]]:
     """wine v1 trained and pointed `prod`, served by a real `mreg serve --follow main`."""
     reg = trainable(tmp_path / "reg")
     first = mreg(reg, "train", "wine", "--point", "prod")
     assert first.returncode == 0, first.stderr
-    port = free_port()
-    serve = ["serve", "--follow", "main", "--poll", "0.2", "--port", str(port)]
-    proc = subprocess.Popen(
-        [*MREG, "--repo", str(reg.root), *serve],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(url, head(reg), proc)
-        yield reg, url, proc
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with serving(reg.root, "--follow", "main", "--poll", "0.2") as server:
+        wait_for(server, head(reg))
+        yield reg, server.url, server
 
 
-def wait_for(url: str, sha: str, proc: subprocess.Popen[str]) -> None:
+def wait_for(server: ServeProcess, sha: str) -> None:
     """Until the server serves commit `sha` (a readiness wait, not a timing assertion)."""
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            r = httpx.get(f"{url}/v1/registry", timeout=2)
-            if r.status_code == 200 and r.json()["revision"] == sha:
-                return
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            out = proc.stdout.read() if proc.stdout and proc.poll() is not None else ""
-            pytest.fail(f"mreg serve never served {sha}:\n{out}")
-        time.sleep(0.2)
+
+    def serves_sha() -> bool:
+        r = server.get("/v1/registry", timeout=2)
+        return r.status_code == 200 and r.json()["revision"] == sha
+
+    server.wait_until(serves_sha, f"never served {sha}")
 
 
 def invoke(url: str, query: str = "") -> dict[str, Any]:
@@ -414,9 +379,9 @@ def invoke(url: str, query: str = "") -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_new_data_retrains_and_the_server_serves_it(
-    served_wine: tuple[Registry, str, subprocess.Popen[str]],
+    served_wine: tuple[Registry, str, ServeProcess],
 ) -> None:
-    reg, url, proc = served_wine
+    reg, url, server = served_wine
     old = invoke(url)
     assert old["version"] == 1
     assert invoke(url, "?pointer=prod")["version"] == 1
@@ -426,7 +391,7 @@ def test_new_data_retrains_and_the_server_serves_it(
     done = mreg(reg, "train", "--changed", "--point", "prod")
     assert done.returncode == 0, done.stderr
     assert "wine:v2 trained" in done.stdout and "wine:prod -> v2" in done.stdout
-    wait_for(url, head(reg), proc)
+    wait_for(server, head(reg))
 
     latest = invoke(url)
     assert latest["version"] == 2 and latest["model_id"] != old_id
@@ -447,7 +412,7 @@ def test_new_data_retrains_and_the_server_serves_it(
     assert v3.notes is not None
     assert "could not convert string 'oops'" in v3.notes and "python train.py" in v3.notes
     assert reg.resolve("wine:prod").version.version == 2
-    wait_for(url, head(reg), proc)
+    wait_for(server, head(reg))
     assert invoke(url)["version"] == 2
     assert invoke(url, "?pointer=prod")["version"] == 2
     assert findings(reg, base="HEAD~4") == []

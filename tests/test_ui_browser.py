@@ -9,24 +9,18 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from registry import Registry
+from tests.processes import ROOT, serving
 from tests.server_fixtures import token_entries, token_secret
 
-ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
-MREG = [sys.executable, "-c", "from tool.cli import main; main()"]
 CHROMIUM_FLAGS = [
     "--headless=new",
     "--no-sandbox",
@@ -38,14 +32,6 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
     "--window-size=1400,1000",
 ]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def browser_binaries() -> tuple[str, str]:
@@ -81,41 +67,11 @@ def example(tmp_path: Path) -> tuple[Registry, dict[str, str]]:
 
 
 @pytest.fixture
-def server(example: tuple[Registry, dict[str, str]], tmp_path: Path) -> Iterator[str]:
+def server(example: tuple[Registry, dict[str, str]]) -> Iterator[str]:
     reg, _ = example
-    port = free_port()
-    log = tmp_path / "serve.log"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "MREG_TOKENS": json.dumps(token_entries()),
-    }
-    proc = subprocess.Popen(
-        [*MREG, "--repo", str(reg.root), "serve", "--port", str(port)],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mreg serve did not become ready:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    env = {"MREG_TOKENS": json.dumps(token_entries())}
+    with serving(reg.root, env=env, timeout=120) as process:
+        yield process.url
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ from registry import Registry
 from server.usage import UsageStoreError, open_usage_store
 from server.usage.postgres import PostgresUsageStore
 from tests.conftest import git
-from tests.scale_fixtures import MREG, ROOT, ServeProcess, free_port, wait_for
+from tests.processes import MREG, ROOT, ServeProcess, free_port
+from tests.scale_fixtures import wait_for
 from tests.server_fixtures import LABELS, SETOSA
 from tests.test_usage_writer import record
 

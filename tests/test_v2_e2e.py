@@ -8,31 +8,20 @@ default, JSON on request, errors as InferenceServerException.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-ROOT = Path(__file__).resolve().parent.parent
-MREG = [sys.executable, "-c", "from tool.cli import main; main()"]
+from tests.processes import MREG, ROOT, serving
+
 ENV = {"PYTHONPATH": str(ROOT)}
 SETOSA, VIRGINICA = [5.1, 3.5, 1.4, 0.2], [6.9, 3.1, 5.4, 2.1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -64,36 +53,8 @@ def examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def url(examples: Path) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [*MREG, "--repo", str(examples), "serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, **ENV},
-    )
-    base = f"127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read() if proc.stdout else ""
-                pytest.fail(f"mreg serve did not become ready:\n{out}")
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with serving(examples, cwd=ROOT, timeout=60) as process:
+        yield f"127.0.0.1:{process.port}"
 
 
 @pytest.fixture
