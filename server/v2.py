@@ -18,17 +18,37 @@ from __future__ import annotations
 
 import math
 import struct
+from dataclasses import dataclass
 from importlib.metadata import version as package_version
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import numpy as np
 from litestar import Request, Response, Router, get, post
 from litestar.exceptions import HTTPException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    Reference,
+    RequestBody,
+    Schema,
+)
+from litestar.params import PathParameter
 
-from registry import RegistryError, VersionManifest, parse_ref
+import registry as core
+from registry import InvalidRefError, RegistryError, VersionManifest, parse_ref
 from server import visibility
-from server.errors import ApiError, http_error, internal_error, registry_error
+from server.errors import (
+    STATUS_MEANINGS,
+    ApiError,
+    error_specs,
+    http_error,
+    internal_error,
+    registry_error,
+)
 from server.routes import _pins, _ref_text
 from server.service import JSON, InvokeResponse, Server
 from server.state import LATEST, Pin
@@ -73,6 +93,82 @@ class V2InferRequest(msgspec.Struct):
     outputs: list[V2RequestedOutput] | None = None
 
 
+class V2ServerMetadata(msgspec.Struct):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class V2Live(msgspec.Struct):
+    live: bool
+
+
+class V2Ready(msgspec.Struct):
+    ready: bool
+
+
+class V2TensorMetadata(msgspec.Struct):
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class V2ModelParameters(msgspec.Struct):
+    version: str
+    model_id: str
+    revision: str
+    feature_names: list[str]
+
+
+class V2ModelMetadata(msgspec.Struct):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[V2TensorMetadata]
+    outputs: list[V2TensorMetadata]
+    parameters: V2ModelParameters
+
+
+class V2ModelReady(msgspec.Struct):
+    name: str
+    version: str
+    ready: bool
+
+
+class V2BinarySize(msgspec.Struct):
+    binary_data_size: int
+
+
+class V2OutputTensor(msgspec.Struct):
+    """An output: its values in `data`, or (binary extension) their size after the JSON header."""
+
+    name: str
+    datatype: str
+    shape: list[int]
+    data: list[Any] | msgspec.UnsetType = msgspec.UNSET
+    parameters: V2BinarySize | msgspec.UnsetType = msgspec.UNSET
+
+
+class V2ResponseParameters(msgspec.Struct):
+    model_id: str
+    revision: str
+
+
+class V2InferResponse(msgspec.Struct):
+    model_name: str
+    model_version: str
+    id: str
+    parameters: V2ResponseParameters
+    outputs: list[V2OutputTensor]
+
+
+class V2Error(msgspec.Struct):
+    """The protocol's error shape `{"error": message}`, with mreg's error code beside it."""
+
+    error: str
+    code: str
+
+
 # -- names and versions ---------------------------------------------------------
 
 
@@ -80,24 +176,30 @@ def _target(server: Server, name: str, version: str | None) -> tuple[str, Pin]:
     """The model and the version pin that `{name}` and `/versions/{version}` name."""
     ref = parse_ref(name)
     if ref.version_id is not None:
-        if version:
+        if version is not None:
             raise ApiError(400, "bad_request", f"{name} is a version id: give no /versions/")
         model, _ = server.served.snapshot.version_by_id(ref.version_id)
         return model, Pin("model_id", ref.version_id)
     assert ref.model is not None
-    if ref.tag and version:
+    if ref.tag and version is not None:
         raise ApiError(
             400,
             "bad_request",
             f"{name!r} already names a version: give either MODEL:TAG or /versions/{version}",
+        )
+    if version is not None and not core.names.TAG_RE.fullmatch(version):
+        raise InvalidRefError(
+            f"invalid version {version!r}: expected a number, a pointer or a version id",
+            ref=version,
         )
     tag = ref.tag or version
     if not tag:
         return ref.model, LATEST
     if tag.isdigit():
         return ref.model, Pin("version", str(int(tag)))
-    if tag.startswith("mv_"):
-        return ref.model, _pins(tag, None, None)[0]
+    if core.names.VERSION_ID_RE.fullmatch(tag):
+        return ref.model, Pin("model_id", tag)
+    # Anything else is a pointer name (`mv_x` too: a pointer may be called that), else not found.
     return ref.model, _pins(None, None, tag)[0]
 
 
@@ -115,7 +217,7 @@ def _readable(
 # -- metadata ---------------------------------------------------------------------
 
 
-def input_metadata(version: VersionManifest) -> list[dict[str, Any]]:
+def input_metadata(version: VersionManifest) -> list[V2TensorMetadata]:
     """One tensor `input` of shape [-1, k] (k features when the manifest says how many)."""
     info = version.input_info
     found = info.get("schema")
@@ -129,16 +231,16 @@ def input_metadata(version: VersionManifest) -> list[dict[str, Any]]:
     found = schema.get("items")
     items: dict[str, Any] = found if isinstance(found, dict) else {}
     datatype = SCHEMA_TYPES.get(items.get("type", "number"), "FP32")
-    return [{"name": "input", "datatype": datatype, "shape": [-1, width]}]
+    return [V2TensorMetadata("input", datatype, [-1, width])]
 
 
-def output_metadata(version: VersionManifest) -> list[dict[str, Any]]:
+def output_metadata(version: VersionManifest) -> list[V2TensorMetadata]:
     if version.output_info.get("labels"):
         return [
-            {"name": "label", "datatype": "BYTES", "shape": [-1]},
-            {"name": "confidence", "datatype": "FP64", "shape": [-1]},
+            V2TensorMetadata("label", "BYTES", [-1]),
+            V2TensorMetadata("confidence", "FP64", [-1]),
         ]
-    return [{"name": "output", "datatype": "FP64", "shape": [-1]}]
+    return [V2TensorMetadata("output", "FP64", [-1])]
 
 
 def _feature_names(version: VersionManifest) -> list[str]:
@@ -324,22 +426,22 @@ def _render(
     for name, binary in chosen:
         array = tensors[name]
         datatype = _datatype(array)
-        entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+        output = V2OutputTensor(name, datatype, list(array.shape))
         if binary:
             blob = _encode(array, datatype)
-            entry["parameters"] = {"binary_data_size": len(blob)}
+            output.parameters = V2BinarySize(len(blob))
             blobs.append(blob)
         else:
-            entry["data"] = array.reshape(-1).tolist()
-        outputs.append(entry)
+            output.data = array.reshape(-1).tolist()
+        outputs.append(output)
     body = msgspec.json.encode(
-        {
-            "model_name": result.model,
-            "model_version": str(result.version),
-            "id": request_body.id or record_id,
-            "parameters": {"model_id": result.model_id, "revision": result.revision},
-            "outputs": outputs,
-        }
+        V2InferResponse(
+            model_name=result.model,
+            model_version=str(result.version),
+            id=request_body.id or record_id,
+            parameters=V2ResponseParameters(result.model_id, result.revision),
+            outputs=outputs,
+        )
     )
     headers = {"X-Mreg-Model-Id": result.model_id}
     if not blobs:
@@ -348,92 +450,245 @@ def _render(
     return Response(body + b"".join(blobs), media_type="application/octet-stream", headers=headers)
 
 
+# -- the OpenAPI document -----------------------------------------------------------
+
+_MODEL = core.names.MODEL_NAME_RE.pattern
+_TAG = core.names.TAG_RE.pattern
+_ID = core.names.VERSION_ID_RE.pattern
+# Documented, and checked by _target (whose messages say what to send instead).
+RefPath = Annotated[
+    str,
+    PathParameter(
+        description="A model name, model:tag (a pointer, latest or v<n>) or a version id mv_<hex>",
+        schema_extra={"pattern": f"^(?:{_ID}|{_MODEL}(?::{_TAG})?)$"},
+    ),
+]
+ModelPath = Annotated[
+    str,
+    PathParameter(
+        description="A model name",
+        schema_extra={"pattern": f"^(?!{_ID}$){_MODEL}$"},
+    ),
+]
+VersionPath = Annotated[
+    str,
+    PathParameter(
+        description="A version number, a pointer (prod, latest, v<n>) or a version id mv_<hex>",
+        schema_extra={"pattern": f"^{_TAG}$"},
+    ),
+]
+
+V2_MEANINGS = {
+    **STATUS_MEANINGS,
+    400: "Bad request: an invalid name or version, or a request that is not valid inference input",
+    422: "The model rejected the input",
+}
+
+
+def v2_errors(*statuses: int) -> dict[int, ResponseSpec]:
+    """The `responses=` of a /v2 route: each error status it may answer (500 always), V2 shape."""
+    return error_specs(V2Error, V2_MEANINGS, statuses)
+
+
+def _object(required: list[str], **properties: Schema) -> Schema:
+    return Schema(type=OpenAPIType.OBJECT, required=required or None, properties={**properties})
+
+
+_TENSOR = _object(
+    ["name", "shape", "datatype"],
+    name=Schema(type=OpenAPIType.STRING),
+    shape=Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.INTEGER, minimum=0)),
+    datatype=Schema(type=OpenAPIType.STRING, enum=list(DTYPES)),
+    data=Schema(description="The values in row-major order, flat or nested; none when binary"),
+    parameters=_object([], binary_data_size=Schema(type=OpenAPIType.INTEGER, minimum=0)),
+)
+INFER_REQUEST = _object(
+    ["inputs"],
+    id=Schema(type=OpenAPIType.STRING),
+    parameters=_object([], binary_data_output=Schema(type=OpenAPIType.BOOLEAN)),
+    inputs=Schema(type=OpenAPIType.ARRAY, items=_TENSOR, min_items=1),
+    outputs=Schema(
+        type=OpenAPIType.ARRAY,
+        items=_object(
+            ["name"],
+            name=Schema(type=OpenAPIType.STRING),
+            parameters=_object([], binary_data=Schema(type=OpenAPIType.BOOLEAN)),
+        ),
+    ),
+)
+BINARY = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))
+
+
+@dataclass
+class InferOperation(Operation):
+    """The infer operation: its JSON body, and the binary form of its response.
+
+    The body is read by hand (the binary extension appends raw tensors to the JSON), so the
+    schema of the JSON is written here.
+    """
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            content={JSON: OpenAPIMediaType(schema=INFER_REQUEST)},
+            required=True,
+            description=(
+                "An inference request. Binary tensor data extension: send the JSON, then the"
+                f" tensors' bytes, with header {HEADER_LENGTH} giving the length of the JSON"
+            ),
+        )
+        ok = self.responses["200"] if self.responses else None
+        if ok is not None and not isinstance(ok, Reference) and ok.content is not None:
+            # binary_data_output or an output's binary_data: JSON, then the tensors' bytes.
+            ok.content["application/octet-stream"] = BINARY
+
+
+METADATA = "Model metadata: inputs and outputs from the version's input_info and output_info"
+READY = "Whether the version is servable (Open Inference Protocol)"
+INFER = "Inference (Open Inference Protocol): the same path as /v1/models/{model}/invoke"
+INFER_RESPONSES = {
+    200: ResponseSpec(V2InferResponse, description="The outputs (JSON, or JSON then binary)"),
+    **v2_errors(400, 401, 403, 404, 409, 413, 422, 503),
+}
+
+
 # -- routes -----------------------------------------------------------------------
 
 
-def _json(body: Any, status: int = 200) -> Response[bytes]:
-    return Response(msgspec.json.encode(body), status_code=status, media_type=JSON)
-
-
-@get("/", summary="Server metadata (Open Inference Protocol)", tags=["v2"])
-async def server_metadata() -> Response[bytes]:
-    return _json(
-        {"name": "mreg", "version": package_version("mreg"), "extensions": ["binary_tensor_data"]}
-    )
-
-
-@get("/health/live", summary="Liveness (Open Inference Protocol)", tags=["v2"])
-async def live() -> Response[bytes]:
-    return _json({"live": True})
-
-
-@get("/health/ready", summary="Readiness (Open Inference Protocol)", tags=["v2"])
-async def ready(request: Request[Any, Any, Any]) -> Response[bytes]:
-    server: Server = request.app.state.server
-    if not server.ready:
-        raise ApiError(503, "not_ready", "models are still loading")
-    return _json({"ready": True})
+@get("/", summary="Server metadata (Open Inference Protocol)", tags=["v2"], responses=v2_errors())
+async def server_metadata() -> V2ServerMetadata:
+    return V2ServerMetadata("mreg", package_version("mreg"), ["binary_tensor_data"])
 
 
 @get(
-    ["/models/{name:str}", "/models/{name:str}/versions/{version:str}"],
-    summary="Model metadata: inputs and outputs from the version's input_info and output_info",
-    tags=["v2"],
+    "/health/live", summary="Liveness (Open Inference Protocol)", tags=["v2"], responses=v2_errors()
 )
-async def model_metadata(
-    request: Request[Any, Any, Any], name: str, version: str | None = None
-) -> Response[bytes]:
+async def live() -> V2Live:
+    return V2Live(live=True)
+
+
+@get(
+    "/health/ready",
+    summary="Readiness (Open Inference Protocol)",
+    tags=["v2"],
+    responses=v2_errors(503),
+)
+async def ready(request: Request[Any, Any, Any]) -> V2Ready:
+    server: Server = request.app.state.server
+    if not server.ready:
+        raise ApiError(503, "not_ready", "models are still loading")
+    return V2Ready(ready=True)
+
+
+@get(
+    "/models/{name:str}",
+    summary=METADATA,
+    tags=["v2"],
+    responses=v2_errors(400, 401, 403, 404, 409),
+)
+async def model_metadata(request: Request[Any, Any, Any], name: RefPath) -> V2ModelMetadata:
+    return _metadata(request, name, None)
+
+
+@get(
+    "/models/{name:str}/versions/{version:str}",
+    summary=METADATA,
+    tags=["v2"],
+    responses=v2_errors(400, 401, 403, 404, 409),
+)
+async def version_metadata(
+    request: Request[Any, Any, Any], name: ModelPath, version: VersionPath
+) -> V2ModelMetadata:
+    return _metadata(request, name, version)
+
+
+def _metadata(request: Request[Any, Any, Any], name: str, version: str | None) -> V2ModelMetadata:
     server: Server = request.app.state.server
     model, found = _readable(server, request, name, version)
     viewer = server.auth.viewer(request.headers.get("authorization"))
     manifest = server.served.model(model)
     seen = visibility.versions(server.served, manifest, viewer)
-    servable = [str(v.version) for v in seen if v.servable]
     artifact = found.artifact
     library = (artifact.library if artifact else None) or manifest.library or "unknown"
-    platform = f"{library}_{artifact.format}" if artifact and artifact.format else library
-    return _json(
-        {
-            "name": model,
-            "versions": servable,
-            "platform": platform,
-            "inputs": input_metadata(found),
-            "outputs": output_metadata(found),
-            "parameters": {
-                "version": str(found.version),
-                "model_id": found.id,
-                "revision": server.served.revision,
-                "feature_names": _feature_names(found),
-            },
-        }
+    return V2ModelMetadata(
+        name=model,
+        versions=[str(v.version) for v in seen if v.servable],
+        platform=f"{library}_{artifact.format}" if artifact and artifact.format else library,
+        inputs=input_metadata(found),
+        outputs=output_metadata(found),
+        parameters=V2ModelParameters(
+            version=str(found.version),
+            model_id=found.id,
+            revision=server.served.revision,
+            feature_names=_feature_names(found),
+        ),
     )
 
 
 @get(
-    ["/models/{name:str}/ready", "/models/{name:str}/versions/{version:str}/ready"],
-    summary="Whether the version is servable (Open Inference Protocol)",
+    "/models/{name:str}/ready",
+    summary=READY,
     tags=["v2"],
+    responses=v2_errors(400, 401, 403, 404, 409, 503),
 )
-async def model_ready(
-    request: Request[Any, Any, Any], name: str, version: str | None = None
-) -> Response[bytes]:
+async def model_ready(request: Request[Any, Any, Any], name: RefPath) -> V2ModelReady:
+    return _ready(request, name, None)
+
+
+@get(
+    "/models/{name:str}/versions/{version:str}/ready",
+    summary=READY,
+    tags=["v2"],
+    responses=v2_errors(400, 401, 403, 404, 409, 503),
+)
+async def version_ready(
+    request: Request[Any, Any, Any], name: ModelPath, version: VersionPath
+) -> V2ModelReady:
+    return _ready(request, name, version)
+
+
+def _ready(request: Request[Any, Any, Any], name: str, version: str | None) -> V2ModelReady:
     server: Server = request.app.state.server
     model, found = _readable(server, request, name, version)
     if not server.ready:
         raise ApiError(503, "not_ready", "models are still loading")
-    return _json({"name": model, "version": str(found.version), "ready": True})
+    return V2ModelReady(name=model, version=str(found.version), ready=True)
 
 
 @post(
-    ["/models/{name:str}/infer", "/models/{name:str}/versions/{version:str}/infer"],
+    "/models/{name:str}/infer",
     status_code=200,
-    summary="Inference (Open Inference Protocol): the same path as /v1/models/{model}/invoke",
+    summary=INFER,
     tags=["v2"],
+    operation_class=InferOperation,
+    responses=INFER_RESPONSES,
 )
-async def infer(
-    request: Request[Any, Any, Any], name: str, version: str | None = None
+async def infer(request: Request[Any, Any, Any], name: RefPath) -> Response[bytes]:
+    return await _infer(request, name, None)
+
+
+@post(
+    "/models/{name:str}/versions/{version:str}/infer",
+    status_code=200,
+    summary=INFER,
+    tags=["v2"],
+    operation_class=InferOperation,
+    responses=INFER_RESPONSES,
+)
+async def version_infer(
+    request: Request[Any, Any, Any], name: ModelPath, version: VersionPath
+) -> Response[bytes]:
+    return await _infer(request, name, version)
+
+
+async def _infer(
+    request: Request[Any, Any, Any], name: str, version: str | None
 ) -> Response[bytes]:
     server: Server = request.app.state.server
+    # Who may call what comes first: an unknown or hidden model is a 404 whatever the body is.
+    model, pin = _target(server, name, version)
+    authorization = request.headers.get("authorization")
+    viewer = server.auth.viewer(authorization)
+    server.auth.check(viewer, "invoke", visibility.model(server.served, model, viewer))
     raw = await request.body()
     header_length = request.headers.get(HEADER_LENGTH)
     split = len(raw)
@@ -452,17 +707,15 @@ async def infer(
         ) from None
     if not body.inputs:
         raise ApiError(400, "invalid_input", "the request has no inputs")
-    model, pin = _target(server, name, version)
     binary, offset = memoryview(raw)[split:], 0
     arrays: dict[str, np.ndarray] = {}
     for tensor in body.inputs:
         if tensor.name in arrays:
             raise ApiError(400, "invalid_input", f"input {tensor.name!r} is given twice")
         arrays[tensor.name], offset = _input_array(tensor, binary, offset)
-    authorization = request.headers.get("authorization")
     rows = _rows(server, model, pin, authorization, arrays)
     result, record_id = await server.invoke(
-        "invoke", model, pin, rows, server.auth.viewer(authorization), _ref_text(model, pin)
+        "invoke", model, pin, rows, viewer, _ref_text(model, pin)
     )
     return _render(body, result, record_id)
 
@@ -499,7 +752,17 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
 
 V2_ROUTER = Router(
     path="/v2",
-    route_handlers=[server_metadata, live, ready, model_metadata, model_ready, infer],
+    route_handlers=[
+        server_metadata,
+        live,
+        ready,
+        model_metadata,
+        version_metadata,
+        model_ready,
+        version_ready,
+        infer,
+        version_infer,
+    ],
     exception_handlers={
         RegistryError: _registry_error,
         HTTPException: _http_error,
