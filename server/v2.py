@@ -11,7 +11,9 @@ or one tensor per feature named as the version's `input_info.feature_names`,
 each of shape `[batch]` or `[batch, 1]`. Outputs: `label` and `confidence`
 for a classifier with labels, else `output`. The binary tensor data extension
 (the default of `tritonclient`) works both ways. Errors are the protocol's
-`{"error": "message"}`, with mreg's error code beside it in `"code"`.
+`{"error": "message"}`, with mreg's error code beside it in `"code"`: 400 for
+a body that is not an inference request (the OpenAPI document has its
+schema), 422 for tensors that do not fit (as `/v1` answers `invalid_input`).
 """
 
 from __future__ import annotations
@@ -73,23 +75,46 @@ DTYPES: dict[str, Any] = {
 SCHEMA_TYPES = {"number": "FP32", "integer": "INT64", "string": "BYTES", "boolean": "BOOL"}
 
 
+# JSON's 4.0 is the integer 4 (so says JSON Schema): integers are read as int | float, then checked.
+# The parameters mreg reads; others (Triton's priority, timeout, ...) are ignored.
+class V2TensorParameters(msgspec.Struct):
+    binary_data_size: int | float | None = None
+
+    def __post_init__(self) -> None:
+        size = self.binary_data_size
+        if size is not None and (size < 0 or (isinstance(size, float) and not size.is_integer())):
+            raise ValueError(f"binary_data_size must be a whole number of bytes, not {size}")
+
+
 class V2Tensor(msgspec.Struct):
     name: str
-    shape: list[int]
+    shape: list[int | float]  # in JSON, 4.0 is a whole number as much as 4
     datatype: str
     data: Any = None
-    parameters: dict[str, Any] = {}
+    parameters: V2TensorParameters | None = None
+
+    def __post_init__(self) -> None:
+        if any(isinstance(d, float) and not d.is_integer() for d in self.shape):
+            raise ValueError(f"shape {self.shape} has a dimension that is not a whole number")
+
+
+class V2OutputParameters(msgspec.Struct):
+    binary_data: bool | None = None
 
 
 class V2RequestedOutput(msgspec.Struct):
     name: str
-    parameters: dict[str, Any] = {}
+    parameters: V2OutputParameters | None = None
+
+
+class V2RequestParameters(msgspec.Struct):
+    binary_data_output: bool | None = None
 
 
 class V2InferRequest(msgspec.Struct):
     inputs: list[V2Tensor]
     id: str | None = None
-    parameters: dict[str, Any] = {}
+    parameters: V2RequestParameters | None = None
     outputs: list[V2RequestedOutput] | None = None
 
 
@@ -255,7 +280,7 @@ def _decode_bytes(raw: bytes) -> list[bytes]:
     out, offset = [], 0
     while offset < len(raw):
         if offset + 4 > len(raw):
-            raise ApiError(400, "invalid_input", "BYTES tensor data ends inside a length prefix")
+            raise ApiError(422, "invalid_input", "BYTES tensor data ends inside a length prefix")
         (size,) = struct.unpack_from("<I", raw, offset)
         out.append(raw[offset + 4 : offset + 4 + size])
         offset += 4 + size
@@ -272,13 +297,15 @@ def _input_array(tensor: V2Tensor, binary: memoryview, offset: int) -> tuple[np.
             f"input {tensor.name!r}: unsupported datatype {tensor.datatype!r}"
             f" (expected one of {', '.join(DTYPES)})",
         )
-    if any(d < 0 for d in tensor.shape):
+    shape = [int(d) for d in tensor.shape]  # whole numbers (V2Tensor checks)
+    if any(d < 0 for d in shape):
         raise ApiError(400, "invalid_input", f"input {tensor.name!r}: negative dimension in shape")
-    size = tensor.parameters.get("binary_data_size")
-    if size is not None:
-        if not isinstance(size, int) or size < 0 or offset + size > len(binary):
+    given = tensor.parameters.binary_data_size if tensor.parameters else None
+    if given is not None:
+        size = int(given)
+        if offset + size > len(binary):
             raise ApiError(
-                400,
+                422,
                 "invalid_input",
                 f"input {tensor.name!r}: binary_data_size {size} overruns the request body",
             )
@@ -288,36 +315,36 @@ def _input_array(tensor: V2Tensor, binary: memoryview, offset: int) -> tuple[np.
             flat = np.array(_decode_bytes(raw) or [], dtype=object)
         elif size % dtype.itemsize:
             raise ApiError(
-                400,
+                422,
                 "invalid_input",
                 f"input {tensor.name!r}: {size} bytes is not a whole number of {tensor.datatype}",
             )
         else:
             flat = np.frombuffer(raw, dtype=dtype)
     elif tensor.data is None:
-        raise ApiError(400, "invalid_input", f"input {tensor.name!r} has no data")
+        raise ApiError(422, "invalid_input", f"input {tensor.name!r} has no data")
     else:
         try:
             flat = np.asarray(tensor.data, dtype=dtype).reshape(-1)
         except (ValueError, TypeError) as exc:
             raise ApiError(
-                400, "invalid_input", f"input {tensor.name!r}: data is not {tensor.datatype}: {exc}"
+                422, "invalid_input", f"input {tensor.name!r}: data is not {tensor.datatype}: {exc}"
             ) from None
-    if flat.size != math.prod(tensor.shape):
+    if flat.size != math.prod(shape):
         raise ApiError(
-            400,
+            422,
             "invalid_input",
-            f"input {tensor.name!r}: {flat.size} values do not fill shape {tensor.shape}",
+            f"input {tensor.name!r}: {flat.size} values do not fill shape {shape}",
         )
     if tensor.datatype == "BYTES":
         try:
             texts = [v.decode() if isinstance(v, bytes) else v for v in flat]
         except UnicodeDecodeError:
             raise ApiError(
-                400, "invalid_input", f"input {tensor.name!r}: BYTES values must be UTF-8 text"
+                422, "invalid_input", f"input {tensor.name!r}: BYTES values must be UTF-8 text"
             ) from None
         flat = np.array(texts, dtype=object)
-    return flat.reshape(tensor.shape), offset
+    return flat.reshape(shape), offset
 
 
 def _rows(
@@ -332,7 +359,7 @@ def _rows(
         ((name, array),) = arrays.items()
         if array.ndim == 0:
             raise ApiError(
-                400, "invalid_input", f"input {name!r}: shape needs a batch dimension first"
+                422, "invalid_input", f"input {name!r}: shape needs a batch dimension first"
             )
         return list(array.tolist())
     served = server.served
@@ -342,7 +369,7 @@ def _rows(
     if set(arrays) != set(features):
         expected = ", ".join(features) if features else "no feature_names in its input_info"
         raise ApiError(
-            400,
+            422,
             "invalid_input",
             f"several inputs must be one per feature of {model} ({expected});"
             " or send one tensor of shape [batch, features]",
@@ -354,11 +381,11 @@ def _rows(
             array = array[:, 0]
         if array.ndim != 1:
             raise ApiError(
-                400, "invalid_input", f"input {name!r}: a feature is shape [batch] or [batch, 1]"
+                422, "invalid_input", f"input {name!r}: a feature is shape [batch] or [batch, 1]"
             )
         columns.append(array)
     if len({len(c) for c in columns}) != 1:
-        raise ApiError(400, "invalid_input", "the feature inputs differ in batch size")
+        raise ApiError(422, "invalid_input", "the feature inputs differ in batch size")
     return list(np.stack(columns, axis=1).tolist())
 
 
@@ -405,23 +432,30 @@ def _encode(array: np.ndarray, datatype: str) -> bytes:
     return np.ascontiguousarray(array, dtype=DTYPES[datatype]).tobytes()
 
 
+def _binary(output: V2RequestedOutput, default: bool) -> bool:
+    """Whether an output goes in binary: its own binary_data if it says, else the request's."""
+    said = output.parameters.binary_data if output.parameters else None
+    return default if said is None else said
+
+
 def _render(
     request_body: V2InferRequest, result: InvokeResponse, record_id: str
 ) -> Response[bytes]:
     tensors = _output_tensors(result.outputs)
     wanted = request_body.outputs
-    binary_default = bool(request_body.parameters.get("binary_data_output", False))
+    parameters = request_body.parameters
+    binary_default = bool(parameters and parameters.binary_data_output)
     if wanted is None:
         chosen = [(name, binary_default) for name in tensors]
     else:
         unknown = [o.name for o in wanted if o.name not in tensors]
         if unknown:
             raise ApiError(
-                400,
+                422,
                 "invalid_input",
                 f"unknown output {unknown[0]!r}: {result.model} gives {', '.join(tensors)}",
             )
-        chosen = [(o.name, bool(o.parameters.get("binary_data", binary_default))) for o in wanted]
+        chosen = [(o.name, _binary(o, binary_default)) for o in wanted]
     outputs, blobs = [], []
     for name, binary in chosen:
         array = tensors[name]
@@ -480,8 +514,9 @@ VersionPath = Annotated[
 
 V2_MEANINGS = {
     **STATUS_MEANINGS,
-    400: "Bad request: an invalid name or version, or a request that is not valid inference input",
-    422: "The model rejected the input",
+    400: "Bad request: an invalid name or version, or a body that is not an inference request",
+    422: "The inputs do not fit: data that does not fill its shape or datatype, tensors that"
+    " are not the model's inputs, an unknown output, or the model rejected them",
 }
 
 
@@ -494,26 +529,36 @@ def _object(required: list[str], **properties: Schema) -> Schema:
     return Schema(type=OpenAPIType.OBJECT, required=required or None, properties={**properties})
 
 
+def _nullable(schema: Schema) -> Schema:
+    """What clients may also send as null (the server reads null as not given)."""
+    return Schema(one_of=[schema, Schema(type=OpenAPIType.NULL)])
+
+
+_BOOLEAN = Schema(type=OpenAPIType.BOOLEAN)
 _TENSOR = _object(
     ["name", "shape", "datatype"],
     name=Schema(type=OpenAPIType.STRING),
     shape=Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.INTEGER, minimum=0)),
     datatype=Schema(type=OpenAPIType.STRING, enum=list(DTYPES)),
     data=Schema(description="The values in row-major order, flat or nested; none when binary"),
-    parameters=_object([], binary_data_size=Schema(type=OpenAPIType.INTEGER, minimum=0)),
+    parameters=_nullable(
+        _object([], binary_data_size=_nullable(Schema(type=OpenAPIType.INTEGER, minimum=0)))
+    ),
 )
 INFER_REQUEST = _object(
     ["inputs"],
-    id=Schema(type=OpenAPIType.STRING),
-    parameters=_object([], binary_data_output=Schema(type=OpenAPIType.BOOLEAN)),
+    id=_nullable(Schema(type=OpenAPIType.STRING)),
+    parameters=_nullable(_object([], binary_data_output=_nullable(_BOOLEAN))),
     inputs=Schema(type=OpenAPIType.ARRAY, items=_TENSOR, min_items=1),
-    outputs=Schema(
-        type=OpenAPIType.ARRAY,
-        items=_object(
-            ["name"],
-            name=Schema(type=OpenAPIType.STRING),
-            parameters=_object([], binary_data=Schema(type=OpenAPIType.BOOLEAN)),
-        ),
+    outputs=_nullable(
+        Schema(
+            type=OpenAPIType.ARRAY,
+            items=_object(
+                ["name"],
+                name=Schema(type=OpenAPIType.STRING),
+                parameters=_nullable(_object([], binary_data=_nullable(_BOOLEAN))),
+            ),
+        )
     ),
 )
 BINARY = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))
@@ -711,7 +756,7 @@ async def _infer(
     arrays: dict[str, np.ndarray] = {}
     for tensor in body.inputs:
         if tensor.name in arrays:
-            raise ApiError(400, "invalid_input", f"input {tensor.name!r} is given twice")
+            raise ApiError(422, "invalid_input", f"input {tensor.name!r} is given twice")
         arrays[tensor.name], offset = _input_array(tensor, binary, offset)
     rows = _rows(server, model, pin, authorization, arrays)
     result, record_id = await server.invoke(

@@ -51,7 +51,7 @@ values = ["iris", "iris:prod", "iris:stable", "iris:staging", "iris:v2", "diabet
 # What a model accepts is the model's business, not the schema's: a generic body that a
 # real model rejects (wrong width, strings) is a 422 from that model, not a lying schema.
 [[operations]]
-include-path-regex = "(/invoke|/v1/runs)$"
+include-path-regex = "(/invoke|/infer|/v1/runs)$"
 checks.positive_data_acceptance.expected-statuses = [
     "2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"
 ]
