@@ -22,6 +22,8 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
+from tests.conftest import isolated_env
+
 ROOT = Path(__file__).resolve().parent.parent
 MREG = [sys.executable, "-c", "from tool.cli import main; main()"]
 ENV = {"PYTHONPATH": str(ROOT)}
@@ -48,6 +50,16 @@ def examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env={**os.environ, **ENV},
     )
     assert pulled.returncode == 0, pulled.stderr
+    # Every example model is trained: one that is not yet, for the 409 a client sees.
+    home = tmp_path_factory.mktemp("home")
+    registered = subprocess.run(
+        [*MREG, "--repo", str(clone), "register", "churn", "--untrained", "--create"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **ENV, **isolated_env(home)},
+    )
+    assert registered.returncode == 0, registered.stderr
     return clone
 
 
@@ -158,7 +170,7 @@ def test_errors_reach_the_client_as_one_message(client: triton.InferenceServerCl
     assert missing.value.status() == "404"
     assert missing.value.message() == "model 'nope' not found at HEAD"
     with pytest.raises(InferenceServerException) as untrained:
-        client.get_model_metadata("wine")
+        client.get_model_metadata("churn")
     assert untrained.value.status() == "409"
     assert "no trained" in str(untrained.value.message())
     with pytest.raises(InferenceServerException) as rejected:
