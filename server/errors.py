@@ -62,10 +62,17 @@ def errors(*statuses: int) -> dict[int, ResponseSpec]:
     A route declares them in one line, e.g.
     `@get("/v1/things/{name:str}", responses=errors(400, 401, 404))`.
     """
+    return error_specs(ErrorBody, STATUS_MEANINGS, statuses)
+
+
+def error_specs(
+    body: type[msgspec.Struct], meanings: dict[int, str], statuses: tuple[int, ...]
+) -> dict[int, ResponseSpec]:
+    """Each of `statuses` (and 500) as a response of shape `body`, described by `meanings`."""
     return {
         status: ResponseSpec(
-            data_container=ErrorBody,
-            description=STATUS_MEANINGS[status],
+            data_container=body,
+            description=meanings[status],
             generate_examples=False,
         )
         for status in sorted({*statuses, 500})

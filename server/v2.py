@@ -11,24 +11,46 @@ or one tensor per feature named as the version's `input_info.feature_names`,
 each of shape `[batch]` or `[batch, 1]`. Outputs: `label` and `confidence`
 for a classifier with labels, else `output`. The binary tensor data extension
 (the default of `tritonclient`) works both ways. Errors are the protocol's
-`{"error": "message"}`, with mreg's error code beside it in `"code"`.
+`{"error": "message"}`, with mreg's error code beside it in `"code"`: 400 for
+a body that is not an inference request (the OpenAPI document has its
+schema), 422 for tensors that do not fit (as `/v1` answers `invalid_input`).
 """
 
 from __future__ import annotations
 
 import math
 import struct
+from dataclasses import dataclass
 from importlib.metadata import version as package_version
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import numpy as np
 from litestar import Request, Response, Router, get, post
 from litestar.exceptions import HTTPException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    Reference,
+    RequestBody,
+    Schema,
+)
+from litestar.params import PathParameter
 
-from registry import RegistryError, VersionManifest, parse_ref
+import registry as core
+from registry import InvalidRefError, RegistryError, VersionManifest, parse_ref
 from server import visibility
-from server.errors import ApiError, http_error, internal_error, registry_error
+from server.errors import (
+    STATUS_MEANINGS,
+    ApiError,
+    error_specs,
+    http_error,
+    internal_error,
+    registry_error,
+)
 from server.routes import _pins, _ref_text
 from server.service import JSON, InvokeResponse, Server
 from server.state import LATEST, Pin
@@ -53,24 +75,123 @@ DTYPES: dict[str, Any] = {
 SCHEMA_TYPES = {"number": "FP32", "integer": "INT64", "string": "BYTES", "boolean": "BOOL"}
 
 
+# JSON's 4.0 is the integer 4 (so says JSON Schema): integers are read as int | float, then checked.
+# The parameters mreg reads; others (Triton's priority, timeout, ...) are ignored.
+class V2TensorParameters(msgspec.Struct):
+    binary_data_size: int | float | None = None
+
+    def __post_init__(self) -> None:
+        size = self.binary_data_size
+        if size is not None and (size < 0 or (isinstance(size, float) and not size.is_integer())):
+            raise ValueError(f"binary_data_size must be a whole number of bytes, not {size}")
+
+
 class V2Tensor(msgspec.Struct):
     name: str
-    shape: list[int]
+    shape: list[int | float]  # in JSON, 4.0 is a whole number as much as 4
     datatype: str
     data: Any = None
-    parameters: dict[str, Any] = {}
+    parameters: V2TensorParameters | None = None
+
+    def __post_init__(self) -> None:
+        if any(isinstance(d, float) and not d.is_integer() for d in self.shape):
+            raise ValueError(f"shape {self.shape} has a dimension that is not a whole number")
+
+
+class V2OutputParameters(msgspec.Struct):
+    binary_data: bool | None = None
 
 
 class V2RequestedOutput(msgspec.Struct):
     name: str
-    parameters: dict[str, Any] = {}
+    parameters: V2OutputParameters | None = None
+
+
+class V2RequestParameters(msgspec.Struct):
+    binary_data_output: bool | None = None
 
 
 class V2InferRequest(msgspec.Struct):
     inputs: list[V2Tensor]
     id: str | None = None
-    parameters: dict[str, Any] = {}
+    parameters: V2RequestParameters | None = None
     outputs: list[V2RequestedOutput] | None = None
+
+
+class V2ServerMetadata(msgspec.Struct):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class V2Live(msgspec.Struct):
+    live: bool
+
+
+class V2Ready(msgspec.Struct):
+    ready: bool
+
+
+class V2TensorMetadata(msgspec.Struct):
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class V2ModelParameters(msgspec.Struct):
+    version: str
+    model_id: str
+    revision: str
+    feature_names: list[str]
+
+
+class V2ModelMetadata(msgspec.Struct):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[V2TensorMetadata]
+    outputs: list[V2TensorMetadata]
+    parameters: V2ModelParameters
+
+
+class V2ModelReady(msgspec.Struct):
+    name: str
+    version: str
+    ready: bool
+
+
+class V2BinarySize(msgspec.Struct):
+    binary_data_size: int
+
+
+class V2OutputTensor(msgspec.Struct):
+    """An output: its values in `data`, or (binary extension) their size after the JSON header."""
+
+    name: str
+    datatype: str
+    shape: list[int]
+    data: list[Any] | msgspec.UnsetType = msgspec.UNSET
+    parameters: V2BinarySize | msgspec.UnsetType = msgspec.UNSET
+
+
+class V2ResponseParameters(msgspec.Struct):
+    model_id: str
+    revision: str
+
+
+class V2InferResponse(msgspec.Struct):
+    model_name: str
+    model_version: str
+    id: str
+    parameters: V2ResponseParameters
+    outputs: list[V2OutputTensor]
+
+
+class V2Error(msgspec.Struct):
+    """The protocol's error shape `{"error": message}`, with mreg's error code beside it."""
+
+    error: str
+    code: str
 
 
 # -- names and versions ---------------------------------------------------------
@@ -80,24 +201,30 @@ def _target(server: Server, name: str, version: str | None) -> tuple[str, Pin]:
     """The model and the version pin that `{name}` and `/versions/{version}` name."""
     ref = parse_ref(name)
     if ref.version_id is not None:
-        if version:
+        if version is not None:
             raise ApiError(400, "bad_request", f"{name} is a version id: give no /versions/")
         model, _ = server.served.snapshot.version_by_id(ref.version_id)
         return model, Pin("model_id", ref.version_id)
     assert ref.model is not None
-    if ref.tag and version:
+    if ref.tag and version is not None:
         raise ApiError(
             400,
             "bad_request",
             f"{name!r} already names a version: give either MODEL:TAG or /versions/{version}",
+        )
+    if version is not None and not core.names.TAG_RE.fullmatch(version):
+        raise InvalidRefError(
+            f"invalid version {version!r}: expected a number, a pointer or a version id",
+            ref=version,
         )
     tag = ref.tag or version
     if not tag:
         return ref.model, LATEST
     if tag.isdigit():
         return ref.model, Pin("version", str(int(tag)))
-    if tag.startswith("mv_"):
-        return ref.model, _pins(tag, None, None)[0]
+    if core.names.VERSION_ID_RE.fullmatch(tag):
+        return ref.model, Pin("model_id", tag)
+    # Anything else is a pointer name (`mv_x` too: a pointer may be called that), else not found.
     return ref.model, _pins(None, None, tag)[0]
 
 
@@ -115,7 +242,7 @@ def _readable(
 # -- metadata ---------------------------------------------------------------------
 
 
-def input_metadata(version: VersionManifest) -> list[dict[str, Any]]:
+def input_metadata(version: VersionManifest) -> list[V2TensorMetadata]:
     """One tensor `input` of shape [-1, k] (k features when the manifest says how many)."""
     info = version.input_info
     found = info.get("schema")
@@ -129,16 +256,16 @@ def input_metadata(version: VersionManifest) -> list[dict[str, Any]]:
     found = schema.get("items")
     items: dict[str, Any] = found if isinstance(found, dict) else {}
     datatype = SCHEMA_TYPES.get(items.get("type", "number"), "FP32")
-    return [{"name": "input", "datatype": datatype, "shape": [-1, width]}]
+    return [V2TensorMetadata("input", datatype, [-1, width])]
 
 
-def output_metadata(version: VersionManifest) -> list[dict[str, Any]]:
+def output_metadata(version: VersionManifest) -> list[V2TensorMetadata]:
     if version.output_info.get("labels"):
         return [
-            {"name": "label", "datatype": "BYTES", "shape": [-1]},
-            {"name": "confidence", "datatype": "FP64", "shape": [-1]},
+            V2TensorMetadata("label", "BYTES", [-1]),
+            V2TensorMetadata("confidence", "FP64", [-1]),
         ]
-    return [{"name": "output", "datatype": "FP64", "shape": [-1]}]
+    return [V2TensorMetadata("output", "FP64", [-1])]
 
 
 def _feature_names(version: VersionManifest) -> list[str]:
@@ -153,7 +280,7 @@ def _decode_bytes(raw: bytes) -> list[bytes]:
     out, offset = [], 0
     while offset < len(raw):
         if offset + 4 > len(raw):
-            raise ApiError(400, "invalid_input", "BYTES tensor data ends inside a length prefix")
+            raise ApiError(422, "invalid_input", "BYTES tensor data ends inside a length prefix")
         (size,) = struct.unpack_from("<I", raw, offset)
         out.append(raw[offset + 4 : offset + 4 + size])
         offset += 4 + size
@@ -170,13 +297,15 @@ def _input_array(tensor: V2Tensor, binary: memoryview, offset: int) -> tuple[np.
             f"input {tensor.name!r}: unsupported datatype {tensor.datatype!r}"
             f" (expected one of {', '.join(DTYPES)})",
         )
-    if any(d < 0 for d in tensor.shape):
+    shape = [int(d) for d in tensor.shape]  # whole numbers (V2Tensor checks)
+    if any(d < 0 for d in shape):
         raise ApiError(400, "invalid_input", f"input {tensor.name!r}: negative dimension in shape")
-    size = tensor.parameters.get("binary_data_size")
-    if size is not None:
-        if not isinstance(size, int) or size < 0 or offset + size > len(binary):
+    given = tensor.parameters.binary_data_size if tensor.parameters else None
+    if given is not None:
+        size = int(given)
+        if offset + size > len(binary):
             raise ApiError(
-                400,
+                422,
                 "invalid_input",
                 f"input {tensor.name!r}: binary_data_size {size} overruns the request body",
             )
@@ -186,36 +315,36 @@ def _input_array(tensor: V2Tensor, binary: memoryview, offset: int) -> tuple[np.
             flat = np.array(_decode_bytes(raw) or [], dtype=object)
         elif size % dtype.itemsize:
             raise ApiError(
-                400,
+                422,
                 "invalid_input",
                 f"input {tensor.name!r}: {size} bytes is not a whole number of {tensor.datatype}",
             )
         else:
             flat = np.frombuffer(raw, dtype=dtype)
     elif tensor.data is None:
-        raise ApiError(400, "invalid_input", f"input {tensor.name!r} has no data")
+        raise ApiError(422, "invalid_input", f"input {tensor.name!r} has no data")
     else:
         try:
             flat = np.asarray(tensor.data, dtype=dtype).reshape(-1)
         except (ValueError, TypeError) as exc:
             raise ApiError(
-                400, "invalid_input", f"input {tensor.name!r}: data is not {tensor.datatype}: {exc}"
+                422, "invalid_input", f"input {tensor.name!r}: data is not {tensor.datatype}: {exc}"
             ) from None
-    if flat.size != math.prod(tensor.shape):
+    if flat.size != math.prod(shape):
         raise ApiError(
-            400,
+            422,
             "invalid_input",
-            f"input {tensor.name!r}: {flat.size} values do not fill shape {tensor.shape}",
+            f"input {tensor.name!r}: {flat.size} values do not fill shape {shape}",
         )
     if tensor.datatype == "BYTES":
         try:
             texts = [v.decode() if isinstance(v, bytes) else v for v in flat]
         except UnicodeDecodeError:
             raise ApiError(
-                400, "invalid_input", f"input {tensor.name!r}: BYTES values must be UTF-8 text"
+                422, "invalid_input", f"input {tensor.name!r}: BYTES values must be UTF-8 text"
             ) from None
         flat = np.array(texts, dtype=object)
-    return flat.reshape(tensor.shape), offset
+    return flat.reshape(shape), offset
 
 
 def _rows(
@@ -230,7 +359,7 @@ def _rows(
         ((name, array),) = arrays.items()
         if array.ndim == 0:
             raise ApiError(
-                400, "invalid_input", f"input {name!r}: shape needs a batch dimension first"
+                422, "invalid_input", f"input {name!r}: shape needs a batch dimension first"
             )
         return list(array.tolist())
     served = server.served
@@ -240,7 +369,7 @@ def _rows(
     if set(arrays) != set(features):
         expected = ", ".join(features) if features else "no feature_names in its input_info"
         raise ApiError(
-            400,
+            422,
             "invalid_input",
             f"several inputs must be one per feature of {model} ({expected});"
             " or send one tensor of shape [batch, features]",
@@ -252,11 +381,11 @@ def _rows(
             array = array[:, 0]
         if array.ndim != 1:
             raise ApiError(
-                400, "invalid_input", f"input {name!r}: a feature is shape [batch] or [batch, 1]"
+                422, "invalid_input", f"input {name!r}: a feature is shape [batch] or [batch, 1]"
             )
         columns.append(array)
     if len({len(c) for c in columns}) != 1:
-        raise ApiError(400, "invalid_input", "the feature inputs differ in batch size")
+        raise ApiError(422, "invalid_input", "the feature inputs differ in batch size")
     return list(np.stack(columns, axis=1).tolist())
 
 
@@ -303,43 +432,50 @@ def _encode(array: np.ndarray, datatype: str) -> bytes:
     return np.ascontiguousarray(array, dtype=DTYPES[datatype]).tobytes()
 
 
+def _binary(output: V2RequestedOutput, default: bool) -> bool:
+    """Whether an output goes in binary: its own binary_data if it says, else the request's."""
+    said = output.parameters.binary_data if output.parameters else None
+    return default if said is None else said
+
+
 def _render(
     request_body: V2InferRequest, result: InvokeResponse, record_id: str
 ) -> Response[bytes]:
     tensors = _output_tensors(result.outputs)
     wanted = request_body.outputs
-    binary_default = bool(request_body.parameters.get("binary_data_output", False))
+    parameters = request_body.parameters
+    binary_default = bool(parameters and parameters.binary_data_output)
     if wanted is None:
         chosen = [(name, binary_default) for name in tensors]
     else:
         unknown = [o.name for o in wanted if o.name not in tensors]
         if unknown:
             raise ApiError(
-                400,
+                422,
                 "invalid_input",
                 f"unknown output {unknown[0]!r}: {result.model} gives {', '.join(tensors)}",
             )
-        chosen = [(o.name, bool(o.parameters.get("binary_data", binary_default))) for o in wanted]
+        chosen = [(o.name, _binary(o, binary_default)) for o in wanted]
     outputs, blobs = [], []
     for name, binary in chosen:
         array = tensors[name]
         datatype = _datatype(array)
-        entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+        output = V2OutputTensor(name, datatype, list(array.shape))
         if binary:
             blob = _encode(array, datatype)
-            entry["parameters"] = {"binary_data_size": len(blob)}
+            output.parameters = V2BinarySize(len(blob))
             blobs.append(blob)
         else:
-            entry["data"] = array.reshape(-1).tolist()
-        outputs.append(entry)
+            output.data = array.reshape(-1).tolist()
+        outputs.append(output)
     body = msgspec.json.encode(
-        {
-            "model_name": result.model,
-            "model_version": str(result.version),
-            "id": request_body.id or record_id,
-            "parameters": {"model_id": result.model_id, "revision": result.revision},
-            "outputs": outputs,
-        }
+        V2InferResponse(
+            model_name=result.model,
+            model_version=str(result.version),
+            id=request_body.id or record_id,
+            parameters=V2ResponseParameters(result.model_id, result.revision),
+            outputs=outputs,
+        )
     )
     headers = {"X-Mreg-Model-Id": result.model_id}
     if not blobs:
@@ -348,92 +484,256 @@ def _render(
     return Response(body + b"".join(blobs), media_type="application/octet-stream", headers=headers)
 
 
+# -- the OpenAPI document -----------------------------------------------------------
+
+_MODEL = core.names.MODEL_NAME_RE.pattern
+_TAG = core.names.TAG_RE.pattern
+_ID = core.names.VERSION_ID_RE.pattern
+# Documented, and checked by _target (whose messages say what to send instead).
+RefPath = Annotated[
+    str,
+    PathParameter(
+        description="A model name, model:tag (a pointer, latest or v<n>) or a version id mv_<hex>",
+        schema_extra={"pattern": f"^(?:{_ID}|{_MODEL}(?::{_TAG})?)$"},
+    ),
+]
+ModelPath = Annotated[
+    str,
+    PathParameter(
+        description="A model name",
+        schema_extra={"pattern": f"^(?!{_ID}$){_MODEL}$"},
+    ),
+]
+VersionPath = Annotated[
+    str,
+    PathParameter(
+        description="A version number, a pointer (prod, latest, v<n>) or a version id mv_<hex>",
+        schema_extra={"pattern": f"^{_TAG}$"},
+    ),
+]
+
+V2_MEANINGS = {
+    **STATUS_MEANINGS,
+    400: "Bad request: an invalid name or version, or a body that is not an inference request",
+    422: "The inputs do not fit: data that does not fill its shape or datatype, tensors that"
+    " are not the model's inputs, an unknown output, or the model rejected them",
+}
+
+
+def v2_errors(*statuses: int) -> dict[int, ResponseSpec]:
+    """The `responses=` of a /v2 route: each error status it may answer (500 always), V2 shape."""
+    return error_specs(V2Error, V2_MEANINGS, statuses)
+
+
+def _object(required: list[str], **properties: Schema) -> Schema:
+    return Schema(type=OpenAPIType.OBJECT, required=required or None, properties={**properties})
+
+
+def _nullable(schema: Schema) -> Schema:
+    """What clients may also send as null (the server reads null as not given)."""
+    return Schema(one_of=[schema, Schema(type=OpenAPIType.NULL)])
+
+
+_BOOLEAN = Schema(type=OpenAPIType.BOOLEAN)
+_TENSOR = _object(
+    ["name", "shape", "datatype"],
+    name=Schema(type=OpenAPIType.STRING),
+    shape=Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.INTEGER, minimum=0)),
+    datatype=Schema(type=OpenAPIType.STRING, enum=list(DTYPES)),
+    data=Schema(description="The values in row-major order, flat or nested; none when binary"),
+    parameters=_nullable(
+        _object([], binary_data_size=_nullable(Schema(type=OpenAPIType.INTEGER, minimum=0)))
+    ),
+)
+INFER_REQUEST = _object(
+    ["inputs"],
+    id=_nullable(Schema(type=OpenAPIType.STRING)),
+    parameters=_nullable(_object([], binary_data_output=_nullable(_BOOLEAN))),
+    inputs=Schema(type=OpenAPIType.ARRAY, items=_TENSOR, min_items=1),
+    outputs=_nullable(
+        Schema(
+            type=OpenAPIType.ARRAY,
+            items=_object(
+                ["name"],
+                name=Schema(type=OpenAPIType.STRING),
+                parameters=_nullable(_object([], binary_data=_nullable(_BOOLEAN))),
+            ),
+        )
+    ),
+)
+BINARY = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))
+
+
+@dataclass
+class InferOperation(Operation):
+    """The infer operation: its JSON body, and the binary form of its response.
+
+    The body is read by hand (the binary extension appends raw tensors to the JSON), so the
+    schema of the JSON is written here.
+    """
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            content={JSON: OpenAPIMediaType(schema=INFER_REQUEST)},
+            required=True,
+            description=(
+                "An inference request. Binary tensor data extension: send the JSON, then the"
+                f" tensors' bytes, with header {HEADER_LENGTH} giving the length of the JSON"
+            ),
+        )
+        ok = self.responses["200"] if self.responses else None
+        if ok is not None and not isinstance(ok, Reference) and ok.content is not None:
+            # binary_data_output or an output's binary_data: JSON, then the tensors' bytes.
+            ok.content["application/octet-stream"] = BINARY
+
+
+METADATA = "Model metadata: inputs and outputs from the version's input_info and output_info"
+READY = "Whether the version is servable (Open Inference Protocol)"
+INFER = "Inference (Open Inference Protocol): the same path as /v1/models/{model}/invoke"
+INFER_RESPONSES = {
+    200: ResponseSpec(V2InferResponse, description="The outputs (JSON, or JSON then binary)"),
+    **v2_errors(400, 401, 403, 404, 409, 413, 422, 503),
+}
+
+
 # -- routes -----------------------------------------------------------------------
 
 
-def _json(body: Any, status: int = 200) -> Response[bytes]:
-    return Response(msgspec.json.encode(body), status_code=status, media_type=JSON)
-
-
-@get("/", summary="Server metadata (Open Inference Protocol)", tags=["v2"])
-async def server_metadata() -> Response[bytes]:
-    return _json(
-        {"name": "mreg", "version": package_version("mreg"), "extensions": ["binary_tensor_data"]}
-    )
-
-
-@get("/health/live", summary="Liveness (Open Inference Protocol)", tags=["v2"])
-async def live() -> Response[bytes]:
-    return _json({"live": True})
-
-
-@get("/health/ready", summary="Readiness (Open Inference Protocol)", tags=["v2"])
-async def ready(request: Request[Any, Any, Any]) -> Response[bytes]:
-    server: Server = request.app.state.server
-    if not server.ready:
-        raise ApiError(503, "not_ready", "models are still loading")
-    return _json({"ready": True})
+@get("/", summary="Server metadata (Open Inference Protocol)", tags=["v2"], responses=v2_errors())
+async def server_metadata() -> V2ServerMetadata:
+    return V2ServerMetadata("mreg", package_version("mreg"), ["binary_tensor_data"])
 
 
 @get(
-    ["/models/{name:str}", "/models/{name:str}/versions/{version:str}"],
-    summary="Model metadata: inputs and outputs from the version's input_info and output_info",
-    tags=["v2"],
+    "/health/live", summary="Liveness (Open Inference Protocol)", tags=["v2"], responses=v2_errors()
 )
-async def model_metadata(
-    request: Request[Any, Any, Any], name: str, version: str | None = None
-) -> Response[bytes]:
+async def live() -> V2Live:
+    return V2Live(live=True)
+
+
+@get(
+    "/health/ready",
+    summary="Readiness (Open Inference Protocol)",
+    tags=["v2"],
+    responses=v2_errors(503),
+)
+async def ready(request: Request[Any, Any, Any]) -> V2Ready:
+    server: Server = request.app.state.server
+    if not server.ready:
+        raise ApiError(503, "not_ready", "models are still loading")
+    return V2Ready(ready=True)
+
+
+@get(
+    "/models/{name:str}",
+    summary=METADATA,
+    tags=["v2"],
+    responses=v2_errors(400, 401, 403, 404, 409),
+)
+async def model_metadata(request: Request[Any, Any, Any], name: RefPath) -> V2ModelMetadata:
+    return _metadata(request, name, None)
+
+
+@get(
+    "/models/{name:str}/versions/{version:str}",
+    summary=METADATA,
+    tags=["v2"],
+    responses=v2_errors(400, 401, 403, 404, 409),
+)
+async def version_metadata(
+    request: Request[Any, Any, Any], name: ModelPath, version: VersionPath
+) -> V2ModelMetadata:
+    return _metadata(request, name, version)
+
+
+def _metadata(request: Request[Any, Any, Any], name: str, version: str | None) -> V2ModelMetadata:
     server: Server = request.app.state.server
     model, found = _readable(server, request, name, version)
     viewer = server.auth.viewer(request.headers.get("authorization"))
     manifest = server.served.model(model)
     seen = visibility.versions(server.served, manifest, viewer)
-    servable = [str(v.version) for v in seen if v.servable]
     artifact = found.artifact
     library = (artifact.library if artifact else None) or manifest.library or "unknown"
-    platform = f"{library}_{artifact.format}" if artifact and artifact.format else library
-    return _json(
-        {
-            "name": model,
-            "versions": servable,
-            "platform": platform,
-            "inputs": input_metadata(found),
-            "outputs": output_metadata(found),
-            "parameters": {
-                "version": str(found.version),
-                "model_id": found.id,
-                "revision": server.served.revision,
-                "feature_names": _feature_names(found),
-            },
-        }
+    return V2ModelMetadata(
+        name=model,
+        versions=[str(v.version) for v in seen if v.servable],
+        platform=f"{library}_{artifact.format}" if artifact and artifact.format else library,
+        inputs=input_metadata(found),
+        outputs=output_metadata(found),
+        parameters=V2ModelParameters(
+            version=str(found.version),
+            model_id=found.id,
+            revision=server.served.revision,
+            feature_names=_feature_names(found),
+        ),
     )
 
 
 @get(
-    ["/models/{name:str}/ready", "/models/{name:str}/versions/{version:str}/ready"],
-    summary="Whether the version is servable (Open Inference Protocol)",
+    "/models/{name:str}/ready",
+    summary=READY,
     tags=["v2"],
+    responses=v2_errors(400, 401, 403, 404, 409, 503),
 )
-async def model_ready(
-    request: Request[Any, Any, Any], name: str, version: str | None = None
-) -> Response[bytes]:
+async def model_ready(request: Request[Any, Any, Any], name: RefPath) -> V2ModelReady:
+    return _ready(request, name, None)
+
+
+@get(
+    "/models/{name:str}/versions/{version:str}/ready",
+    summary=READY,
+    tags=["v2"],
+    responses=v2_errors(400, 401, 403, 404, 409, 503),
+)
+async def version_ready(
+    request: Request[Any, Any, Any], name: ModelPath, version: VersionPath
+) -> V2ModelReady:
+    return _ready(request, name, version)
+
+
+def _ready(request: Request[Any, Any, Any], name: str, version: str | None) -> V2ModelReady:
     server: Server = request.app.state.server
     model, found = _readable(server, request, name, version)
     if not server.ready:
         raise ApiError(503, "not_ready", "models are still loading")
-    return _json({"name": model, "version": str(found.version), "ready": True})
+    return V2ModelReady(name=model, version=str(found.version), ready=True)
 
 
 @post(
-    ["/models/{name:str}/infer", "/models/{name:str}/versions/{version:str}/infer"],
+    "/models/{name:str}/infer",
     status_code=200,
-    summary="Inference (Open Inference Protocol): the same path as /v1/models/{model}/invoke",
+    summary=INFER,
     tags=["v2"],
+    operation_class=InferOperation,
+    responses=INFER_RESPONSES,
 )
-async def infer(
-    request: Request[Any, Any, Any], name: str, version: str | None = None
+async def infer(request: Request[Any, Any, Any], name: RefPath) -> Response[bytes]:
+    return await _infer(request, name, None)
+
+
+@post(
+    "/models/{name:str}/versions/{version:str}/infer",
+    status_code=200,
+    summary=INFER,
+    tags=["v2"],
+    operation_class=InferOperation,
+    responses=INFER_RESPONSES,
+)
+async def version_infer(
+    request: Request[Any, Any, Any], name: ModelPath, version: VersionPath
+) -> Response[bytes]:
+    return await _infer(request, name, version)
+
+
+async def _infer(
+    request: Request[Any, Any, Any], name: str, version: str | None
 ) -> Response[bytes]:
     server: Server = request.app.state.server
+    # Who may call what comes first: an unknown or hidden model is a 404 whatever the body is.
+    model, pin = _target(server, name, version)
+    authorization = request.headers.get("authorization")
+    viewer = server.auth.viewer(authorization)
+    server.auth.check(viewer, "invoke", visibility.model(server.served, model, viewer))
     raw = await request.body()
     header_length = request.headers.get(HEADER_LENGTH)
     split = len(raw)
@@ -452,17 +752,15 @@ async def infer(
         ) from None
     if not body.inputs:
         raise ApiError(400, "invalid_input", "the request has no inputs")
-    model, pin = _target(server, name, version)
     binary, offset = memoryview(raw)[split:], 0
     arrays: dict[str, np.ndarray] = {}
     for tensor in body.inputs:
         if tensor.name in arrays:
-            raise ApiError(400, "invalid_input", f"input {tensor.name!r} is given twice")
+            raise ApiError(422, "invalid_input", f"input {tensor.name!r} is given twice")
         arrays[tensor.name], offset = _input_array(tensor, binary, offset)
-    authorization = request.headers.get("authorization")
     rows = _rows(server, model, pin, authorization, arrays)
     result, record_id = await server.invoke(
-        "invoke", model, pin, rows, server.auth.viewer(authorization), _ref_text(model, pin)
+        "invoke", model, pin, rows, viewer, _ref_text(model, pin)
     )
     return _render(body, result, record_id)
 
@@ -499,7 +797,17 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
 
 V2_ROUTER = Router(
     path="/v2",
-    route_handlers=[server_metadata, live, ready, model_metadata, model_ready, infer],
+    route_handlers=[
+        server_metadata,
+        live,
+        ready,
+        model_metadata,
+        version_metadata,
+        model_ready,
+        version_ready,
+        infer,
+        version_infer,
+    ],
     exception_handlers={
         RegistryError: _registry_error,
         HTTPException: _http_error,

@@ -46,8 +46,10 @@ WRITE_MODES = ("commit", "branch")
 DEFAULT_MAX_UPLOAD = 1 << 30  # 1 GiB
 # The OpenAPI document states every rule a request must follow, so that a request
 # the schema allows is never refused as malformed (schemathesis checks that).
-MODEL_PATTERN = r"^(?!mv_[0-9a-f]{8,64}$)[a-z0-9][a-z0-9._-]{0,63}$"
-TAG_PATTERN = r"^(?!latest$)(?!v[0-9]+$)[a-z0-9][a-z0-9._-]{0,127}$"
+# What git refuses in a ref (registry.names.git_ref_problem): '..', a trailing '.' or '.lock'.
+GIT_SAFE = r"(?!.*\.\.)(?!.*\.$)(?!.*\.lock$)"
+MODEL_PATTERN = rf"^{GIT_SAFE}(?!mv_[0-9a-f]{{8,64}}$)[a-z0-9][a-z0-9._-]{{0,63}}$"
+TAG_PATTERN = rf"^{GIT_SAFE}(?!latest$)(?!v[0-9]+$)[a-z0-9][a-z0-9._-]{{0,127}}$"
 TARGET_PATTERN = r"^(v[0-9]+|[a-z0-9][a-z0-9._-]{0,127}|mv_[0-9a-f]{8,64})$"
 BRANCH_PATTERN = r"^(?!HEAD$)(?!.*\.lock(/|$))[A-Za-z0-9_][A-Za-z0-9_-]*([./][A-Za-z0-9_-]+)*$"
 FILENAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}\.(skops|joblib|pkl|pickle|onnx|pt|pth|torchscript|keras|h5)$"

@@ -155,7 +155,7 @@ def test_one_input_per_feature(client: TestClient[Any]) -> None:
     ]
     # The served iris has no feature_names: the model says which names it takes.
     r = infer(client, "iris", {"inputs": columns})
-    assert r.status_code == 400
+    assert r.status_code == 422
     assert "one per feature of iris (no feature_names in its input_info)" in r.json()["error"]
 
 
@@ -180,7 +180,7 @@ def test_one_input_per_feature_in_manifest_order(
         assert r.status_code == 200, r.text
         assert r.json()["outputs"][0]["data"] == ["setosa", "virginica"]
         r = c.post("/v2/models/iris/infer", json={"inputs": columns[:3]})
-        assert r.status_code == 400
+        assert r.status_code == 422
         assert r.json()["error"].startswith(
             "several inputs must be one per feature of iris (sepal_length, sepal_width,"
         )
@@ -249,8 +249,21 @@ def test_private_models_need_a_token(client: TestClient[Any]) -> None:
         ("iris:next", {"inputs": [tensor([SETOSA])]}, 409, "is untrained"),
         ("iris:prod/versions/2", {"inputs": [tensor([SETOSA])]}, 400, "already names a version"),
         ("iris:nope", {"inputs": [tensor([SETOSA])]}, 404, "pointer"),
+        (
+            "iris/versions/mv_zz",
+            {"inputs": [tensor([SETOSA])]},
+            404,
+            "pointer iris:mv_zz not found",
+        ),
+        ("nope", {"inputs": []}, 404, "model 'nope' not found"),  # before the body is read
         ("iris", {"inputs": []}, 400, "the request has no inputs"),
         ("iris", {"data": [SETOSA]}, 400, "invalid inference request"),
+        (
+            "iris",
+            {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32"}]},
+            422,
+            "input 'input' has no data",
+        ),
         (
             "iris",
             {"inputs": [{**tensor([SETOSA]), "datatype": "FP8"}]},
@@ -260,25 +273,25 @@ def test_private_models_need_a_token(client: TestClient[Any]) -> None:
         (
             "iris",
             {"inputs": [{**tensor([SETOSA]), "shape": [2, 4]}]},
-            400,
+            422,
             "4 values do not fill shape [2, 4]",
         ),
         (
             "iris",
             {"inputs": [{**tensor([SETOSA]), "shape": [], "data": [1.0]}]},
-            400,
+            422,
             "shape needs a batch dimension",
         ),
         (
             "iris",
             {"inputs": [tensor([SETOSA]), tensor([SETOSA])]},
-            400,
+            422,
             "input 'input' is given twice",
         ),
         (
             "iris",
             {"inputs": [tensor([SETOSA])], "outputs": [{"name": "proba"}]},
-            400,
+            422,
             "unknown output 'proba': iris gives label, confidence",
         ),
         ("iris", {"inputs": [tensor([[1.0, 2.0]])]}, 422, "the model rejected the input"),
@@ -292,6 +305,22 @@ def test_errors_have_the_protocol_shape(
     error = r.json()
     assert set(error) == {"error", "code"}
     assert isinstance(error["error"], str) and message in error["error"]
+
+
+def test_the_body_is_read_as_its_schema_says(client: TestClient[Any]) -> None:
+    """JSON's 4.0 is a whole number; a parameter of the wrong type is a bad request."""
+    whole = {**tensor([SETOSA]), "shape": [1.0, 4.0]}
+    r = infer(client, "iris", {"inputs": [whole], "id": None, "parameters": None})
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"][0]["data"] == ["setosa"]
+    for body in (
+        {"inputs": [{**tensor([SETOSA]), "shape": [1.5, 4]}]},
+        {"inputs": [tensor([SETOSA])], "parameters": {"binary_data_output": "yes"}},
+        {"inputs": [{**tensor([SETOSA]), "parameters": {"binary_data_size": -1}}]},
+    ):
+        r = infer(client, "iris", body)
+        assert r.status_code == 400, body
+        assert r.json()["error"].startswith("invalid inference request: "), r.text
 
 
 def test_a_body_that_is_not_json_is_400(client: TestClient[Any]) -> None:
@@ -329,7 +358,7 @@ def test_binary_bytes_that_are_not_text_are_400(client: TestClient[Any]) -> None
         content=header + raw,
         headers={"Inference-Header-Content-Length": str(len(header))},
     )
-    assert r.status_code == 400
+    assert r.status_code == 422
     assert r.json()["error"] == "input 'input': BYTES values must be UTF-8 text"
 
 
@@ -341,3 +370,24 @@ def test_the_v2_routes_are_in_the_openapi_schema(client: TestClient[Any]) -> Non
         "/v2/models/{name}/infer",
         "/v2/models/{name}/versions/{version}/infer",
     } <= set(paths)
+
+
+def test_the_openapi_schema_documents_the_v2_shapes(client: TestClient[Any]) -> None:
+    """What schemathesis checks against (tests/test_openapi.py): the V2 error shape, the body."""
+    schema = client.get("/schema/openapi.json").json()
+    components = schema["components"]["schemas"]
+    infer_op = schema["paths"]["/v2/models/{name}/versions/{version}/infer"]["post"]
+    for status in ("400", "404", "422"):
+        ref = infer_op["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+        assert sorted(components[ref.split("/")[-1]]["required"]) == ["code", "error"]
+    body = infer_op["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["inputs"] and body["properties"]["inputs"]["minItems"] == 1
+    assert set(infer_op["responses"]["200"]["content"]) == {
+        "application/json",
+        "application/octet-stream",
+    }
+    params = {p["name"]: p["schema"]["pattern"] for p in infer_op["parameters"]}
+    assert "mv_" in params["name"] and params["version"]
+    r = infer(client, "iris:prod/versions/2", {"inputs": [tensor([SETOSA])]})
+    assert r.status_code == 400  # outside the documented pattern of {name}: said plainly
+    assert "already names a version" in r.json()["error"]

@@ -18,6 +18,7 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
+from tests.conftest import isolated_env
 from tests.processes import MREG, ROOT, serving
 
 ENV = {"PYTHONPATH": str(ROOT)}
@@ -37,17 +38,16 @@ def examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env={**os.environ, **ENV},
     )
     assert pulled.returncode == 0, pulled.stderr
-    # A version waiting for training (every example model is trained): metadata answers 409.
-    identity = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com"}
-    identity |= {"GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com"}
-    made = subprocess.run(
-        [*MREG, "--repo", str(clone), "register", "pending", "--untrained", "--create"],
+    # Every example model is trained: one that is not yet, for the 409 a client sees.
+    home = tmp_path_factory.mktemp("home")
+    registered = subprocess.run(
+        [*MREG, "--repo", str(clone), "register", "churn", "--untrained", "--create"],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**os.environ, **ENV, **identity},
+        env={**os.environ, **ENV, **isolated_env(home)},
     )
-    assert made.returncode == 0, made.stderr
+    assert registered.returncode == 0, registered.stderr
     return clone
 
 
@@ -130,7 +130,7 @@ def test_errors_reach_the_client_as_one_message(client: triton.InferenceServerCl
     assert missing.value.status() == "404"
     assert missing.value.message() == "model 'nope' not found at HEAD"
     with pytest.raises(InferenceServerException) as untrained:
-        client.get_model_metadata("pending")
+        client.get_model_metadata("churn")
     assert untrained.value.status() == "409"
     assert "no trained" in str(untrained.value.message())
     with pytest.raises(InferenceServerException) as rejected:
