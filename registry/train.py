@@ -25,12 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry import artifacts, commits
-from registry.commits import CommitMessage, Plan, WriteResult
+from registry import artifacts, commits, plumbing
+from registry.commits import Plan, WriteResult
 from registry.errors import ArtifactError, ConflictError, RegistryError, RevisionNotFoundError
 from registry.manifests import GATE_RE, ModelManifest, Status, TrainSpec, VersionManifest
 from registry.names import check_model_name, check_tag
+from registry.plumbing import CommitMessage
 from registry.snapshot import Snapshot, model_path, version_path
+from registry.writes.fields import revalidate
+from registry.writes.staging import artifact_changes
 from registry.yamlio import render_update
 
 if TYPE_CHECKING:
@@ -307,10 +310,10 @@ def _dvc_md5(path: Path) -> str | None:
 def _committed_inputs(reg: Registry, stage: Stage) -> None:
     """Training runs on committed inputs only (its files and its deps), so its version names them."""
     folder = str(Path(stage.dvc_yaml).parent)
-    tracked = commits.git(reg.root, "ls-files", "-z", "--", folder).stdout.decode().split("\0")
+    tracked = plumbing.git(reg.root, "ls-files", "-z", "--", folder).stdout.decode().split("\0")
     paths = {p for p in tracked if p} | {p for p in stage.watched() if (reg.root / p).is_file()}
     paths.discard(stage.lock)
-    commits.refuse_dirty(reg.root, paths)
+    plumbing.refuse_dirty(reg.root, paths)
 
 
 # -- the steps, one commit each ---------------------------------------------------
@@ -340,7 +343,6 @@ def _finish(
     summary: str = "",
 ) -> WriteResult[VersionManifest]:
     """Commit a `training` version as trained (with its artifact) or failed (with the error)."""
-    from registry.registry import _artifact_changes, _revalidate
 
     def build(base: Snapshot) -> Plan[VersionManifest]:
         old = base.version(model, n)
@@ -357,13 +359,13 @@ def _finish(
         if train_info:
             data["train_info"] = {**old.train_info, **train_info}
         if staged is not None:
-            art, art_changes, worktree = _artifact_changes(
+            art, art_changes, worktree = artifact_changes(
                 model, n, staged, fmt, base.model(model).library
             )
             data["artifact"] = art
             changes.update(art_changes)
         path = version_path(model, n)
-        new = _revalidate(VersionManifest, data, path)
+        new = revalidate(VersionManifest, data, path)
         changes[path] = render_update(base.read_text(path), new, path).encode()
         subject = f"{model}: v{n} training -> {status.value}{summary}"
         return Plan(
@@ -434,7 +436,7 @@ def _take_lock_file(root: Path, lock: str) -> bytes | None:
     """
     target = root / lock
     new = target.read_bytes() if target.is_file() else None
-    old = commits.read_committed(root, commits.rev_sha(root, "HEAD"), [lock]).get(lock)
+    old = plumbing.read_committed(root, plumbing.rev_sha(root, "HEAD"), [lock]).get(lock)
     if new == old:
         return None
     if old is None:
@@ -497,7 +499,7 @@ def train_model(
         except RegistryError as exc:
             error = str(exc)
     # `dvc repro` may rewrite a data source's .dvc file; a trained version names committed data only.
-    changed_dvc = commits.dirty_paths(reg.root, [f"{d}.dvc" for d in stage.deps])
+    changed_dvc = plumbing.dirty_paths(reg.root, [f"{d}.dvc" for d in stage.deps])
     if error is None and changed_dvc:
         error = f"dvc repro changed {changed_dvc[0]}: commit the data first"
 
@@ -551,10 +553,10 @@ def train_model(
 
 def changed_models(reg: Registry, base: str) -> list[str]:
     """Trainable models whose stage, code, params or data changed between `base` and HEAD."""
-    base_sha = commits.rev_sha(reg.root, base)
+    base_sha = plumbing.rev_sha(reg.root, base)
     if base_sha is None:
         raise RevisionNotFoundError(f"revision {base!r} not found")
-    diff = commits.git(reg.root, "diff", "--name-only", "-z", base_sha, "HEAD").stdout.decode()
+    diff = plumbing.git(reg.root, "diff", "--name-only", "-z", base_sha, "HEAD").stdout.decode()
     touched = {p for p in diff.split("\0") if p}
     out = []
     for m in reg.snapshot("HEAD").models():
