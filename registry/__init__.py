@@ -73,7 +73,7 @@ from registry.train import (
     train_changed,
     train_model,
 )
-from registry.validate import (
+from registry.validation import (
     FINDING_CODES,
     Finding,
     ValidationReport,
