@@ -23,7 +23,7 @@ from registry.errors import InvalidNameError, RegistryError
 from registry.manifests import ModelManifest, PointerManifest, VersionManifest
 from registry.names import check_model_name
 from registry.snapshot import Snapshot, model_path, pointer_path
-from registry.train import is_training_file, stage_problems
+from registry.train_stage import is_training_file, stage_problems
 from registry.validation.change_rules import ChangeRules, incompatible_input
 from registry.validation.findings import FINDING_CODES, WARNING, Finding, ValidationReport
 from registry.validation.reference_rules import ReferenceRules
