@@ -14,17 +14,8 @@ from registry import journal, plumbing
 from registry.cache import ManifestCache
 from registry.errors import NotARegistryError
 from registry.names import parse_ref
-from registry.snapshot import (
-    Resolution,
-    Snapshot,
-)
-from registry.source import (
-    REGISTRY_ROOTS,
-    GitSource,
-    Source,
-    WorkTreeSource,
-    open_repo,
-)
+from registry.snapshot import Resolution, Snapshot
+from registry.source import REGISTRY_ROOTS, GitSource, Source, WorkTreeSource, open_repo
 
 
 class RegistryBase:

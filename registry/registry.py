@@ -21,10 +21,7 @@ from registry.errors import (
     VersionNotFoundError,
 )
 from registry.history import History
-from registry.manifests import (
-    RegistrySettings,
-    VersionManifest,
-)
+from registry.manifests import RegistrySettings, VersionManifest
 from registry.names import parse_ref
 from registry.plumbing import CommitMessage
 from registry.writes.models import ModelWrites

@@ -6,10 +6,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from registry.errors import RegistryError
-from registry.manifests import (
-    ModelManifest,
-    VersionManifest,
-)
+from registry.manifests import ModelManifest, VersionManifest
 from registry.names import parse_ref
 
 

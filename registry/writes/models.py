@@ -8,18 +8,11 @@ from typing import Any
 from registry import commits, plumbing
 from registry.base import RegistryBase
 from registry.commits import Plan, WriteResult
-from registry.errors import (
-    ConflictError,
-    ImmutableFieldError,
-    RegistryError,
-)
+from registry.errors import ConflictError, ImmutableFieldError, RegistryError
 from registry.manifests import ModelManifest
 from registry.names import check_model_name
 from registry.plumbing import CommitMessage
-from registry.snapshot import (
-    Snapshot,
-    model_path,
-)
+from registry.snapshot import Snapshot, model_path
 from registry.writes.fields import action_trailers, given, revalidate
 from registry.yamlio import render_new, render_update
 

@@ -5,23 +5,11 @@ from __future__ import annotations
 from registry import commits
 from registry.base import RegistryBase
 from registry.commits import Plan, WriteResult
-from registry.errors import (
-    ConflictError,
-    InvalidNameError,
-)
+from registry.errors import ConflictError, InvalidNameError
 from registry.manifests import PointerManifest
-from registry.names import (
-    TAG_RE,
-    VERSION_ID_RE,
-    check_tag,
-    parse_ref,
-)
+from registry.names import TAG_RE, VERSION_ID_RE, check_tag, parse_ref
 from registry.plumbing import CommitMessage
-from registry.snapshot import (
-    Pointer,
-    Snapshot,
-    pointer_path,
-)
+from registry.snapshot import Pointer, Snapshot, pointer_path
 from registry.source import OverlaySource
 from registry.writes.fields import action_trailers, given, ref_scope
 from registry.yamlio import render_new, render_update
@@ -112,6 +100,7 @@ class PointerWrites(RegistryBase):
 def pointer_text(
     base: Snapshot, model: str, tag: str, target: str, description: str | None
 ) -> bytes:
+    """The pointer file pointing at `target`; an existing one keeps its comments and description."""
     path = pointer_path(model, tag)
     new = PointerManifest(target=target, **given(description=description))
     if tag in base.pointer_tags(model):

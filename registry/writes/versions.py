@@ -26,20 +26,9 @@ from registry.manifests import (
     Status,
     VersionManifest,
 )
-from registry.names import (
-    check_model_name,
-    check_tag,
-    new_version_id,
-    parse_ref,
-)
+from registry.names import check_model_name, check_tag, new_version_id, parse_ref
 from registry.plumbing import CommitMessage
-from registry.snapshot import (
-    Resolution,
-    Snapshot,
-    model_path,
-    pointer_path,
-    version_path,
-)
+from registry.snapshot import Resolution, Snapshot, model_path, pointer_path, version_path
 from registry.writes.fields import action_trailers, given, parse_values, ref_scope, revalidate
 from registry.writes.pointers import pointer_text
 from registry.writes.staging import artifact_changes, infer_lib, stage_artifact
@@ -344,6 +333,7 @@ class VersionWrites(RegistryBase):
 
 
 def version_ref(base: Snapshot, ref: str) -> Resolution:
+    """The version `ref` names at `base`; a bare model name is refused, since a write needs one."""
     parsed = parse_ref(ref)
     if parsed.version_id is None and parsed.tag is None:
         raise RegistryError(f"{ref!r} names a model: say which version, e.g. {ref}:v1")
