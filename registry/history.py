@@ -106,7 +106,7 @@ class History(RegistryBase):
         if model is not None:
             paths = [f"models/{model}", f"pointers/{model}"]
         else:
-            paths = ["self.yaml", "models", "pointers"]
+            paths = ["registry.yaml", "models", "pointers"]
         fmt = _FIELD.join(["%H", "%an <%ae>", "%aI", "%s", "%(trailers:only,unfold)"]) + _RECORD
         args = ["log", f"--format={fmt}", start]
         if limit is not None:

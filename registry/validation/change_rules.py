@@ -8,7 +8,6 @@ value in the new version's; the new one may add keys. An old version with no
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from registry.errors import RegistryError
@@ -150,21 +149,6 @@ class ChangeRules(Findings):
                     f"protected pointer {name}:{tag} moves from v{was.version} to v{now.version},"
                     f" whose input_info differs in {', '.join(bad)}",
                 )
-
-    def check_unique_ids(self, names: Iterable[str]) -> None:
-        """Ids are unique across the checked models (within a model, check_versions says so)."""
-        seen: dict[str, str] = {}
-        for name in names:
-            for n, v in sorted(self.versions.get(name, {}).items()):
-                first = seen.setdefault(v.id, f"{name}:v{n}")
-                if first != f"{name}:v{n}" and not first.startswith(f"{name}:"):
-                    path = f"models/{name}/versions/{n}.yaml"
-                    self.error(
-                        "duplicate-id",
-                        path,
-                        self.line(self.snap, path, "id"),
-                        f"id {v.id} is already the id of {first}",
-                    )
 
     @staticmethod
     def _quiet(snap: Snapshot, kind: type[M], path: str) -> M | None:
