@@ -63,17 +63,10 @@ from registry.snapshot import (
     version_path,
 )
 from registry.source import GitSource, OverlaySource, WorkTreeSource, blob_id, open_repo
-from registry.train import (
-    Stage,
-    TrainResult,
-    changed_models,
-    check_gate,
-    init_training,
-    load_stage,
-    train_changed,
-    train_model,
-)
-from registry.validate import (
+from registry.train import TrainResult, changed_models, train_changed, train_model
+from registry.train_setup import init_training
+from registry.train_stage import Stage, check_gate, load_stage
+from registry.validation import (
     FINDING_CODES,
     Finding,
     ValidationReport,

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
@@ -31,12 +31,19 @@ from registry.errors import ArtifactError, ManifestError, RegistryError
 
 if TYPE_CHECKING:
     from registry.manifests import VersionManifest
-    from registry.registry import Registry
     from registry.snapshot import Snapshot
 
 DEFAULT_REMOTE_NAME = "storage"
 LOCAL_STORAGE = "storage"
 """The default remote when `mreg init` gets no URL: `.dvc/storage` (git-ignored)."""
+
+
+class HasRoot(Protocol):
+    """Whatever knows the registry's work tree (a `Registry`): artifacts need no more of it."""
+
+    @property
+    def root(self) -> Path: ...
+
 
 _CHUNK = 1 << 20
 _fetch_lock = threading.Lock()
@@ -278,7 +285,7 @@ def _verified_md5(path: Path, md5: str) -> bool:
 
 
 def ensure_local(
-    registry: Registry, snapshot: Snapshot, model: str, version: VersionManifest
+    registry: HasRoot, snapshot: Snapshot, model: str, version: VersionManifest
 ) -> Path:
     """A local file holding the version's artifact bytes (in the DVC cache), md5-checked.
 

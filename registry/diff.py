@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from registry.base import RegistryBase
 from registry.errors import RegistryError
 from registry.manifests import ModelManifest, VersionManifest
-from registry.registry import Registry
 from registry.snapshot import VERSION_FILE_RE, Snapshot, model_path
 from registry.source import REGISTRY_ROOTS, GitSource, WorkTreeSource, resolve_revision
 
@@ -38,7 +38,7 @@ class Touched:
         return cls(tuple(kept), frozenset(models), "registry.yaml" in kept)
 
 
-def _git(registry: Registry, *commands: list[str]) -> list[bytes]:
+def _git(registry: RegistryBase, *commands: list[str]) -> list[bytes]:
     """Run git commands side by side (each scans the work tree: in parallel they cost one)."""
     procs = [
         subprocess.Popen(
@@ -56,7 +56,7 @@ def _git(registry: Registry, *commands: list[str]) -> list[bytes]:
     return [out for out, _ in outputs]
 
 
-def changed_paths(registry: Registry, base: str, rev: str | None = None) -> Touched:
+def changed_paths(registry: RegistryBase, base: str, rev: str | None = None) -> Touched:
     """Registry paths that differ between `base` and `rev` (None: the work tree, untracked files too)."""
     base_sha = resolve_revision(registry.repo, base)
     diff = ["diff", "--name-only", "-z", "--no-renames", base_sha]
@@ -71,7 +71,7 @@ def changed_paths(registry: Registry, base: str, rev: str | None = None) -> Touc
 
 
 def scoped_snapshot(
-    registry: Registry, rev: str | None, models: Iterable[str] | None = None
+    registry: RegistryBase, rev: str | None, models: Iterable[str] | None = None
 ) -> Snapshot:
     """A snapshot that lists only registry.yaml and these models' files and pointers (None: all)."""
     names = sorted(set(models)) if models is not None else None
@@ -209,7 +209,7 @@ class RegistryDiff:
         }
 
 
-def diff_registry(registry: Registry, base: str, head: str | None = None) -> RegistryDiff:
+def diff_registry(registry: RegistryBase, base: str, head: str | None = None) -> RegistryDiff:
     """What changed from revision `base` to `head` (None: the work tree, like `git diff REV`)."""
     touched = changed_paths(registry, base, head)
     old = scoped_snapshot(registry, base, touched.models)

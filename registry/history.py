@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from registry import commits
+from registry import plumbing
+from registry.base import RegistryBase
 from registry.errors import InvalidNameError, RegistryError
 from registry.names import parse_ref
 from registry.snapshot import Snapshot, pointer_path
 from registry.source import GitSource, resolve_revision
-
-if TYPE_CHECKING:
-    from registry.registry import Registry
 
 _FIELD = "\x1f"
 _RECORD = "\x1e"
@@ -59,46 +57,6 @@ def _trailers(text: str) -> dict[str, list[str]]:
     return out
 
 
-def log(
-    registry: Registry,
-    model: str | None = None,
-    *,
-    rev: str | None = None,
-    limit: int | None = None,
-) -> list[LogEntry]:
-    """Commits that touched the registry (or one model), newest first."""
-    root = registry.root
-    start = (
-        resolve_revision(registry.repo, rev or "HEAD")
-        if rev or commits.rev_sha(root, "HEAD")
-        else None
-    )
-    if start is None:
-        return []
-    if model is not None:
-        paths = [f"models/{model}", f"pointers/{model}"]
-    else:
-        paths = ["registry.yaml", "models", "pointers"]
-    fmt = _FIELD.join(["%H", "%an <%ae>", "%aI", "%s", "%(trailers:only,unfold)"]) + _RECORD
-    args = ["log", f"--format={fmt}", start]
-    if limit is not None:
-        args.append(f"-n{limit}")
-    out = commits.git(root, *args, "--", *paths).stdout.decode()
-    entries: list[LogEntry] = []
-    for record in out.split(_RECORD):
-        record = record.strip("\n")
-        if not record:
-            continue
-        sha, who, when, subject, trailer_text = (record.split(_FIELD) + [""] * 5)[:5]
-        trailers = _trailers(trailer_text)
-        action = trailers.get("Mreg-Action", [None])[0]
-        owner = trailers.get("Mreg-Model", [model])[0]
-        entries.append(
-            LogEntry(sha, who, datetime.fromisoformat(when), subject, action, owner, trailers)
-        )
-    return entries
-
-
 @dataclass(frozen=True)
 class PointerState:
     """The pointer as one commit left it: its target and the version it resolved to then."""
@@ -126,44 +84,86 @@ class PointerState:
         }
 
 
-def pointer_history(registry: Registry, ref: str, *, rev: str | None = None) -> list[PointerState]:
-    """Every commit that changed the pointer file `model:tag`, newest first, with from -> to."""
-    parsed = parse_ref(ref)
-    if parsed.model is None or parsed.tag is None:
-        raise InvalidNameError(f"expected MODEL:TAG, got {ref!r}")
-    model, tag = parsed.model, parsed.tag
-    path = pointer_path(model, tag)
-    root = registry.root
-    start = resolve_revision(registry.repo, rev or "HEAD")
-    fmt = _FIELD.join(["%H", "%an <%ae>", "%aI", "%s"]) + _RECORD
-    out = commits.git(root, "log", f"--format={fmt}", start, "--", path).stdout.decode()
-    raw = [r.strip("\n").split(_FIELD) for r in out.split(_RECORD) if r.strip("\n")]
-    if not raw:
-        raise RegistryError(f"pointer {model}:{tag} has no history at {rev or 'HEAD'}", ref=ref)
-    oldest_first: list[PointerState] = []
-    prev_target: str | None = None
-    prev_version: int | None = None
-    for sha, who, when, subject in reversed(raw):
-        snap = Snapshot(GitSource(registry.repo, sha), registry.cache)
-        target: str | None = None
-        version: int | None = None
-        if tag in snap.pointer_tags(model):
-            try:
-                target = snap.pointer(model, tag).target
-                version = snap.resolve(f"{model}:{tag}").version.version
-            except RegistryError:
-                pass  # a broken state in history is still history: keep the target text
-        oldest_first.append(
-            PointerState(
-                sha,
-                who,
-                datetime.fromisoformat(when),
-                subject,
-                target,
-                version,
-                prev_target,
-                prev_version,
-            )
+class History(RegistryBase):
+    """The registry's history: every write is a commit, so git log is the registry's log."""
+
+    def log(
+        self,
+        model: str | None = None,
+        *,
+        rev: str | None = None,
+        limit: int | None = None,
+    ) -> list[LogEntry]:
+        """The registry's history, newest first, from commit subjects and trailers."""
+        root = self.root
+        start = (
+            resolve_revision(self.repo, rev or "HEAD")
+            if rev or plumbing.rev_sha(root, "HEAD")
+            else None
         )
-        prev_target, prev_version = target, version
-    return list(reversed(oldest_first))
+        if start is None:
+            return []
+        if model is not None:
+            paths = [f"models/{model}", f"pointers/{model}"]
+        else:
+            paths = ["registry.yaml", "models", "pointers"]
+        fmt = _FIELD.join(["%H", "%an <%ae>", "%aI", "%s", "%(trailers:only,unfold)"]) + _RECORD
+        args = ["log", f"--format={fmt}", start]
+        if limit is not None:
+            args.append(f"-n{limit}")
+        out = plumbing.git(root, *args, "--", *paths).stdout.decode()
+        entries: list[LogEntry] = []
+        for record in out.split(_RECORD):
+            record = record.strip("\n")
+            if not record:
+                continue
+            sha, who, when, subject, trailer_text = (record.split(_FIELD) + [""] * 5)[:5]
+            trailers = _trailers(trailer_text)
+            action = trailers.get("Mreg-Action", [None])[0]
+            owner = trailers.get("Mreg-Model", [model])[0]
+            entries.append(
+                LogEntry(sha, who, datetime.fromisoformat(when), subject, action, owner, trailers)
+            )
+        return entries
+
+    def pointer_history(self, ref: str, *, rev: str | None = None) -> list[PointerState]:
+        """Every state of the pointer `model:tag` over the history, newest first, with from -> to."""
+        parsed = parse_ref(ref)
+        if parsed.model is None or parsed.tag is None:
+            raise InvalidNameError(f"expected MODEL:TAG, got {ref!r}")
+        model, tag = parsed.model, parsed.tag
+        path = pointer_path(model, tag)
+        root = self.root
+        start = resolve_revision(self.repo, rev or "HEAD")
+        fmt = _FIELD.join(["%H", "%an <%ae>", "%aI", "%s"]) + _RECORD
+        out = plumbing.git(root, "log", f"--format={fmt}", start, "--", path).stdout.decode()
+        raw = [r.strip("\n").split(_FIELD) for r in out.split(_RECORD) if r.strip("\n")]
+        if not raw:
+            raise RegistryError(f"pointer {model}:{tag} has no history at {rev or 'HEAD'}", ref=ref)
+        oldest_first: list[PointerState] = []
+        prev_target: str | None = None
+        prev_version: int | None = None
+        for sha, who, when, subject in reversed(raw):
+            snap = Snapshot(GitSource(self.repo, sha), self.cache)
+            target: str | None = None
+            version: int | None = None
+            if tag in snap.pointer_tags(model):
+                try:
+                    target = snap.pointer(model, tag).target
+                    version = snap.resolve(f"{model}:{tag}").version.version
+                except RegistryError:
+                    pass  # a broken state in history is still history: keep the target text
+            oldest_first.append(
+                PointerState(
+                    sha,
+                    who,
+                    datetime.fromisoformat(when),
+                    subject,
+                    target,
+                    version,
+                    prev_target,
+                    prev_version,
+                )
+            )
+            prev_target, prev_version = target, version
+        return list(reversed(oldest_first))

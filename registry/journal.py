@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from registry import artifacts, commits
+from registry import artifacts, plumbing
 
 JOURNAL = "pending-write.json"
 KILL_ENV = "MREG_TEST_KILL_AT"
@@ -91,7 +91,7 @@ def recover(root: Path, state_dir: Path) -> bool:
     """Finish an interrupted write, if there is one; True if there was."""
     if not (state_dir / JOURNAL).exists():
         return False
-    with commits.write_lock(state_dir):
+    with plumbing.write_lock(state_dir):
         return recover_locked(root, state_dir)
 
 
@@ -100,13 +100,13 @@ def recover_locked(root: Path, state_dir: Path) -> bool:
     journal = load(state_dir)
     if journal is None:
         return False
-    now = commits.rev_sha(root, journal.ref)
-    if now == journal.new and commits.checked_out_ref(root) == journal.ref:
+    now = plumbing.rev_sha(root, journal.ref)
+    if now == journal.new and plumbing.checked_out_ref(root) == journal.ref:
         finish_worktree(root, journal)
     # The commit landed (maybe with commits on top of it): its version keeps its tag.
     landed = now is not None and now != journal.old and _is_ancestor(root, journal.new, now)
-    if landed and journal.tag and not commits.tag_exists(root, journal.tag):
-        commits.create_tag(root, journal.tag, journal.new, journal.tag_message)
+    if landed and journal.tag and not plumbing.tag_exists(root, journal.tag):
+        plumbing.create_tag(root, journal.tag, journal.new, journal.tag_message)
     clear(state_dir)
     return True
 
@@ -117,8 +117,8 @@ def finish_worktree(root: Path, journal: Journal) -> None:
     A file is written only while it still holds the old commit's content (or
     is missing): an edit the user made since the kill is left alone.
     """
-    before = commits.read_committed(root, journal.old, journal.paths)
-    after = commits.read_committed(root, journal.new, journal.paths)
+    before = plumbing.read_committed(root, journal.old, journal.paths)
+    after = plumbing.read_committed(root, journal.new, journal.paths)
     changes: dict[str, bytes | None] = {}
     ours: list[str] = []
     for path in journal.paths:
@@ -130,13 +130,13 @@ def finish_worktree(root: Path, journal: Journal) -> None:
         elif current is None or current == before.get(path):
             changes[path] = wanted
             ours.append(path)
-    commits.write_worktree(root, changes)
+    plumbing.write_worktree(root, changes)
     for path, cached in journal.files.items():
         if Path(cached).is_file():
             artifacts.checkout(Path(cached), root / path)
-    commits.write_worktree(root, dict.fromkeys(journal.removals))
+    plumbing.write_worktree(root, dict.fromkeys(journal.removals))
     _remove_temp_files(root, [*journal.paths, *journal.files, *journal.removals])
-    commits.stage(root, ours)
+    plumbing.stage(root, ours)
 
 
 def _remove_temp_files(root: Path, paths: Iterable[str]) -> None:
@@ -149,4 +149,6 @@ def _remove_temp_files(root: Path, paths: Iterable[str]) -> None:
 
 
 def _is_ancestor(root: Path, commit: str, of: str) -> bool:
-    return commits.git(root, "merge-base", "--is-ancestor", commit, of, check=False).returncode == 0
+    return (
+        plumbing.git(root, "merge-base", "--is-ancestor", commit, of, check=False).returncode == 0
+    )

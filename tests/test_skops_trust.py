@@ -14,7 +14,7 @@ import pytest
 from litestar.testing import TestClient
 
 from registry import LoaderError, Registry, load_model, predict
-from registry.loaders import SKOPS_TRUSTED_TYPES
+from registry.skops_trust import SKOPS_TRUSTED_TYPES
 from server import create_app
 from tests.showcase import Showcase
 

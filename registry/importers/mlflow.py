@@ -238,7 +238,7 @@ def _as_skops(local: Path, sklearn: dict[str, Any] | None, tmp: Path) -> Path | 
         return None
     import skops.io
 
-    from registry.loaders import SKOPS_TRUSTED_TYPES
+    from registry.skops_trust import SKOPS_TRUSTED_TYPES
 
     saved = local / str(sklearn.get("pickled_model") or "")
     target = tmp / "model.skops"

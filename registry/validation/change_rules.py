@@ -1,0 +1,171 @@
+"""Change rules: what a change may do to its base (immutable fields, versions, status, protected pointers).
+
+A protected pointer's move is compatible when every key of the old version's
+`input_info` (except the free-text `description`) is present with the same
+value in the new version's; the new one may add keys. An old version with no
+`input_info` allows any move.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from registry.errors import RegistryError
+from registry.manifests import (
+    IMMUTABLE_VERSION_FIELDS,
+    STATUS_MOVES,
+    ModelManifest,
+    RegistrySettings,
+    VersionManifest,
+)
+from registry.snapshot import VERSION_FILE_RE, Snapshot, model_path, pointer_path
+from registry.validation.findings import WARNING, Findings, M
+
+
+def incompatible_input(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Keys of the old `input_info` the new one drops or changes (the compatibility rule above)."""
+    return sorted(k for k, v in old.items() if k != "description" and new.get(k) != v)
+
+
+class ChangeRules(Findings):
+    """The change from the base snapshot, model by model."""
+
+    def check_model_change(self, old: Snapshot, name: str) -> None:
+        new = self.snap
+        if not old.has_model(name) or not new.has_model(name):
+            return  # a new model, or a deleted one: nothing to compare
+        mpath = model_path(name)
+        old_model = self._quiet(old, ModelManifest, mpath)
+        new_model = self._quiet(new, ModelManifest, mpath)
+        if old_model and new_model and old_model.created_at != new_model.created_at:
+            self.error(
+                "immutable-field",
+                mpath,
+                self.line(new, mpath, "created_at"),
+                "created_at is set once and never changes",
+            )
+        old_files = {
+            f: p for f, p in old.version_files(name).items() if VERSION_FILE_RE.fullmatch(f)
+        }
+        new_files = new.version_files(name)
+        highest = max((int(f[: -len(".yaml")]) for f in old_files), default=0)
+        for fname, path in sorted(old_files.items()):
+            if fname not in new_files:
+                was = self._quiet(old, VersionManifest, path)
+                ident = f" ({was.id})" if was else ""
+                self.error(
+                    "deleted-version",
+                    path,
+                    None,
+                    f"v{fname[: -len('.yaml')]}{ident} was deleted: versions are never deleted;"
+                    " deprecate it, or archive the model",
+                )
+        for fname, path in sorted(new_files.items()):
+            if not VERSION_FILE_RE.fullmatch(fname):
+                continue
+            n = int(fname[: -len(".yaml")])
+            if fname not in old_files:
+                if n <= highest:
+                    self.error(
+                        "version-reused",
+                        path,
+                        self.line(new, path, "version"),
+                        f"new version {n} is not above the base's highest version ({highest})",
+                    )
+                continue
+            a = self._quiet(old, VersionManifest, path)
+            b = self.versions.get(name, {}).get(n)
+            if a is not None and b is not None:
+                self.check_version_change(path, a, b)
+
+    def check_version_change(self, path: str, a: VersionManifest, b: VersionManifest) -> None:
+        new = self.snap
+        if a.id != b.id:
+            self.error(
+                "version-reused",
+                path,
+                self.line(new, path, "id"),
+                f"v{a.version} was {a.id} at the base and is now {b.id}:"
+                " a version number is never reused; register a new version",
+            )
+        for key in IMMUTABLE_VERSION_FIELDS:
+            if key != "id" and getattr(a, key) != getattr(b, key):
+                self.error(
+                    "immutable-field",
+                    path,
+                    self.line(new, path, key),
+                    f"{key} is immutable once registered",
+                )
+        if a.artifact is not None and a.artifact != b.artifact:
+            old_art = a.artifact.model_dump()
+            new_art = b.artifact.model_dump() if b.artifact is not None else {}
+            changed = [k for k in old_art if old_art[k] != new_art.get(k)]
+            keys = ("artifact", changed[0]) if changed and b.artifact else ("artifact",)
+            detail = ", ".join(f"artifact.{k}" for k in changed) or "artifact"
+            self.error(
+                "immutable-field",
+                path,
+                self.line(new, path, *keys),
+                f"{detail} changed: a registered artifact is immutable; register a new version",
+            )
+        if a.status != b.status and b.status not in STATUS_MOVES[a.status]:
+            self.error(
+                "status-backwards",
+                path,
+                self.line(new, path, "status"),
+                f"status cannot move from {a.status.value} to {b.status.value}"
+                " (untrained -> training -> trained | failed)",
+            )
+
+    def check_protected(self, old: Snapshot, name: str) -> None:
+        new = self.snap
+        protected: set[str] = set()
+        for snap in (old, new):
+            settings = self.settings(snap)
+            if settings is not None:
+                protected.update(settings.protected_pointers)
+        old_tags, new_tags = set(old.pointer_tags(name)), set(new.pointer_tags(name))
+        for tag in sorted(protected & old_tags):
+            path = pointer_path(name, tag)
+            if tag not in new_tags:
+                if new.has_model(name):
+                    self.add(
+                        WARNING,
+                        "protected-pointer-deleted",
+                        path,
+                        None,
+                        f"protected pointer {name}:{tag} was deleted",
+                    )
+                continue
+            was, now = _resolve(old, name, tag), _resolve(new, name, tag)
+            if was is None or now is None or was.id == now.id:
+                continue
+            bad = incompatible_input(was.input_info, now.input_info)
+            if bad:
+                self.error(
+                    "protected-pointer-schema",
+                    path,
+                    self.line(new, path, "target"),
+                    f"protected pointer {name}:{tag} moves from v{was.version} to v{now.version},"
+                    f" whose input_info differs in {', '.join(bad)}",
+                )
+
+    @staticmethod
+    def _quiet(snap: Snapshot, kind: type[M], path: str) -> M | None:
+        try:
+            return snap.parse(kind, [path]).get(path)
+        except RegistryError:
+            return None
+
+    def settings(self, snap: Snapshot) -> RegistrySettings | None:
+        try:
+            return snap.settings()
+        except RegistryError:
+            return None
+
+
+def _resolve(snap: Snapshot, name: str, tag: str) -> VersionManifest | None:
+    try:
+        return snap.resolve(f"{name}:{tag}").version
+    except RegistryError:
+        return None
