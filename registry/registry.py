@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
-
-import git
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from registry import artifacts, commits, journal
 from registry.cache import ManifestCache
@@ -58,9 +57,13 @@ from registry.source import (
     OverlaySource,
     Source,
     WorkTreeSource,
+    locate_repo,
     open_repo,
 )
 from registry.yamlio import render_new, render_update
+
+if TYPE_CHECKING:
+    import git
 
 T = TypeVar("T")
 
@@ -98,12 +101,9 @@ class Registry:
     """A registry repository. Reads go through snapshots; writes are commits."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, require: bool = True) -> None:
-        self.repo: git.Repo = open_repo(path)
-        if self.repo.working_tree_dir is None:
-            raise NotARegistryError(
-                f"{self.repo.git_dir} is a bare repository: mreg needs a work tree"
-            )
-        self.root = Path(self.repo.working_tree_dir)
+        # git's plumbing finds the repository; GitPython is loaded only if `repo` is used.
+        self.where = locate_repo(path)
+        self.root = Path(self.where.working_dir)
         if require and not (self.root / "registry.yaml").is_file():
             raise NotARegistryError(
                 f"{self.root} is not an mreg registry (no registry.yaml): run 'mreg init'"
@@ -112,10 +112,15 @@ class Registry:
         # A write killed half-way is finished before anything reads the work tree.
         journal.recover(self.root, self.state_dir)
 
+    @cached_property
+    def repo(self) -> git.Repo:
+        """The repository as a GitPython Repo."""
+        return open_repo(self.root)
+
     @property
     def state_dir(self) -> Path:
         """Runtime state that is not history (caches, usage, locks): inside .git, never committed."""
-        return Path(self.repo.git_dir) / "mreg"
+        return Path(self.where.git_dir) / "mreg"
 
     def source(self, rev: str | None = None, *, models: Sequence[str] | None = None) -> Source:
         roots: tuple[str, ...] = REGISTRY_ROOTS
@@ -127,7 +132,7 @@ class Registry:
             )
         if rev is None:
             return WorkTreeSource(self.root, roots=roots)
-        return GitSource(self.repo, rev, roots=roots)
+        return GitSource(self.where, rev, roots=roots)
 
     def snapshot(self, rev: str | None = None, *, models: Sequence[str] | None = None) -> Snapshot:
         """The registry at `rev` (branch, tag, sha), or the work tree when rev is None.
