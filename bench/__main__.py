@@ -12,7 +12,7 @@ import time
 from bench import common
 from bench.common import FULL, QUICK, TINY, Workdir, log, machine
 
-SECTIONS = ("serving", "scale", "growth", "validate")
+SECTIONS = ("serving", "scale", "growth", "validate", "cli")
 
 
 def run_validate_scale(mode: common.Mode) -> None:
@@ -69,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
             growth.main(mode, work)
         if "validate" in sections and not mode.tiny:
             run_validate_scale(mode)
+        if "cli" in sections and mode.gto and not mode.tiny:
+            from bench import cli_reads
+
+            cli_reads.main(mode, work)
     finally:
         work.close()
     info["total_s"] = round(time.perf_counter() - started, 1)
