@@ -41,7 +41,7 @@ class MregGroup(click.Group):
     lazy_commands: dict[str, str] = {}
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands:
+        if cmd_name not in self.commands and self.lazy_commands:
             module = self.lazy_commands.get(cmd_name)
             if module is not None:
                 importlib.import_module(module)
@@ -50,17 +50,19 @@ class MregGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        self.load_all_commands()
+        if self.lazy_commands:
+            self.load_all_commands()
         return super().list_commands(ctx)
 
     def load_all_commands(self) -> None:
         """Import every command module (`mreg --help` lists them all)."""
         import tool
 
-        modules = {f"tool.{m.name}" for m in pkgutil.iter_modules(tool.__path__)}
-        for module in sorted({*self.lazy_commands.values(), *modules}):
-            if module.endswith("_cmd"):
-                importlib.import_module(module)
+        found = {f"tool.{m.name}" for m in pkgutil.iter_modules(tool.__path__)}
+        for module in sorted(
+            {*self.lazy_commands.values(), *(m for m in found if m.endswith("_cmd"))}
+        ):
+            importlib.import_module(module)
 
 
 class State:
