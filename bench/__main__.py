@@ -12,7 +12,7 @@ import time
 from bench import common
 from bench.common import FULL, QUICK, TINY, Workdir, log, machine
 
-SECTIONS = ("serving", "scale", "growth", "validate", "usage")
+SECTIONS = ("serving", "scale", "growth", "validate", "usage", "cli")
 
 
 def run_validate_scale(mode: common.Mode) -> None:
@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import usage_store  # the shared usage store's cost (needs PostgreSQL)
 
             usage_store.run(mode, work)
+        if "cli" in sections and mode.gto and not mode.tiny:
+            from bench import cli_reads
+
+            cli_reads.main(mode, work)
     finally:
         work.close()
     info["total_s"] = round(time.perf_counter() - started, 1)

@@ -1,98 +1,177 @@
 """mreg's core library: manifests, references, snapshots at a revision, writes as commits.
 
 `tool/` and `server/` import only from here.
+
+Each public name is imported from its submodule on first use (PEP 562): a
+command that reads one pointer does not pay for GitPython, pydantic, DVC,
+validation or training. `from registry import X` works as usual and imports
+only what X needs.
 """
 
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from registry.artifacts import cache_file, ensure_local, file_md5
-from registry.cache import ManifestCache
-from registry.commits import WriteResult
-from registry.diff import (
-    MetricChange,
-    ModelChange,
-    PointerChange,
-    RegistryDiff,
-    VersionChange,
-    diff_registry,
-)
-from registry.errors import (
-    ArtifactError,
-    ConflictError,
-    ImmutableFieldError,
-    InvalidInputError,
-    InvalidNameError,
-    InvalidRefError,
-    LoaderError,
-    ManifestError,
-    ModelNotFoundError,
-    NotARegistryError,
-    NotFoundError,
-    NotServableError,
-    PointerNotFoundError,
-    RegistryError,
-    ResolutionError,
-    RevisionNotFoundError,
-    VersionNotFoundError,
-)
-from registry.formats import FORMATS
-from registry.manifests import (
-    STATUS_MOVES,
-    Artifact,
-    ModelManifest,
-    PointerManifest,
-    RegistrySettings,
-    Status,
-    TrainSpec,
-    VersionManifest,
-    rfc3339,
-    utcnow,
-)
-from registry.names import Ref, check_model_name, check_tag, is_reserved_tag, parse_ref
-from registry.registry import Registry
-from registry.snapshot import (
-    MAX_CHAIN,
-    Pointer,
-    Resolution,
-    Snapshot,
-    artifact_dir,
-    model_path,
-    newest_servable,
-    pointer_path,
-    version_path,
-)
-from registry.source import GitSource, OverlaySource, WorkTreeSource, blob_id, open_repo
-from registry.train import TrainResult, changed_models, train_changed, train_model
-from registry.train_setup import init_training
-from registry.train_stage import Stage, check_gate, load_stage
-from registry.validation import (
-    FINDING_CODES,
-    Finding,
-    ValidationReport,
-    incompatible_input,
-    validate_registry,
-)
-from registry.yamlio import parse_manifest, render_new, render_update
-
 if TYPE_CHECKING:
+    from registry.artifacts import cache_file, ensure_local, file_md5
+    from registry.cache import ManifestCache
+    from registry.commits import WriteResult
+    from registry.diff import (
+        MetricChange,
+        ModelChange,
+        PointerChange,
+        RegistryDiff,
+        VersionChange,
+        diff_registry,
+    )
+    from registry.errors import (
+        ArtifactError,
+        ConflictError,
+        ImmutableFieldError,
+        InvalidInputError,
+        InvalidNameError,
+        InvalidRefError,
+        LoaderError,
+        ManifestError,
+        ModelNotFoundError,
+        NotARegistryError,
+        NotFoundError,
+        NotServableError,
+        PointerNotFoundError,
+        RegistryError,
+        ResolutionError,
+        RevisionNotFoundError,
+        VersionNotFoundError,
+    )
+    from registry.formats import FORMATS
     from registry.importers.mlflow import ImportedVersion, import_mlflow
     from registry.loaders import LoadedModel, artifact_format, load_model, predict
+    from registry.manifests import (
+        STATUS_MOVES,
+        Artifact,
+        ModelManifest,
+        PointerManifest,
+        RegistrySettings,
+        Status,
+        TrainSpec,
+        VersionManifest,
+        rfc3339,
+        utcnow,
+    )
+    from registry.names import Ref, check_model_name, check_tag, is_reserved_tag, parse_ref
+    from registry.quick import list_models_cached, resolve_cached
+    from registry.registry import Registry
+    from registry.snapshot import (
+        MAX_CHAIN,
+        Pointer,
+        Resolution,
+        Snapshot,
+        artifact_dir,
+        model_path,
+        newest_servable,
+        pointer_path,
+        version_path,
+    )
+    from registry.source import GitSource, OverlaySource, WorkTreeSource, blob_id, open_repo
+    from registry.train import TrainResult, changed_models, train_changed, train_model
+    from registry.train_setup import init_training
+    from registry.train_stage import Stage, check_gate, load_stage
+    from registry.validation import (
+        FINDING_CODES,
+        Finding,
+        ValidationReport,
+        incompatible_input,
+        validate_registry,
+    )
+    from registry.yamlio import parse_manifest, render_new, render_update
 
-# The loaders import NumPy (and, when used, the ML libraries): load them on first
-# use so that the CLI's reads start fast.
-_LAZY = {
-    name: "registry.loaders" for name in ("LoadedModel", "artifact_format", "load_model", "predict")
+# Where each public name lives.
+_SUBMODULES: dict[str, tuple[str, ...]] = {
+    "registry.artifacts": ("cache_file", "ensure_local", "file_md5"),
+    "registry.cache": ("ManifestCache",),
+    "registry.commits": ("WriteResult",),
+    "registry.diff": (
+        "MetricChange",
+        "ModelChange",
+        "PointerChange",
+        "RegistryDiff",
+        "VersionChange",
+        "diff_registry",
+    ),
+    "registry.errors": (
+        "ArtifactError",
+        "ConflictError",
+        "ImmutableFieldError",
+        "InvalidInputError",
+        "InvalidNameError",
+        "InvalidRefError",
+        "LoaderError",
+        "ManifestError",
+        "ModelNotFoundError",
+        "NotARegistryError",
+        "NotFoundError",
+        "NotServableError",
+        "PointerNotFoundError",
+        "RegistryError",
+        "ResolutionError",
+        "RevisionNotFoundError",
+        "VersionNotFoundError",
+    ),
+    "registry.formats": ("FORMATS",),
+    "registry.manifests": (
+        "STATUS_MOVES",
+        "Artifact",
+        "ModelManifest",
+        "PointerManifest",
+        "RegistrySettings",
+        "Status",
+        "TrainSpec",
+        "VersionManifest",
+        "rfc3339",
+        "utcnow",
+    ),
+    "registry.names": ("Ref", "check_model_name", "check_tag", "is_reserved_tag", "parse_ref"),
+    "registry.quick": ("list_models_cached", "resolve_cached"),
+    "registry.registry": ("Registry",),
+    "registry.snapshot": (
+        "MAX_CHAIN",
+        "Pointer",
+        "Resolution",
+        "Snapshot",
+        "artifact_dir",
+        "model_path",
+        "newest_servable",
+        "pointer_path",
+        "version_path",
+    ),
+    "registry.source": ("GitSource", "OverlaySource", "WorkTreeSource", "blob_id", "open_repo"),
+    "registry.train": ("TrainResult", "changed_models", "train_changed", "train_model"),
+    "registry.train_setup": ("init_training",),
+    "registry.train_stage": ("Stage", "check_gate", "load_stage"),
+    "registry.validation": (
+        "FINDING_CODES",
+        "Finding",
+        "ValidationReport",
+        "incompatible_input",
+        "validate_registry",
+    ),
+    "registry.yamlio": ("parse_manifest", "render_new", "render_update"),
+    "registry.loaders": ("LoadedModel", "artifact_format", "load_model", "predict"),
+    "registry.importers.mlflow": ("ImportedVersion", "import_mlflow"),
 }
-_LAZY.update({name: "registry.importers.mlflow" for name in ("ImportedVersion", "import_mlflow")})
+_LAZY = {name: module for module, names in _SUBMODULES.items() for name in names}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'registry' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'registry' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 __all__ = [
@@ -160,6 +239,7 @@ __all__ = [
     "incompatible_input",
     "init_training",
     "is_reserved_tag",
+    "list_models_cached",
     "load_model",
     "load_stage",
     "model_path",
@@ -171,6 +251,7 @@ __all__ = [
     "predict",
     "render_new",
     "render_update",
+    "resolve_cached",
     "rfc3339",
     "train_changed",
     "train_model",

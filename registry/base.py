@@ -5,17 +5,26 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import git
+from typing import TYPE_CHECKING, Any
 
 from registry import journal, plumbing
 from registry.cache import ManifestCache
 from registry.errors import NotARegistryError
 from registry.names import parse_ref
 from registry.snapshot import Resolution, Snapshot
-from registry.source import REGISTRY_ROOTS, GitSource, Source, WorkTreeSource, open_repo
+from registry.source import (
+    REGISTRY_ROOTS,
+    GitSource,
+    Source,
+    WorkTreeSource,
+    locate_repo,
+    open_repo,
+)
+
+if TYPE_CHECKING:
+    import git
 
 
 class RegistryBase:
@@ -26,12 +35,9 @@ class RegistryBase:
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, require: bool = True) -> None:
-        self.repo: git.Repo = open_repo(path)
-        if self.repo.working_tree_dir is None:
-            raise NotARegistryError(
-                f"{self.repo.git_dir} is a bare repository: mreg needs a work tree"
-            )
-        self.root = Path(self.repo.working_tree_dir)
+        # git's plumbing finds the repository; GitPython is loaded only if `repo` is used.
+        self.where = locate_repo(path)
+        self.root = Path(self.where.working_dir)
         if require and not (self.root / "registry.yaml").is_file():
             raise NotARegistryError(
                 f"{self.root} is not an mreg registry (no registry.yaml): run 'mreg init'"
@@ -40,10 +46,15 @@ class RegistryBase:
         # A write killed half-way is finished before anything reads the work tree.
         journal.recover(self.root, self.state_dir)
 
+    @cached_property
+    def repo(self) -> git.Repo:
+        """The repository as a GitPython Repo."""
+        return open_repo(self.root)
+
     @property
     def state_dir(self) -> Path:
         """Runtime state that is not history (caches, usage, locks): inside .git, never committed."""
-        return Path(self.repo.git_dir) / "mreg"
+        return Path(self.where.git_dir) / "mreg"
 
     def source(self, rev: str | None = None, *, models: Sequence[str] | None = None) -> Source:
         roots: tuple[str, ...] = REGISTRY_ROOTS
@@ -55,7 +66,7 @@ class RegistryBase:
             )
         if rev is None:
             return WorkTreeSource(self.root, roots=roots)
-        return GitSource(self.repo, rev, roots=roots)
+        return GitSource(self.where, rev, roots=roots)
 
     def snapshot(self, rev: str | None = None, *, models: Sequence[str] | None = None) -> Snapshot:
         """The registry at `rev` (branch, tag, sha), or the work tree when rev is None.

@@ -10,16 +10,18 @@ starts warm.
 from __future__ import annotations
 
 import gc
+import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 
 
 @contextmanager
@@ -100,6 +102,32 @@ class ManifestCache:
                         found[blob] = manifest
             except (sqlite3.Error, ValueError):
                 pass
+        return found
+
+    def get_json(self, kind: str, blobs: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Cached manifests of `kind` (a class name) as plain dicts, without pydantic.
+
+        What `put_many` stored: `model_dump_json()` of a manifest that was validated,
+        keyed by blob id, so it is the exact content of that blob. For readers that
+        need a few fields fast (registry/quick.py); absent blobs are left out.
+        """
+        wanted = list(dict.fromkeys(blobs))
+        db = self._conn() if self.path is not None and self.path.is_file() else None
+        found: dict[str, dict[str, Any]] = {}
+        if db is None:
+            return found
+        with self._lock:
+            try:
+                for start in range(0, len(wanted), 500):
+                    chunk = wanted[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    rows = db.execute(
+                        f"SELECT blob, data FROM manifests WHERE kind = ? AND blob IN ({marks})",
+                        [kind, *chunk],
+                    ).fetchall()
+                    found.update((blob, json.loads(data)) for blob, data in rows)
+            except (sqlite3.Error, ValueError):
+                return {}
         return found
 
     def put_many(self, kind: type[M], parsed: Mapping[str, M]) -> None:

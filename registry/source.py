@@ -12,11 +12,12 @@ import os
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
-
-import git
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from registry.errors import NotARegistryError, RegistryError, RevisionNotFoundError
+
+if TYPE_CHECKING:
+    import git
 
 # Top-level entries that belong to the registry; everything else in the repository is ignored.
 REGISTRY_ROOTS = ("registry.yaml", "models", "pointers")
@@ -40,8 +41,39 @@ class Source(Protocol):
     def read(self, paths: Iterable[str]) -> dict[str, bytes]: ...
 
 
+class RepoDir(NamedTuple):
+    """A repository as git's command line sees it: what reads need, without importing GitPython."""
+
+    working_dir: str
+    git_dir: str
+
+
+def locate_repo(path: str | os.PathLike[str] | None = None) -> RepoDir:
+    """The work tree and git directory of the repository enclosing `path` (one `git rev-parse`)."""
+    where = Path(path or ".").resolve()
+    missing = NotARegistryError(
+        f"{where} is not inside a git repository: run 'mreg init' or pass --repo"
+    )
+    if not where.is_dir():
+        raise missing
+    out = subprocess.run(
+        ["git", "rev-parse", "--absolute-git-dir", "--is-bare-repository", "--show-toplevel"],
+        cwd=where,
+        capture_output=True,
+        check=False,
+    )
+    lines = out.stdout.decode().splitlines()
+    if len(lines) >= 2 and lines[1] == "true":
+        raise NotARegistryError(f"{lines[0]} is a bare repository: mreg needs a work tree")
+    if out.returncode != 0 or len(lines) != 3:
+        raise missing
+    return RepoDir(lines[2], lines[0])
+
+
 def open_repo(path: str | os.PathLike[str] | None = None) -> git.Repo:
-    """The git repository enclosing `path` (default: the current directory)."""
+    """The git repository enclosing `path` (default: the current directory), as a GitPython Repo."""
+    import git  # only writes and history need GitPython; reads run git's plumbing directly
+
     where = Path(path or ".").resolve()
     try:
         return git.Repo(where, search_parent_directories=True)
@@ -51,22 +83,25 @@ def open_repo(path: str | os.PathLike[str] | None = None) -> git.Repo:
         ) from None
 
 
-def resolve_revision(repo: git.Repo, rev: str) -> str:
+def resolve_revision(repo: git.Repo | RepoDir, rev: str) -> str:
     """The commit sha that `rev` (branch, tag, sha, HEAD~2, ...) names."""
-    try:
-        out = repo.git.rev_parse("--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
-    except git.GitCommandError:
-        out = ""
-    if not out:
+    out = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"],
+        cwd=repo.working_dir,
+        capture_output=True,
+        check=False,
+    )
+    sha = out.stdout.decode().strip()
+    if out.returncode != 0 or not sha:
         raise RevisionNotFoundError(f"revision {rev!r} not found in {repo.working_dir}")
-    return str(out.strip())
+    return sha
 
 
 class GitSource:
     """The registry as committed at one revision, read from git objects (no checkout)."""
 
     def __init__(
-        self, repo: git.Repo, rev: str = "HEAD", *, roots: Sequence[str] = REGISTRY_ROOTS
+        self, repo: git.Repo | RepoDir, rev: str = "HEAD", *, roots: Sequence[str] = REGISTRY_ROOTS
     ) -> None:
         self.repo = repo
         self.revision: str | None = resolve_revision(repo, rev)
@@ -117,7 +152,7 @@ class GitSource:
         return read_blobs(self.repo, self.blob_ids(paths))
 
 
-def read_blobs(repo: git.Repo, ids: Mapping[str, str]) -> dict[str, bytes]:
+def read_blobs(repo: git.Repo | RepoDir, ids: Mapping[str, str]) -> dict[str, bytes]:
     """Read many blobs through one `git cat-file --batch` process."""
     if not ids:
         return {}

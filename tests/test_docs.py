@@ -16,7 +16,11 @@ README = Path(__file__).parent.parent / "README.md"
 
 def all_commands(group: click.Group = cli, prefix: str = "") -> list[tuple[str, click.Command]]:
     found: list[tuple[str, click.Command]] = []
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    # list_commands/get_command, not group.commands: mreg's group imports command modules lazily.
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None
         full = f"{prefix} {name}".strip()
         found.append((full, command))
         if isinstance(command, click.Group):

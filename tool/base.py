@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import json
+import pkgutil
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from registry import Registry, RegistryError
+from registry import RegistryError
+from tool import __version__
+
+if TYPE_CHECKING:
+    from registry import Registry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,6 +63,35 @@ class MregGroup(click.Group):
             click.secho(f"error: {exc}", fg="red", err=True)
             ctx.exit(1)
 
+    # Command modules are imported when their command runs, not all at start-up:
+    # `mreg resolve` pays for tool/repo_cmd.py only. A module adds its commands to
+    # the group when imported; `lazy_commands` says which module holds which command.
+    lazy_commands: dict[str, str] = {}
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and self.lazy_commands:
+            module = self.lazy_commands.get(cmd_name)
+            if module is not None:
+                importlib.import_module(module)
+            if cmd_name not in self.commands:
+                self.load_all_commands()  # a command not in the map yet, or a typo
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        if self.lazy_commands:
+            self.load_all_commands()
+        return super().list_commands(ctx)
+
+    def load_all_commands(self) -> None:
+        """Import every command module (`mreg --help` lists them all)."""
+        import tool
+
+        found = {f"tool.{m.name}" for m in pkgutil.iter_modules(tool.__path__)}
+        for module in sorted(
+            {*self.lazy_commands.values(), *(m for m in found if m.endswith("_cmd"))}
+        ):
+            importlib.import_module(module)
+
 
 class State:
     def __init__(self, repo: str | None) -> None:
@@ -65,6 +100,8 @@ class State:
 
     def registry(self) -> Registry:
         if self._registry is None:
+            from registry import Registry
+
             self._registry = Registry(self.repo_path)
         return self._registry
 
@@ -77,7 +114,7 @@ class State:
     help=REPO_HELP,
 )
 @click.option("--traceback", is_flag=True, hidden=True, help="Show the full traceback on errors.")
-@click.version_option(package_name="mreg", prog_name="mreg")
+@click.version_option(__version__, prog_name="mreg")
 @click.pass_context
 def cli(ctx: click.Context, repo: str | None, traceback: bool) -> None:
     """mreg: a GitOps model registry.

@@ -1,32 +1,22 @@
-"""Entry point of the `mreg` console script: the group plus every command module."""
+"""Entry point of the `mreg` console script: the group, and where each command is defined."""
 
 from __future__ import annotations
 
-from tool import (
-    import_cmd,
-    models_cmd,
-    pointers_cmd,
-    repo_cmd,
-    serve_cmd,
-    train_cmd,
-    validate_cmd,
-    versions_cmd,
-)
 from tool.base import cli
 
 __all__ = ["cli", "main"]
 
-# Importing a command module registers its commands on `cli`.
-_COMMAND_MODULES = (
-    repo_cmd,
-    models_cmd,
-    versions_cmd,
-    pointers_cmd,
-    validate_cmd,
-    serve_cmd,
-    train_cmd,
-    import_cmd,
-)
+# Each command's module, imported only when that command runs (see MregGroup.get_command).
+cli.lazy_commands = {
+    **dict.fromkeys(("init", "register", "resolve", "log", "pull"), "tool.repo_cmd"),
+    "model": "tool.models_cmd",
+    "version": "tool.versions_cmd",
+    **dict.fromkeys(("point", "pointer"), "tool.pointers_cmd"),
+    **dict.fromkeys(("validate", "diff"), "tool.validate_cmd"),
+    **dict.fromkeys(("serve", "invoke"), "tool.serve_cmd"),
+    "train": "tool.train_cmd",
+    "import": "tool.import_cmd",
+}
 
 
 def main() -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import yaml
 
-from registry import Registry, RegistryError
+from registry import RegistryError, list_models_cached
 from tool.base import (
+    State,
     cli,
     echo_json,
     echo_table,
@@ -19,6 +19,9 @@ from tool.base import (
     rev_option,
 )
 from tool.repo_cmd import echo_write, write_kwargs, write_options
+
+if TYPE_CHECKING:
+    from registry import Registry
 
 
 @cli.group()
@@ -33,6 +36,8 @@ def model() -> None:
 
 def parse_sets(pairs: tuple[str, ...]) -> dict[str, Any]:
     """`--set field=value`: the value is read as YAML (numbers, true/false, null, text)."""
+    import yaml
+
     out: dict[str, Any] = {}
     for key, text in parse_pairs(pairs, "--set").items():
         try:
@@ -224,9 +229,9 @@ def show(reg: Registry, name: str, rev: str | None, as_json: bool) -> None:
 )
 @rev_option
 @json_option
-@pass_registry
+@click.pass_obj
 def list_models(
-    reg: Registry,
+    state: State,
     archived: bool,
     library: str | None,
     project: str | None,
@@ -240,29 +245,31 @@ def list_models(
     Example:
         mreg model list --library sklearn --label team=ml
     """
-    snap = reg.snapshot(rev)
-    models = snap.models(
-        archived=None if archived else False,
-        library=library,
-        project=project,
-        labels=parse_pairs(labels, "--label"),
-    )
-    rows = []
-    summaries = snap.version_summaries(m.name for m in models)
-    for m in models:
-        summary = summaries[m.name]
-        rows.append(
+    filters: dict[str, Any] = {
+        "archived": None if archived else False,
+        "library": library,
+        "project": project,
+        "labels": parse_pairs(labels, "--label"),
+    }
+    # From the parse cache when it holds everything (no pydantic, no GitPython); else the full reader.
+    rows = list_models_cached(state.repo_path, rev, **filters)
+    if rows is None:
+        snap = state.registry().snapshot(rev)
+        models = snap.models(**filters)
+        summaries = snap.version_summaries(m.name for m in models)
+        rows = [
             {
                 "name": m.name,
                 "library": m.library,
                 "project": m.project,
-                "versions": summary.count,
-                "latest": summary.latest,
+                "versions": summaries[m.name].count,
+                "latest": summaries[m.name].latest,
                 "pointers": snap.pointer_tags(m.name),
                 "is_public": m.is_public,
                 "archived": m.archived,
             }
-        )
+            for m in models
+        ]
     if as_json:
         echo_json(rows)
         return

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import yaml
 
-from registry import Registry, RegistryError, WriteResult
+from registry import RegistryError, resolve_cached
 from tool.base import (
     State,
     cli,
@@ -20,6 +19,9 @@ from tool.base import (
     pass_registry,
     rev_option,
 )
+
+if TYPE_CHECKING:
+    from registry import Registry, WriteResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,6 +67,8 @@ def load_info(path: str | None, option: str) -> dict[str, Any] | None:
     """A YAML or JSON file given to --input-info / --output-info: a mapping."""
     if path is None:
         return None
+    import yaml
+
     try:
         data = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
@@ -95,6 +99,8 @@ def init(state: State, path: str | None, remote: str | None, as_json: bool) -> N
         mreg init my-registry
         mreg init . --remote s3://bucket/models
     """
+    from registry import Registry
+
     reg = Registry.init(path or state.repo_path or ".", remote=remote)
     if as_json:
         echo_json({"root": str(reg.root)})
@@ -205,8 +211,8 @@ def register(
 @click.argument("ref")
 @rev_option
 @json_option
-@pass_registry
-def resolve(reg: Registry, ref: str, rev: str | None, as_json: bool) -> None:
+@click.pass_obj
+def resolve(state: State, ref: str, rev: str | None, as_json: bool) -> None:
     """Print the version REF resolves to, and the links followed.
 
     \b
@@ -214,13 +220,16 @@ def resolve(reg: Registry, ref: str, rev: str | None, as_json: bool) -> None:
         mreg resolve iris:prod
         mreg resolve iris:prod --rev release-2026-11 --json
     """
-    res = reg.resolve(ref, rev)
+    # From the parse cache when it holds everything (no pydantic, no GitPython); else the full reader.
+    res = resolve_cached(state.repo_path, ref, rev)
+    if res is None:
+        res = state.registry().resolve(ref, rev).to_dict()
     if as_json:
-        echo_json(res.to_dict())
+        echo_json(res)
         return
-    click.echo(f"{res.model}:v{res.version.version}  {res.version.id}  {res.version.status.value}")
-    if len(res.chain) > 1:
-        click.echo("  " + " -> ".join(res.chain))
+    click.echo(f"{res['model']}:v{res['version']}  {res['id']}  {res['status']}")
+    if len(res["chain"]) > 1:
+        click.echo("  " + " -> ".join(res["chain"]))
 
 
 @cli.command()
