@@ -44,6 +44,16 @@ if TYPE_CHECKING:
     )
     from registry.formats import FORMATS
     from registry.importers.mlflow import ImportedVersion, import_mlflow
+    from registry.layout import (
+        MAX_CHAIN,
+        Pointer,
+        Resolution,
+        artifact_dir,
+        model_path,
+        newest_servable,
+        pointer_path,
+        version_path,
+    )
     from registry.loaders import LoadedModel, artifact_format, load_model, predict
     from registry.manifests import (
         STATUS_MOVES,
@@ -60,17 +70,7 @@ if TYPE_CHECKING:
     from registry.names import Ref, check_model_name, check_tag, is_reserved_tag, parse_ref
     from registry.quick import list_models_cached, resolve_cached
     from registry.registry import Registry
-    from registry.snapshot import (
-        MAX_CHAIN,
-        Pointer,
-        Resolution,
-        Snapshot,
-        artifact_dir,
-        model_path,
-        newest_servable,
-        pointer_path,
-        version_path,
-    )
+    from registry.snapshot import Snapshot
     from registry.source import GitSource, OverlaySource, WorkTreeSource, blob_id, open_repo
     from registry.train import TrainResult, changed_models, train_changed, train_model
     from registry.train_setup import init_training
@@ -132,11 +132,11 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
     "registry.names": ("Ref", "check_model_name", "check_tag", "is_reserved_tag", "parse_ref"),
     "registry.quick": ("list_models_cached", "resolve_cached"),
     "registry.registry": ("Registry",),
-    "registry.snapshot": (
+    "registry.snapshot": ("Snapshot",),
+    "registry.layout": (
         "MAX_CHAIN",
         "Pointer",
         "Resolution",
-        "Snapshot",
         "artifact_dir",
         "model_path",
         "newest_servable",

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 from registry import journal, plumbing
 from registry.cache import ManifestCache
 from registry.errors import NotARegistryError
+from registry.layout import Resolution
 from registry.names import parse_ref
-from registry.snapshot import Resolution, Snapshot
+from registry.snapshot import Snapshot
 from registry.source import (
     REGISTRY_ROOTS,
     GitSource,

@@ -15,8 +15,9 @@ from typing import Any
 
 from registry.base import RegistryBase
 from registry.errors import RegistryError
+from registry.layout import VERSION_FILE_RE, model_path
 from registry.manifests import ModelManifest, VersionManifest
-from registry.snapshot import VERSION_FILE_RE, Snapshot, model_path
+from registry.snapshot import Snapshot
 from registry.source import REGISTRY_ROOTS, GitSource, WorkTreeSource, resolve_revision
 
 # Past this many touched models a partial listing saves nothing: read everything.

@@ -9,8 +9,9 @@ from typing import Any
 from registry import plumbing
 from registry.base import RegistryBase
 from registry.errors import InvalidNameError, RegistryError
+from registry.layout import pointer_path
 from registry.names import parse_ref
-from registry.snapshot import Snapshot, pointer_path
+from registry.snapshot import Snapshot
 from registry.source import GitSource, resolve_revision
 
 _FIELD = "\x1f"

@@ -27,7 +27,7 @@ from registry.errors import RegistryError
 from registry.names import LATEST, VERSION_ID_RE, VERSION_TAG_RE, parse_ref
 from registry.source import REGISTRY_ROOTS, GitSource, Source, WorkTreeSource, locate_repo
 
-# Same values as registry.snapshot and registry.journal (importing them would import
+# Same values as registry.layout and registry.journal (importing them would import
 # pydantic and the write path; tests/test_cli_speed.py checks that they agree).
 MAX_CHAIN = 16
 VERSION_FILE_RE = re.compile(r"([1-9][0-9]*)\.yaml")

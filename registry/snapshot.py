@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -14,102 +13,28 @@ from registry.cache import ManifestCache, bulk_allocation
 from registry.errors import (
     ManifestError,
     ModelNotFoundError,
-    NotServableError,
     PointerNotFoundError,
-    ResolutionError,
     VersionNotFoundError,
+)
+from registry.layout import (
+    VERSION_FILE_RE,
+    Pointer,
+    Resolution,
+    VersionsSummary,
+    newest_servable,
 )
 from registry.manifests import (
     ModelManifest,
     PointerManifest,
     RegistrySettings,
-    Status,
     VersionManifest,
 )
-from registry.names import LATEST, VERSION_ID_RE, VERSION_TAG_RE, Ref, parse_ref
+from registry.names import Ref
+from registry.refs import resolve_ref
 from registry.source import Source
 from registry.yamlio import key_line, parse_manifest
 
 M = TypeVar("M", bound=BaseModel)
-
-MAX_CHAIN = 16
-VERSION_FILE_RE = re.compile(r"([1-9][0-9]*)\.yaml")
-
-
-# Where each manifest lives (DESIGN.md section 1).
-def model_path(model: str) -> str:
-    return f"models/{model}/model.yaml"
-
-
-def version_path(model: str, n: int) -> str:
-    return f"models/{model}/versions/{n}.yaml"
-
-
-def pointer_path(model: str, tag: str) -> str:
-    return f"pointers/{model}/{tag}.yaml"
-
-
-def artifact_dir(model: str, n: int) -> str:
-    return f"models/{model}/artifacts/v{n}"
-
-
-class VersionsSummary(BaseModel):
-    """What a listing shows of a model's versions; cached by the blob ids of its version files."""
-
-    count: int
-    latest: int | None = None
-    latest_id: str | None = None
-
-
-def newest_servable(versions: Iterable[VersionManifest]) -> VersionManifest | None:
-    """What `latest` means: the newest trained, not deprecated version, or None."""
-    best: VersionManifest | None = None
-    for v in versions:
-        if (
-            v.status == Status.trained
-            and not v.deprecated
-            and (best is None or v.version > best.version)
-        ):
-            best = v
-    return best
-
-
-@dataclass(frozen=True)
-class Pointer:
-    model: str
-    tag: str
-    target: str
-    description: str | None
-    file: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "tag": self.tag,
-            "ref": f"{self.model}:{self.tag}",
-            "target": self.target,
-            "description": self.description,
-        }
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """Where a ref ends: one version of one model, and the links followed to get there."""
-
-    ref: str
-    model: str
-    version: VersionManifest
-    chain: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ref": self.ref,
-            "model": self.model,
-            "version": self.version.version,
-            "id": self.version.id,
-            "status": self.version.status.value,
-            "chain": list(self.chain),
-        }
 
 
 @dataclass
@@ -403,90 +328,4 @@ class Snapshot:
 
     def resolve(self, ref: str | Ref) -> Resolution:
         """Follow `ref` to exactly one version, or raise an error naming the link that failed."""
-        parsed = parse_ref(ref) if isinstance(ref, str) else ref
-        text = str(parsed)
-        if parsed.version_id is not None:
-            model, version = self.version_by_id(parsed.version_id)
-            self._check_not_archived(model, text)
-            return Resolution(text, model, version, (text, f"{model}:v{version.version}"))
-        assert parsed.model is not None
-        model = parsed.model
-        self._check_not_archived(model, text)
-        tag = parsed.tag or LATEST
-        chain: list[str] = [text] if parsed.tag else [text, f"{model}:{LATEST}"]
-        for _ in range(MAX_CHAIN + 1):
-            if tag == LATEST:
-                latest = self.latest(model)
-                if latest is None:
-                    # Versions exist but none is ready (untrained, training, failed,
-                    # deprecated): a conflict with the model's state, not a missing thing.
-                    error = NotServableError if self.version_files(model) else VersionNotFoundError
-                    raise error(
-                        f"{model}:latest: model {model!r} has no trained, non-deprecated version",
-                        ref=text,
-                    )
-                chain.append(f"{model}:v{latest.version}")
-                return Resolution(text, model, latest, tuple(chain))
-            m = VERSION_TAG_RE.fullmatch(tag)
-            if m:
-                return Resolution(text, model, self.version(model, int(m.group(1))), tuple(chain))
-            pointer = self.pointer(model, tag) if len(chain) == 1 else self._link(model, tag, chain)
-            target = pointer.target
-            if VERSION_ID_RE.fullmatch(target):
-                owner, version = self._target_id(pointer, chain)
-                chain.append(f"{owner}:v{version.version}")
-                return Resolution(text, model, version, tuple(chain))
-            if VERSION_TAG_RE.fullmatch(target) and not self._has_version(model, target):
-                raise VersionNotFoundError(
-                    f"pointer {model}:{tag} targets {target}, which does not exist",
-                    file=pointer.file,
-                    line=self.line_of(pointer.file, "target"),
-                    ref=text,
-                )
-            link = f"{model}:{target}"
-            if link in chain:
-                raise ResolutionError(
-                    f"pointer cycle: {' -> '.join([*chain, link])}", file=pointer.file, ref=text
-                )
-            chain.append(link)
-            tag = target
-        raise ResolutionError(
-            f"pointer chain deeper than {MAX_CHAIN}: {' -> '.join(chain)}", ref=text
-        )
-
-    def _has_version(self, model: str, tag: str) -> bool:
-        return f"{tag[1:]}.yaml" in self._model_files(model).versions
-
-    def _link(self, model: str, tag: str, chain: list[str]) -> Pointer:
-        try:
-            return self.pointer(model, tag)
-        except PointerNotFoundError:
-            raise PointerNotFoundError(
-                f"{' -> '.join(chain)}: pointer {model}:{tag} does not exist", ref=chain[0]
-            ) from None
-
-    def _target_id(self, pointer: Pointer, chain: list[str]) -> tuple[str, VersionManifest]:
-        try:
-            owner, version = self.version_by_id(pointer.target)
-        except VersionNotFoundError:
-            raise VersionNotFoundError(
-                f"pointer {pointer.model}:{pointer.tag} targets {pointer.target}, which does not exist",
-                file=pointer.file,
-                line=self.line_of(pointer.file, "target"),
-                ref=chain[0],
-            ) from None
-        if owner != pointer.model:
-            raise ResolutionError(
-                f"pointer {pointer.model}:{pointer.tag} targets {pointer.target},"
-                f" a version of another model ({owner})",
-                file=pointer.file,
-                line=self.line_of(pointer.file, "target"),
-                ref=chain[0],
-            )
-        return owner, version
-
-    def _check_not_archived(self, model: str, ref: str) -> None:
-        if self.model(model).archived:
-            raise ModelNotFoundError(
-                f"model {model!r} is archived at {self.label} (restore it to use {ref})", ref=ref
-            )
+        return resolve_ref(self, ref)

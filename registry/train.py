@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 from registry import artifacts, commits, plumbing
 from registry.commits import Plan, WriteResult
 from registry.errors import ArtifactError, ConflictError, RegistryError, RevisionNotFoundError
+from registry.layout import version_path
 from registry.manifests import Status, VersionManifest
 from registry.names import check_model_name, check_tag
 from registry.plumbing import CommitMessage
-from registry.snapshot import Snapshot, version_path
+from registry.snapshot import Snapshot
 from registry.train_stage import (
     Stage,
     artifact_out,

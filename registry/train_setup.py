@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 from registry import artifacts, commits
 from registry.commits import Plan, WriteResult
 from registry.errors import ArtifactError, ConflictError, RegistryError
+from registry.layout import model_path
 from registry.manifests import ModelManifest, TrainSpec
 from registry.names import check_model_name
 from registry.plumbing import CommitMessage
-from registry.snapshot import Snapshot, model_path
+from registry.snapshot import Snapshot
 from registry.train_stage import OUT_DIR, STAGE_NAME, TRAIN_DIR, dvc_yaml, training_dir
 from registry.yamlio import render_update
 

@@ -116,11 +116,11 @@ def test_every_public_name_is_importable_lazily() -> None:
 
 
 def test_fast_path_constants_agree_with_the_full_reader() -> None:
-    from registry import journal, quick, snapshot
+    from registry import journal, layout, quick
 
-    assert quick.MAX_CHAIN == snapshot.MAX_CHAIN
+    assert quick.MAX_CHAIN == layout.MAX_CHAIN
     assert quick.JOURNAL == journal.JOURNAL
-    assert quick.VERSION_FILE_RE.pattern == snapshot.VERSION_FILE_RE.pattern
+    assert quick.VERSION_FILE_RE.pattern == layout.VERSION_FILE_RE.pattern
 
 
 def full_resolve(root: Path, ref: str, rev: str | None = None) -> dict[str, object] | str:

@@ -11,9 +11,6 @@ import pytest
 CORE = Path(__file__).parent.parent / "registry"
 MAX_LINES = 400
 # Files another part of this wave reshapes; each leaves this list once it is split.
-TOO_LONG_FOR_NOW = {
-    "snapshot.py": "the read path is being reworked for CLI speed; split it after that lands",
-}
 
 
 def module_name(path: Path, root: Path = CORE) -> str:
@@ -71,14 +68,8 @@ def test_core_modules_import_each_other_without_a_cycle() -> None:
 
 
 def test_no_core_module_is_over_400_lines() -> None:
-    too_long = {p: n for p, n in long_modules().items() if p not in TOO_LONG_FOR_NOW}
+    too_long = long_modules()
     assert too_long == {}, f"split these modules (over {MAX_LINES} lines): {too_long}"
-
-
-@pytest.mark.parametrize("path", sorted(TOO_LONG_FOR_NOW))
-def test_a_module_waiting_to_be_split_is_still_too_long(path: str) -> None:
-    # Once it is split, it leaves TOO_LONG_FOR_NOW and the rule above holds for it too.
-    assert path in long_modules(), f"{path} is short now: remove it from TOO_LONG_FOR_NOW"
 
 
 def test_the_writes_and_the_engine_do_not_reach_back_into_registry_py() -> None:

@@ -20,9 +20,10 @@ from pydantic import BaseModel
 from registry.base import RegistryBase
 from registry.diff import changed_paths, scoped_snapshot
 from registry.errors import InvalidNameError, RegistryError
+from registry.layout import model_path, pointer_path
 from registry.manifests import ModelManifest, PointerManifest, VersionManifest
 from registry.names import check_model_name
-from registry.snapshot import Snapshot, model_path, pointer_path
+from registry.snapshot import Snapshot
 from registry.train_stage import is_training_file, stage_problems
 from registry.validation.change_rules import ChangeRules, incompatible_input
 from registry.validation.findings import FINDING_CODES, WARNING, Finding, ValidationReport

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from registry.errors import RegistryError
+from registry.layout import VERSION_FILE_RE, model_path, pointer_path
 from registry.manifests import (
     IMMUTABLE_VERSION_FIELDS,
     STATUS_MOVES,
@@ -18,7 +19,7 @@ from registry.manifests import (
     RegistrySettings,
     VersionManifest,
 )
-from registry.snapshot import VERSION_FILE_RE, Snapshot, model_path, pointer_path
+from registry.snapshot import Snapshot
 from registry.validation.findings import WARNING, Findings, M
 
 

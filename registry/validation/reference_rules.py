@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from registry.errors import InvalidNameError
+from registry.layout import MAX_CHAIN, VERSION_FILE_RE, pointer_path
 from registry.manifests import PointerManifest, Status, VersionManifest
 from registry.names import LATEST, TAG_RE, VERSION_ID_RE, VERSION_TAG_RE, check_tag, is_reserved_tag
-from registry.snapshot import MAX_CHAIN, VERSION_FILE_RE, pointer_path
 from registry.validation.findings import Findings
 
 

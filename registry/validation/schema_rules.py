@@ -6,9 +6,9 @@ from pathlib import PurePosixPath
 
 from registry.artifacts import artifact_path_problem
 from registry.errors import InvalidNameError
+from registry.layout import VERSION_FILE_RE
 from registry.manifests import RegistrySettings, Status, VersionManifest
 from registry.names import check_tag
-from registry.snapshot import VERSION_FILE_RE
 from registry.validation.findings import WARNING, Findings
 from registry.validation.storage import DvcFile
 

@@ -9,10 +9,11 @@ from registry import commits, plumbing
 from registry.base import RegistryBase
 from registry.commits import Plan, WriteResult
 from registry.errors import ConflictError, ImmutableFieldError, RegistryError
+from registry.layout import model_path
 from registry.manifests import ModelManifest
 from registry.names import check_model_name
 from registry.plumbing import CommitMessage
-from registry.snapshot import Snapshot, model_path
+from registry.snapshot import Snapshot
 from registry.writes.fields import action_trailers, given, revalidate
 from registry.yamlio import render_new, render_update
 

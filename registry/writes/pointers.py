@@ -6,10 +6,11 @@ from registry import commits
 from registry.base import RegistryBase
 from registry.commits import Plan, WriteResult
 from registry.errors import ConflictError, InvalidNameError
+from registry.layout import Pointer, pointer_path
 from registry.manifests import PointerManifest
 from registry.names import TAG_RE, VERSION_ID_RE, check_tag, parse_ref
 from registry.plumbing import CommitMessage
-from registry.snapshot import Pointer, Snapshot, pointer_path
+from registry.snapshot import Snapshot
 from registry.source import OverlaySource
 from registry.writes.fields import action_trailers, given, ref_scope
 from registry.yamlio import render_new, render_update

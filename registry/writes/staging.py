@@ -9,8 +9,8 @@ from pathlib import Path
 from registry import artifacts
 from registry.errors import ArtifactError
 from registry.formats import infer_format, infer_library, is_mlflow_dir, pack_mlflow_dir
+from registry.layout import artifact_dir
 from registry.manifests import Artifact
-from registry.snapshot import artifact_dir
 from registry.writes.fields import given
 
 

@@ -18,6 +18,7 @@ from registry.errors import (
     ModelNotFoundError,
     RegistryError,
 )
+from registry.layout import Resolution, model_path, pointer_path, version_path
 from registry.manifests import (
     IMMUTABLE_VERSION_FIELDS,
     STATUS_MOVES,
@@ -28,7 +29,7 @@ from registry.manifests import (
 )
 from registry.names import check_model_name, check_tag, new_version_id, parse_ref
 from registry.plumbing import CommitMessage
-from registry.snapshot import Resolution, Snapshot, model_path, pointer_path, version_path
+from registry.snapshot import Snapshot
 from registry.writes.fields import action_trailers, given, parse_values, ref_scope, revalidate
 from registry.writes.pointers import pointer_text
 from registry.writes.staging import artifact_changes, infer_lib, stage_artifact
