@@ -20,7 +20,7 @@ from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
-from litestar.params import Body, FromPath, QueryParameter
+from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
@@ -131,13 +131,13 @@ def _render(
 async def models_page(
     request: Request[Any, Any, Any],
     server: NamedDependency[Server],
-    q: str | None = None,
-    archived: str | None = None,
-    used: str | None = None,
-    library: str | None = None,
-    project: str | None = None,
+    q: FromQuery[str | None] = None,
+    archived: FromQuery[str | None] = None,
+    used: FromQuery[str | None] = None,
+    library: FromQuery[str | None] = None,
+    project: FromQuery[str | None] = None,
     page: Annotated[int, QueryParameter(ge=1)] = 1,
-    rev: str | None = None,
+    rev: FromQuery[str | None] = None,
 ) -> Template:
     served, who = await _page(request, server, rev)
     show_archived = (archived or "").lower() in YES
@@ -198,7 +198,7 @@ async def model_page(
     request: Request[Any, Any, Any],
     server: NamedDependency[Server],
     model: FromPath[str],
-    rev: str | None = None,
+    rev: FromQuery[str | None] = None,
 ) -> Template:
     served, who = await _page(request, server, rev)
     manifest = readable_model(server, served, who, model)
@@ -258,7 +258,7 @@ async def version_page(
     server: NamedDependency[Server],
     model: FromPath[str],
     n: FromPath[int],
-    rev: str | None = None,
+    rev: FromQuery[str | None] = None,
 ) -> Template:
     served, who = await _page(request, server, rev)
     manifest = readable_model(server, served, who, model)
@@ -299,8 +299,8 @@ async def version_page(
 async def diff_page(
     request: Request[Any, Any, Any],
     server: NamedDependency[Server],
-    base: str | None = None,
-    head: str | None = None,
+    base: FromQuery[str | None] = None,
+    head: FromQuery[str | None] = None,
 ) -> Template:
     who = viewer(server, _authorization(request))
     head = head or server.served.revision
@@ -317,7 +317,9 @@ async def diff_page(
 
 @get("/token", name="ui-token")
 async def token_page(
-    request: Request[Any, Any, Any], server: NamedDependency[Server], next: str | None = None
+    request: Request[Any, Any, Any],
+    server: NamedDependency[Server],
+    next: FromQuery[str | None] = None,
 ) -> Template:
     who = viewer(server, _authorization(request))
     return _render("token", request, server, None, who, None, next=_safe_next(next), error=None)
