@@ -10,6 +10,7 @@ starts warm.
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import sqlite3
 import threading
@@ -89,17 +90,10 @@ class ManifestCache:
             if db is None or not missing:
                 return found
             try:
-                for start in range(0, len(missing), 500):
-                    chunk = missing[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    rows = db.execute(
-                        f"SELECT blob, data FROM manifests WHERE kind = ? AND blob IN ({marks})",
-                        [name, *chunk],
-                    ).fetchall()
-                    for blob, data in rows:
-                        manifest = kind.model_validate_json(data)
-                        self._memory[(name, blob)] = manifest
-                        found[blob] = manifest
+                for blob, data in _stored(db, name, missing):
+                    manifest = kind.model_validate_json(data)
+                    self._memory[(name, blob)] = manifest
+                    found[blob] = manifest
             except (sqlite3.Error, ValueError):
                 pass
         return found
@@ -118,14 +112,7 @@ class ManifestCache:
             return found
         with self._lock:
             try:
-                for start in range(0, len(wanted), 500):
-                    chunk = wanted[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    rows = db.execute(
-                        f"SELECT blob, data FROM manifests WHERE kind = ? AND blob IN ({marks})",
-                        [kind, *chunk],
-                    ).fetchall()
-                    found.update((blob, json.loads(data)) for blob, data in rows)
+                found.update((blob, json.loads(data)) for blob, data in _stored(db, kind, wanted))
             except (sqlite3.Error, ValueError):
                 return {}
         return found
@@ -175,3 +162,23 @@ class ManifestCache:
     def clear_memory(self) -> None:
         with self._lock:
             self._memory.clear()
+
+
+def _stored(db: sqlite3.Connection, kind: str, blobs: list[str]) -> Iterator[tuple[str, bytes]]:
+    """The stored (blob, data) rows of `kind` among `blobs`, queried 500 ids at a time."""
+    for start in range(0, len(blobs), 500):
+        chunk = blobs[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        yield from db.execute(
+            f"SELECT blob, data FROM manifests WHERE kind = ? AND blob IN ({marks})",
+            [kind, *chunk],
+        ).fetchall()
+
+
+def summary_key(versions: Mapping[str, str], ids: Mapping[str, str]) -> str:
+    """The cache key of a model's versions summary: its version files (name -> path) and their
+    blob ids, so a summary is reused exactly as long as none of those files changes."""
+    digest = hashlib.sha1()
+    for fname in sorted(versions):
+        digest.update(f"{fname}={ids.get(versions[fname])}\n".encode())
+    return digest.hexdigest()

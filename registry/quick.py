@@ -14,7 +14,6 @@ answer or the precise error. Both read through the same `Source` classes.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -22,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from registry.cache import ManifestCache
+from registry.cache import ManifestCache, summary_key
 from registry.errors import RegistryError
 from registry.names import LATEST, VERSION_ID_RE, VERSION_TAG_RE, parse_ref
 from registry.source import REGISTRY_ROOTS, GitSource, Source, WorkTreeSource, locate_repo
@@ -207,12 +206,7 @@ class _Reader:
         """Cached version summaries, keyed as `Snapshot.version_summaries` keys them."""
         files = {name: self.models[name].versions for name in names}
         ids = self.source.blob_ids([p for vs in files.values() for p in vs.values()])
-        keys: dict[str, str] = {}
-        for name, versions in files.items():
-            digest = hashlib.sha1()
-            for fname in sorted(versions):
-                digest.update(f"{fname}={ids.get(versions[fname])}\n".encode())
-            keys[name] = digest.hexdigest()
+        keys = {name: summary_key(versions, ids) for name, versions in files.items()}
         found = self.cache.get_json("VersionsSummary", keys.values())
         try:
             return {name: found[key] for name, key in keys.items()}

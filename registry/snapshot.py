@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from registry.cache import ManifestCache, bulk_allocation
+from registry.cache import ManifestCache, bulk_allocation, summary_key
 from registry.errors import (
     ManifestError,
     ModelNotFoundError,
@@ -234,12 +233,7 @@ class Snapshot:
         """
         files = {name: self._model_files(name).versions for name in names}
         ids = self.source.blob_ids([p for vs in files.values() for p in vs.values()])
-        keys: dict[str, str] = {}
-        for name, versions in files.items():
-            digest = hashlib.sha1()
-            for fname in sorted(versions):
-                digest.update(f"{fname}={ids.get(versions[fname])}\n".encode())
-            keys[name] = digest.hexdigest()
+        keys = {name: summary_key(versions, ids) for name, versions in files.items()}
         found = self.cache.get_many(VersionsSummary, keys.values())
         missing = [name for name, key in keys.items() if key not in found]
         if missing:
