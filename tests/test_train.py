@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 from click.testing import CliRunner
-from sklearn.datasets import load_wine
 
+from examples.train import wine_csv
 from registry import (
     ConflictError,
     ManifestError,
@@ -41,14 +40,6 @@ from tool.cli import cli
 
 EXAMPLE = ROOT / "examples" / "wine"
 SAMPLE = [13.2, 1.78, 2.14, 11.2, 100.0, 2.65, 2.76, 0.26, 1.28, 4.38, 1.05, 3.4, 1050.0]
-
-
-def wine_csv(path: Path, rows: slice = slice(None)) -> Path:
-    data = load_wine()
-    table = np.column_stack([data.data, data.target])[rows]
-    header = ",".join([*data.feature_names, "cultivar"])
-    np.savetxt(path, table, delimiter=",", header=header, comments="", fmt="%g")
-    return path
 
 
 def trainable(root: Path, gate: tuple[str, ...] = ("accuracy >= 0.9",)) -> Registry:
