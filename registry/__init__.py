@@ -37,12 +37,13 @@ if TYPE_CHECKING:
         NotFoundError,
         NotServableError,
         PointerNotFoundError,
+        ProtectedPointerError,
         RegistryError,
         ResolutionError,
         RevisionNotFoundError,
         VersionNotFoundError,
     )
-    from registry.formats import FORMATS
+    from registry.formats import FILENAME_PATTERN, FORMAT_FILES, FORMATS, SUFFIX_FORMATS
     from registry.importers.mlflow import ImportedVersion, import_mlflow
     from registry.layout import (
         MAX_CHAIN,
@@ -67,7 +68,18 @@ if TYPE_CHECKING:
         rfc3339,
         utcnow,
     )
-    from registry.names import Ref, check_model_name, check_tag, is_reserved_tag, parse_ref
+    from registry.names import (
+        BRANCH_PATTERN,
+        MODEL_PATTERN,
+        REF_PATTERN,
+        TAG_PATTERN,
+        TARGET_PATTERN,
+        Ref,
+        check_model_name,
+        check_tag,
+        is_reserved_tag,
+        parse_ref,
+    )
     from registry.quick import list_models_cached, resolve_cached
     from registry.registry import Registry
     from registry.snapshot import Snapshot
@@ -111,12 +123,13 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "NotFoundError",
         "NotServableError",
         "PointerNotFoundError",
+        "ProtectedPointerError",
         "RegistryError",
         "ResolutionError",
         "RevisionNotFoundError",
         "VersionNotFoundError",
     ),
-    "registry.formats": ("FORMATS",),
+    "registry.formats": ("FILENAME_PATTERN", "FORMAT_FILES", "FORMATS", "SUFFIX_FORMATS"),
     "registry.manifests": (
         "STATUS_MOVES",
         "Artifact",
@@ -129,7 +142,18 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "rfc3339",
         "utcnow",
     ),
-    "registry.names": ("Ref", "check_model_name", "check_tag", "is_reserved_tag", "parse_ref"),
+    "registry.names": (
+        "BRANCH_PATTERN",
+        "MODEL_PATTERN",
+        "REF_PATTERN",
+        "TAG_PATTERN",
+        "TARGET_PATTERN",
+        "Ref",
+        "check_model_name",
+        "check_tag",
+        "is_reserved_tag",
+        "parse_ref",
+    ),
     "registry.quick": ("list_models_cached", "resolve_cached"),
     "registry.registry": ("Registry",),
     "registry.snapshot": ("Snapshot",),
@@ -161,7 +185,13 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
 _LAZY = {name: module for module, names in _SUBMODULES.items() for name in names}
 
 
+# Submodules reachable as attributes without an import of their own (`registry.names.TAG_RE`).
+_MODULES = frozenset({"names", "formats", "plumbing", "errors"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        return importlib.import_module(f"registry.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'registry' has no attribute {name!r}")
@@ -175,10 +205,18 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "BRANCH_PATTERN",
+    "FILENAME_PATTERN",
     "FINDING_CODES",
     "FORMATS",
+    "FORMAT_FILES",
     "MAX_CHAIN",
+    "MODEL_PATTERN",
+    "REF_PATTERN",
     "STATUS_MOVES",
+    "SUFFIX_FORMATS",
+    "TAG_PATTERN",
+    "TARGET_PATTERN",
     "Artifact",
     "ArtifactError",
     "ConflictError",
@@ -205,6 +243,7 @@ __all__ = [
     "PointerChange",
     "PointerManifest",
     "PointerNotFoundError",
+    "ProtectedPointerError",
     "Ref",
     "Registry",
     "RegistryDiff",

@@ -115,6 +115,13 @@ class ConflictError(RegistryError):
     status = 409
 
 
+class ProtectedPointerError(ConflictError):
+    """A protected pointer (registry.yaml `protected_pointers`) changed without review."""
+
+    code = "protected_pointer"
+    status = 409
+
+
 class ImmutableFieldError(RegistryError):
     code = "immutable_field"
     status = 409

@@ -38,6 +38,24 @@ SUFFIX_FORMATS = {
     ".mlflow": "mlflow",  # an MLflow model directory (with its MLmodel file), zipped
 }
 
+# The file name an artifact gets when only its format is given.
+FORMAT_FILES = {
+    "skops": "model.skops",
+    "joblib": "model.joblib",
+    "pickle": "model.pkl",
+    "onnx": "model.onnx",
+    "torchscript": "model.pt",
+    "keras": "model.keras",
+    "h5": "model.h5",
+    "mlflow": "model.mlflow",
+}
+# An artifact's file name: one of the suffixes that name a format.
+FILENAME_PATTERN = (
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}\.("
+    + "|".join(suffix[1:] for suffix in SUFFIX_FORMATS)
+    + ")$"
+)
+
 # The library a format implies when neither the user nor the model names one.
 FORMAT_LIBRARIES = {
     "skops": "sklearn",

@@ -17,6 +17,21 @@ VERSION_TAG_RE = re.compile(r"v([0-9]+)")
 VERSION_ID_RE = re.compile(r"mv_[0-9a-f]{8,64}")
 LATEST = "latest"
 
+# The same rules as anchored patterns, for schemas (the OpenAPI document states every rule a
+# request must follow, so that a request the schema allows is never refused as malformed).
+# What git refuses in a ref (git_ref_problem): '..', a trailing '.' or '.lock'.
+GIT_SAFE = r"(?!.*\.\.)(?!.*\.$)(?!.*\.lock$)"
+MODEL_PATTERN = rf"^{GIT_SAFE}(?!{VERSION_ID_RE.pattern}$){MODEL_NAME_RE.pattern}$"
+"""A name `check_model_name` accepts."""
+TAG_PATTERN = rf"^{GIT_SAFE}(?!latest$)(?!v[0-9]+$){TAG_RE.pattern}$"
+"""A tag `check_tag` accepts for a pointer file (not `latest` or `v<n>`)."""
+TARGET_PATTERN = rf"^(v[0-9]+|{TAG_RE.pattern}|{VERSION_ID_RE.pattern})$"
+"""Where a pointer may point: v<n>, another tag or a version id."""
+REF_PATTERN = f"^(?:{VERSION_ID_RE.pattern}|{MODEL_NAME_RE.pattern}(?::{TAG_RE.pattern})?)$"
+"""A reference `parse_ref` reads: model, model:tag or a version id."""
+BRANCH_PATTERN = r"^(?!HEAD$)(?!.*\.lock(/|$))[A-Za-z0-9_][A-Za-z0-9_-]*([./][A-Za-z0-9_-]+)*$"
+"""A branch name a write may create (a subset of what git accepts)."""
+
 
 def is_reserved_tag(tag: str) -> bool:
     """`latest` and `v<digits>` are automatic pointers, never user pointer files."""

@@ -15,6 +15,7 @@ import contextvars
 import fcntl
 import os
 import re
+import signal
 import subprocess
 import tempfile
 import time
@@ -58,6 +59,38 @@ def git_out(
 def rev_sha(root: Path, rev: str) -> str | None:
     proc = git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
     return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
+
+
+def remotes(root: Path) -> list[str]:
+    return git_out(root, "remote").split()
+
+
+def fetch_branch(root: Path, remote: str, branch: str, into: str, timeout: float) -> str | None:
+    """Fetch `branch` of `remote` into the ref `into`; the error text if it fails.
+
+    The fetch never prompts (no terminal, no credential prompt) and is stopped,
+    with whatever it started (ssh, a helper), after `timeout` seconds.
+    """
+    proc = subprocess.Popen(
+        ["git", "fetch", "--quiet", remote, f"+refs/heads/{branch}:{into}"],
+        cwd=root,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        start_new_session=True,  # no controlling terminal for ssh to prompt on; one group to stop
+    )
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return f"no answer from the remote {remote!r} in {timeout:g}s: git fetch stopped"
+    if proc.returncode:
+        return err.strip() or "git fetch failed"
+    return None
 
 
 def current_branch(root: Path) -> str | None:

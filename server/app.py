@@ -7,45 +7,22 @@ import os
 from pathlib import Path
 
 from litestar import Litestar
-from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 
 from registry import Registry
-from server.auth import Auth, Token, load_tokens
-from server.errors import EXCEPTION_HANDLERS
-from server.metrics import MetricsMiddleware
-from server.routes import ROUTES
-from server.service import DEFAULT_MAX_BODY, Server, default_locator
-from server.state import FETCH_TIMEOUT, ArtifactLocator
+from server.http import DEFAULT_MAX_BODY
+from server.http.auth import DEPENDENCIES
+from server.http.errors import EXCEPTION_HANDLERS
+from server.http.metrics import MetricsMiddleware
+from server.http.openapi import OPENAPI
+from server.protocols.v2 import V2_ROUTER
+from server.runtime import Runtime
+from server.runtime.auth import Auth, Token, load_tokens
+from server.runtime.follow import FETCH_TIMEOUT
+from server.runtime.pool import ArtifactLocator, default_locator
 from server.ui import TEMPLATE_CONFIG, UI_ROUTES
-from server.v2 import V2_ROUTER
-from server.writes import (
-    DEFAULT_MAX_UPLOAD,
-    WRITE_ROUTES,
-    StrictBodies,
-    allowed_methods,
-    check_settings,
-)
-
-# Errors are documented per route (server.errors.errors); tokens as an HTTP bearer scheme.
-OPENAPI = OpenAPIConfig(
-    title="mreg",
-    version="1",
-    path="/schema",
-    # A token is optional: public models need none; without configured tokens nothing needs one.
-    security=[{}, {"bearer": []}],
-    components=Components(
-        security_schemes={
-            "bearer": SecurityScheme(
-                type="http",
-                scheme="bearer",
-                description="A token from the server's tokens file; public models need none",
-            )
-        }
-    ),
-)
+from server.v1 import V1_ROUTES
+from server.v1.writes import DEFAULT_MAX_UPLOAD, check_settings
 
 
 def create_app(
@@ -77,7 +54,7 @@ def create_app(
     writes = check_settings(write_mode, max_upload)
     registry = repo if isinstance(repo, Registry) else Registry(repo)
     auth = Auth(tokens if isinstance(tokens, list) else load_tokens(tokens))
-    server = Server(
+    runtime = Runtime(
         registry,
         rev,
         follow=follow,
@@ -91,25 +68,24 @@ def create_app(
         or (Path(usage_path) if usage_path else registry.state_dir / "usage.sqlite"),
     )
     app = Litestar(
-        route_handlers=[allowed_methods, *ROUTES, *WRITE_ROUTES, *UI_ROUTES, V2_ROUTER],
+        route_handlers=[*V1_ROUTES, *UI_ROUTES, V2_ROUTER],
         template_config=TEMPLATE_CONFIG,
-        dependencies={"server": Provide(lambda: server, use_cache=True, sync_to_thread=False)},
+        dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[DefineMiddleware(MetricsMiddleware, metrics=server.metrics)],
-        on_startup=[server.startup],
-        on_shutdown=[server.shutdown],
+        middleware=[DefineMiddleware(MetricsMiddleware, metrics=runtime.metrics)],
+        on_startup=[runtime.startup],
+        on_shutdown=[runtime.shutdown],
         openapi_config=OPENAPI,
-        plugins=[StrictBodies()],
         request_max_body_size=max_body,
         debug=False,
         logging_config=None,  # the process configures logging (mreg serve, uvicorn, tests)
     )
-    app.state.server = server
+    app.state.runtime = runtime
     app.state.writes = writes
     return app
 
 
 def app_from_env() -> Litestar:
-    """App factory for `uvicorn --factory` workers: options come from MREG_SERVE_* variables."""
+    """App factory for `uvicorn --factory` workers: options come from MREG_SERVE_OPTIONS."""
     options = json.loads(os.environ["MREG_SERVE_OPTIONS"])
     return create_app(**options)

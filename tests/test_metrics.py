@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from registry import Registry
 from server import create_app
-from server.auth import parse_tokens
+from server.runtime.auth import parse_tokens
 from tests.server_fixtures import SETOSA, bearer, metric_samples, token_entries
 
 pytest_plugins = ["tests.server_fixtures"]
@@ -73,7 +73,7 @@ def test_every_family_parses_with_its_type(
 
 
 def test_dropped_usage_is_read_at_scrape_time(client: TestClient[Any]) -> None:
-    server = client.app.state.server
+    server = client.app.state.runtime
     server.usage.dropped = 7  # what the usage store counts when it cannot keep up
     samples = metric_samples(client.get("/metrics").text)
     assert samples[("mreg_usage_dropped_total", ())] == 7

@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 
 from registry import Registry
 from server import create_app
-from server.auth import TokenConfigError, hash_token, load_tokens
+from server.runtime.auth import TokenConfigError, hash_token, load_tokens
 from tests.server_fixtures import SETOSA, bearer, token_entries
 
 pytest_plugins = ["tests.server_fixtures"]

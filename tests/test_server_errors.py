@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 
 from registry import Registry
 from server import create_app
-from server.auth import Token, hash_token
+from server.runtime.auth import Token, hash_token
 from tests.server_fixtures import LABELS, SETOSA, bearer, dvc_objects, remove_artifact
 
 pytest_plugins = ["tests.server_fixtures"]

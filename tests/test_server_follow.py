@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 
 from registry import Registry
 from server import create_app
-from server.state import LATEST
+from server.runtime import LATEST
 from tests.conftest import git
 from tests.server_fixtures import LABELS, SETOSA
 
@@ -119,7 +119,7 @@ def test_requests_in_flight_keep_the_revision_they_started_on(
 ) -> None:
     app = create_app(registry, follow="main", poll=0)
     with TestClient(app=app) as c:
-        server = app.state.server
+        server = app.state.runtime
         old = server.served  # what a request in flight holds
         registry.register("iris", other_model_file, output_info={"labels": LABELS})
         assert c.post("/v1/admin/reload").json()["reloaded"] is True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar.testing import TestClient
 
 from server import create_app
-from server.state import Served
+from server.runtime import Served
 from tests.showcase import Showcase
 
 

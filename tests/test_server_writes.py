@@ -17,7 +17,7 @@ import pytest
 from litestar.testing import TestClient
 
 from server import create_app
-from server.auth import Token, hash_token
+from server.runtime.auth import Token, hash_token
 from tests.conftest import git
 from tests.showcase import IRIS_LABELS, Showcase
 

@@ -31,7 +31,7 @@ def client(served_registry: Registry, tmp_path: Path) -> Iterator[TestClient[Any
 
 
 def token_entries_list() -> Any:
-    from server.auth import parse_tokens
+    from server.runtime.auth import parse_tokens
 
     return parse_tokens(token_entries(), "test")
 
@@ -234,7 +234,7 @@ def test_diff_page_hides_private_models_like_the_api(
 
 def test_metric_charts_plot_each_numeric_metric_across_versions() -> None:
     from registry import VersionManifest
-    from server.ui_views import metric_charts
+    from server.ui.views import metric_charts
 
     def version(n: int, metrics: dict[str, Any]) -> VersionManifest:
         return VersionManifest(

@@ -18,7 +18,7 @@ from litestar.testing import TestClient
 
 from registry import Registry
 from server import create_app
-from server.auth import parse_tokens
+from server.runtime.auth import parse_tokens
 from tests.server_fixtures import LABELS, SETOSA, VIRGINICA, bearer, token_entries
 
 pytest_plugins = ["tests.server_fixtures"]

@@ -142,7 +142,7 @@ def serve(
         mreg serve --follow origin/main --usage-url postgresql://mreg@db/mreg --workers 4
     """
     from server import create_app
-    from server.auth import load_tokens
+    from server.runtime.auth import load_tokens
 
     _check_follow_options(rev, follow, poll, fetch_timeout)
     tokens = load_tokens(tokens_file)

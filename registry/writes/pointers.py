@@ -5,7 +5,7 @@ from __future__ import annotations
 from registry import commits
 from registry.base import RegistryBase
 from registry.commits import Plan, WriteResult
-from registry.errors import ConflictError, InvalidNameError
+from registry.errors import ConflictError, InvalidNameError, ProtectedPointerError
 from registry.layout import Pointer, pointer_path
 from registry.manifests import PointerManifest
 from registry.names import TAG_RE, VERSION_ID_RE, check_tag, parse_ref
@@ -27,8 +27,13 @@ class PointerWrites(RegistryBase):
         description: str | None = None,
         branch: str | None = None,
         commit: bool = True,
+        unreviewed: bool = False,
     ) -> WriteResult[Pointer]:
-        """Create or move the pointer `model:tag` to `target` (v<n>, another tag, or a version id)."""
+        """Create or move the pointer `model:tag` to `target` (v<n>, another tag, or a version id).
+
+        unreviewed: the commit lands on a served branch without review (an HTTP write), so a
+        protected pointer is refused (ProtectedPointerError) unless it goes to a new `branch`.
+        """
         parsed = parse_ref(ref)
         if parsed.model is None or parsed.tag is None:
             raise InvalidNameError(f"expected MODEL:TAG, got {ref!r}")
@@ -41,6 +46,7 @@ class PointerWrites(RegistryBase):
             raise ConflictError(f"pointer {model}:{tag} cannot target itself")
 
         def build(base: Snapshot) -> Plan[Pointer]:
+            refuse_protected(base, model, tag, unreviewed and branch is None)
             if base.model(model).archived:
                 raise ConflictError(f"model {model!r} is archived: restore it first")
             old_target = (
@@ -69,15 +75,24 @@ class PointerWrites(RegistryBase):
         return commits.write(self, build, branch=branch, commit=commit, models=[model])
 
     def delete_pointer(
-        self, ref: str, *, branch: str | None = None, commit: bool = True
+        self,
+        ref: str,
+        *,
+        branch: str | None = None,
+        commit: bool = True,
+        unreviewed: bool = False,
     ) -> WriteResult[Pointer]:
-        """Remove the pointer `model:tag` (its file); other pointers that target it are refused."""
+        """Remove the pointer `model:tag` (its file); other pointers that target it are refused.
+
+        unreviewed: as for `point`, a protected pointer is then deleted only on a new branch.
+        """
         parsed = parse_ref(ref)
         if parsed.model is None or parsed.tag is None:
             raise InvalidNameError(f"expected MODEL:TAG, got {ref!r}")
         model, tag = parsed.model, check_tag(parsed.tag)
 
         def build(base: Snapshot) -> Plan[Pointer]:
+            refuse_protected(base, model, tag, unreviewed and branch is None)
             old = base.pointer(model, tag)
             users = [p for p in base.pointers(model) if p.target == tag]
             if users:
@@ -96,6 +111,15 @@ class PointerWrites(RegistryBase):
             )
 
         return commits.write(self, build, branch=branch, commit=commit, models=ref_scope(ref))
+
+
+def refuse_protected(base: Snapshot, model: str, tag: str, unreviewed: bool) -> None:
+    """A protected pointer (registry.yaml) changes only through review: on a branch, then a PR."""
+    if unreviewed and tag in base.settings().protected_pointers:
+        raise ProtectedPointerError(
+            f"{model}:{tag} is a protected pointer (registry.yaml protected_pointers):"
+            " change it on a branch with ?branch=NAME and merge a reviewed pull request"
+        )
 
 
 def pointer_text(

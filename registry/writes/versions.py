@@ -224,11 +224,7 @@ class VersionWrites(RegistryBase):
             old = res.version
             n = old.version
             label = f"{res.model}:v{n}"
-            if target not in STATUS_MOVES[old.status]:
-                raise ConflictError(
-                    f"{label} is {old.status.value}: it cannot become {target.value}"
-                    f" (statuses move untrained -> training -> trained or failed)"
-                )
+            check_status_move(label, old, target, artifact=staged is not None)
             data = old.model_dump(exclude_unset=True)
             data["status"] = target
             changes: dict[str, bytes | None] = {}
@@ -242,8 +238,6 @@ class VersionWrites(RegistryBase):
                 art, art_changes, worktree = artifact_changes(res.model, n, staged, format, lib)
                 data["artifact"] = art
                 changes.update(art_changes)
-            elif staged is not None:
-                raise ImmutableFieldError(f"{label} has an artifact already; it cannot change")
             path = version_path(res.model, n)
             new = revalidate(VersionManifest, data, path)
             changes[path] = render_update(base.read_text(path), new, path).encode()
@@ -261,6 +255,13 @@ class VersionWrites(RegistryBase):
             )
 
         return commits.write(self, build, branch=branch, commit=commit, models=ref_scope(ref))
+
+    def check_status(self, ref: str, status: Status | str, *, artifact: bool = False) -> None:
+        """Refuse early what `set_status(ref, status)` would refuse (e.g. before an upload)."""
+        res = version_ref(self.snapshot("HEAD", models=ref_scope(ref)), ref)
+        check_status_move(
+            f"{res.model}:v{res.version.version}", res.version, Status(status), artifact=artifact
+        )
 
     def update_version(
         self,
@@ -339,3 +340,14 @@ def version_ref(base: Snapshot, ref: str) -> Resolution:
     if parsed.version_id is None and parsed.tag is None:
         raise RegistryError(f"{ref!r} names a model: say which version, e.g. {ref}:v1")
     return base.resolve(parsed)
+
+
+def check_status_move(label: str, old: VersionManifest, target: Status, *, artifact: bool) -> None:
+    """Whether `old` may move to `target` (with a new artifact when `artifact`)."""
+    if artifact and old.artifact is not None:
+        raise ImmutableFieldError(f"{label} has an artifact already; it cannot change")
+    if target not in STATUS_MOVES[old.status]:
+        raise ConflictError(
+            f"{label} is {old.status.value}: it cannot become {target.value}"
+            f" (statuses move untrained -> training -> trained or failed)"
+        )

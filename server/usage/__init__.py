@@ -10,17 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from server.usage.record import COLUMNS, Record, UsageRecord, iso, redact_url
 from server.usage.sqlite import UsageStore
-from server.usage.store import (
-    COLUMNS,
-    KEEP_JOBS,
-    MAX_PENDING,
-    QueuedUsageStore,
-    Record,
-    UsageStoreError,
-    iso,
-    now,
-)
+from server.usage.store import KEEP_JOBS, MAX_PENDING, QueuedUsageStore, UsageStoreError, now
 
 __all__ = [
     "COLUMNS",
@@ -28,6 +20,7 @@ __all__ = [
     "MAX_PENDING",
     "QueuedUsageStore",
     "Record",
+    "UsageRecord",
     "UsageStore",
     "UsageStoreError",
     "iso",
@@ -37,19 +30,6 @@ __all__ = [
 ]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password, for logs and error messages."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def open_usage_store(target: str | Path | None, **options: Any) -> QueuedUsageStore:

@@ -13,7 +13,8 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from server.usage.store import COLUMNS, QueuedUsageStore, Record, UsageStoreError, last_uses
+from server.usage.record import COLUMNS, Record, UsageRecord, redact_url
+from server.usage.store import QueuedUsageStore, UsageStoreError, last_uses
 
 # Two processes may start at once: an advisory lock makes the schema's creation one at a time.
 SCHEMA_LOCK = 0x6D726567  # "mreg"
@@ -78,8 +79,6 @@ class PostgresUsageStore(QueuedUsageStore):
     ) -> None:
         """statement_timeout: seconds a statement may wait (for a lock, a busy server) before it
         fails and the writer retries later."""
-        from server.usage import redact_url
-
         super().__init__(**options)
         self.url = url
         self.description = f"usage store {redact_url(url)}"
@@ -114,7 +113,7 @@ class PostgresUsageStore(QueuedUsageStore):
             self._pool.close()
             raise UsageStoreError(f"{self.description}: cannot connect: {exc}") from None
 
-    def _write(self, batch: list[Record]) -> None:
+    def _write(self, batch: list[UsageRecord]) -> None:
         with self._pool.connection() as conn, conn.cursor() as cur:
             cur.execute(STAGE)
             with cur.copy(COPY) as copy:

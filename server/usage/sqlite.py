@@ -7,7 +7,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from server.usage.store import COLUMNS, QueuedUsageStore, Record, UsageStoreError, last_uses
+from server.usage.record import COLUMNS, Record, UsageRecord
+from server.usage.store import QueuedUsageStore, UsageStoreError, last_uses
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -75,7 +76,7 @@ class UsageStore(QueuedUsageStore):
         except (OSError, sqlite3.Error) as exc:
             raise UsageStoreError(f"{self.description}: cannot open: {exc}") from None
 
-    def _write(self, batch: list[Record]) -> None:
+    def _write(self, batch: list[UsageRecord]) -> None:
         with self._lock, self._db:
             self._db.executemany(INSERT, batch)
             self._db.executemany(UPSERT_LAST_USED, last_uses(batch))

@@ -1,6 +1,6 @@
 """What every usage store shares: a bounded in-memory queue and a writer thread that never dies.
 
-The request path only appends a tuple to a deque; a background thread writes
+The request path only appends a UsageRecord to a deque; a background thread writes
 the queue in batches to the backend (SQLite or PostgreSQL), so the database
 never sits between a client and its answer. A failed write (a locked SQLite
 file, a PostgreSQL restart) puts the batch back at the head of the queue and
@@ -19,10 +19,10 @@ import logging
 import threading
 import time
 from collections import deque
-from datetime import UTC, datetime
 from typing import Any
 
 from registry import RegistryError
+from server.usage.record import COLUMNS, Record, UsageRecord, as_record, iso
 
 log = logging.getLogger("mreg.usage")
 
@@ -32,28 +32,6 @@ MAX_PENDING = 100_000
 # clocks differ, and a replica may write a use a little older than one this process saw.
 REFRESH_SLACK = 300.0
 
-COLUMNS = (
-    "id",
-    "kind",
-    "ref",
-    "model",
-    "version",
-    "model_id",
-    "revision",
-    "who",
-    "status",
-    "error",
-    "latency_ms",
-    "inputs",
-    "created_at",
-    "outputs",
-)
-STATUS = COLUMNS.index("status")
-MODEL = COLUMNS.index("model")
-CREATED_AT = COLUMNS.index("created_at")
-
-Record = tuple[Any, ...]  # in COLUMNS order
-
 
 class UsageStoreError(RegistryError):
     """The usage store cannot be opened or read (the database is locked, down or misnamed)."""
@@ -62,22 +40,16 @@ class UsageStoreError(RegistryError):
     status = 503
 
 
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def now() -> float:
     return time.time()
 
 
-def last_uses(batch: list[Record]) -> list[tuple[str, float]]:
+def last_uses(batch: list[UsageRecord]) -> list[tuple[str, float]]:
     """Each model's newest successful use in a batch, sorted by model (a stable lock order)."""
     newest: dict[str, float] = {}
     for r in batch:
-        if r[STATUS] < 400 and r[CREATED_AT] >= newest.get(r[MODEL], r[CREATED_AT]):
-            newest[r[MODEL]] = r[CREATED_AT]
+        if r.status < 400 and r.created_at >= newest.get(r.model, r.created_at):
+            newest[r.model] = r.created_at
     return sorted(newest.items())
 
 
@@ -111,7 +83,7 @@ class QueuedUsageStore:
         self.write_errors = 0
         self.last_error: str | None = None
         # deque: append (event loop) and popleft (writer thread) are atomic, so nothing is lost
-        self._pending: deque[Record] = deque()
+        self._pending: deque[UsageRecord] = deque()
         self._flush_lock = threading.Lock()  # one flush at a time: pop, write, requeue
         self._count_lock = threading.Lock()
         self._wake = threading.Event()
@@ -129,12 +101,13 @@ class QueuedUsageStore:
         return len(self._pending)
 
     def record(self, record: Record) -> None:
-        """Queue one invocation (COLUMNS order). Cheap: no I/O."""
+        """Queue one invocation (a UsageRecord, or a tuple in its order). Cheap: no I/O."""
+        record = as_record(record)
         if len(self._pending) >= self.max_pending:
             self._drop_oldest(len(self._pending) - self.max_pending + 1)
         self._pending.append(record)
-        if record[STATUS] < 400:
-            self.last_used[record[MODEL]] = record[CREATED_AT]
+        if record.status < 400:
+            self.last_used[record.model] = record.created_at
         if len(self._pending) >= 1000:
             self._wake.set()
 
@@ -163,7 +136,7 @@ class QueuedUsageStore:
         beyond `max_pending` are dropped and counted) and UsageStoreError is raised.
         """
         with self._flush_lock:
-            batch: list[Record] = []
+            batch: list[UsageRecord] = []
             with contextlib.suppress(IndexError):
                 while True:
                     batch.append(self._pending.popleft())
@@ -303,7 +276,7 @@ class QueuedUsageStore:
 
     # -- the backend ---------------------------------------------------------
 
-    def _write(self, batch: list[Record]) -> None:
+    def _write(self, batch: list[UsageRecord]) -> None:
         raise NotImplementedError
 
     def _select_jobs(self, model: str | None, models: set[str] | None, limit: int) -> list[Record]:

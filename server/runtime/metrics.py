@@ -12,13 +12,10 @@ no tokens): a metric never names a model the caller may not see.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from litestar import Response
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -26,17 +23,38 @@ from prometheus_client import (
     disable_created_metrics,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import generate_latest
 
-if TYPE_CHECKING:
-    from server.service import Server
+
+@dataclass(frozen=True)
+class Gauges:
+    """What a scrape reads from the runtime at that moment."""
+
+    models_loaded: int
+    revision: str
+    ref: str
+    loaded_at: float
+    usage_dropped: int
+
+
+class Watched(Protocol):
+    """Where the gauges come from (the runtime): no import of it here, so no cycle."""
+
+    def gauges(self) -> Gauges: ...
+
+
+class Observer(Protocol):
+    """What the runtime reports as it serves; `Metrics` is one."""
+
+    def invoked(self, model: str, version: int, model_id: str) -> None: ...
+    def load_failed(self, model: str) -> None: ...
+    def reloaded(self) -> None: ...
+    def reload_failed(self) -> None: ...
+
 
 # No `_created` series: they doubled the exposition and no dashboard of ours reads them
 # (prometheus_client's switch is process-wide; the serving process is ours).
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
-# The classic text format: what generate_latest writes with its default (underscore) escaping.
-CONTENT_TYPE = "text/plain; version=0.0.4"
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 MODEL_LABEL = "model"
 
@@ -44,8 +62,7 @@ MODEL_LABEL = "model"
 class Metrics:
     """The app's metrics; every update happens on the event loop or a worker thread (thread-safe)."""
 
-    def __init__(self, server: Server | None = None) -> None:
-        """`server`: where the gauges read loaded models, the revision and dropped usage."""
+    def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         r = self.registry
         self.requests = Counter(
@@ -79,8 +96,10 @@ class Metrics:
         self._request_children: dict[tuple[str, str, int], Any] = {}
         self._latency_children: dict[str, Any] = {}
         self._invocation_children: dict[tuple[str, int, str], Any] = {}
-        if server is not None:
-            r.register(_ServerCollector(server))
+
+    def watch(self, source: Watched) -> None:
+        """Read the gauges (loaded models, the revision, dropped usage) from `source` at scrape."""
+        self.registry.register(_GaugeCollector(source))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one HTTP request and its latency."""
@@ -113,87 +132,27 @@ class Metrics:
         self.reload_failures.inc()
 
 
-class _ServerCollector:
-    """Values read from the server at scrape time: loaded models, the revision, dropped usage."""
+class _GaugeCollector:
+    """Values read at scrape time: loaded models, the revision, dropped usage."""
 
-    def __init__(self, server: Server) -> None:
-        self.server = server
+    def __init__(self, source: Watched) -> None:
+        self.source = source
 
     def collect(self) -> Iterable[Metric]:
-        server, served = self.server, self.server.served
-        yield GaugeMetricFamily("mreg_models_loaded", "Models in memory.", len(server.pool.loaded))
+        now = self.source.gauges()
+        yield GaugeMetricFamily("mreg_models_loaded", "Models in memory.", now.models_loaded)
         info = GaugeMetricFamily(
             "mreg_revision_info", "The revision served.", labels=["revision", "ref"]
         )
-        info.add_metric([served.revision, served.ref], 1.0)
+        info.add_metric([now.revision, now.ref], 1.0)
         yield info
         yield GaugeMetricFamily(
             "mreg_revision_loaded_timestamp_seconds",
             "When the served revision was loaded.",
-            served.loaded_at.timestamp(),
+            now.loaded_at,
         )
         yield CounterMetricFamily(
             "mreg_usage_dropped",
             "Usage records dropped (the usage store could not keep up or failed).",
-            float(getattr(server.usage, "dropped", 0)),
+            float(now.usage_dropped),
         )
-
-
-class _Scrape:
-    """The app's registry as one caller may see it: series of hidden models left out."""
-
-    def __init__(self, registry: CollectorRegistry, hidden: Callable[[str], bool] | None) -> None:
-        self.registry = registry
-        self.hidden = hidden
-
-    def collect(self) -> Iterable[Metric]:
-        hidden = self.hidden
-        for metric in self.registry.collect():
-            if hidden is not None:
-                metric.samples = [
-                    s
-                    for s in metric.samples
-                    if MODEL_LABEL not in s.labels or not hidden(s.labels[MODEL_LABEL])
-                ]
-            yield metric
-
-
-def scrape(server: Server, authorization: str | None) -> Response[bytes]:
-    """The `/metrics` response for a caller: private models' series need a read token."""
-    hidden: Callable[[str], bool] | None = None
-    if not server.auth.can_read_private(authorization):
-        models = server.served.models
-
-        def hidden(name: str) -> bool:
-            model = models.get(name)
-            return model is None or not model.is_public  # gone from the revision: not shown
-
-    text = generate_latest(_Scrape(server.metrics.registry, hidden))
-    return Response(text, media_type=CONTENT_TYPE)
-
-
-class MetricsMiddleware:
-    """Counts every HTTP request by its route template and times it."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            route: Any = scope.get("path_template") or "unmatched"
-            self.metrics.observe(scope["method"], route, status, time.perf_counter() - start)

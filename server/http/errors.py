@@ -1,4 +1,9 @@
-"""One JSON error shape for every failure: `{"error": {"code", "message", "detail"}}`."""
+"""One JSON error shape for every failure: `{"error": {"code", "message", "detail"}}`.
+
+The handlers render the core's errors and the server's own (server.runtime.errors)
+alike, document each route's error statuses in the OpenAPI, and record in the
+usage store an invoke or run that failed before it reached the invoker.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
 from registry import RegistryError
+from server.runtime.errors import INTERNAL_MESSAGE, ApiError
 
 log = logging.getLogger("mreg.server")
 
@@ -79,23 +85,6 @@ def error_specs(
     }
 
 
-class ApiError(RegistryError):
-    """An HTTP-level failure of the server itself (auth, limits, bad query)."""
-
-    def __init__(self, status: int, code: str, message: str, detail: Any = None) -> None:
-        super().__init__(message, detail=detail)
-        self.status = status
-        self.code = code
-
-
-INTERNAL_MESSAGE = "unexpected server error (see the server log)"
-
-
-def unexpected_error() -> ApiError:
-    """The 500 a caller gets for a failure the server did not expect (logged, never detailed)."""
-    return ApiError(500, "internal_error", INTERNAL_MESSAGE)
-
-
 def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "detail": detail}}
 
@@ -109,24 +98,31 @@ def error_response(
     return Response(error_body(code, message, detail), status_code=status, headers=headers or None)
 
 
-def _record(request: Request[Any, Any, Any], exc: Exception, status: int, code: str) -> None:
-    """A failed invoke or run that never reached Server.invoke is recorded here, with its status."""
+INVOKED = "invoked"  # request.state: the invoker has the call, and records it however it ends
+
+
+def mark_invoked(request: Request[Any, Any, Any]) -> None:
+    request.state[INVOKED] = True
+
+
+def _record(request: Request[Any, Any, Any], status: int, code: str) -> None:
+    """A failed invoke or run that never reached the invoker is recorded here, with its status."""
     handler = request.scope.get("route_handler")
     kind = handler.opt.get("usage") if handler is not None else None
-    if kind is None or getattr(exc, "recorded", False):
+    if kind is None or request.state.get(INVOKED):
         return
-    server = request.app.state.server
+    runtime = request.app.state.runtime
     model = request.path_params.get("model", "") if kind == "invoke" else ""
-    who = server.auth.name_of(request.headers.get("authorization"))
-    server.record_failure(kind, model, model or None, who, status, code)
+    who = runtime.auth.name_of(request.headers.get("authorization"))
+    runtime.invoker.record_failure(kind, model, model or None, who, status, code)
 
 
 def registry_error(request: Request[Any, Any, Any], exc: RegistryError) -> Response[Any]:
     if isinstance(exc, ApiError):
-        _record(request, exc, exc.status, exc.code)
+        _record(request, exc.status, exc.code)
         return error_response(exc.status, exc.code, exc.message, exc.detail)
     body = exc.to_dict()
-    _record(request, exc, exc.status, body["code"])
+    _record(request, exc.status, body["code"])
     return error_response(exc.status, body["code"], body["message"], body["detail"])
 
 
@@ -145,20 +141,20 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     else:
         message = exc.detail or HTTP_CODES.get(status, "error")
     code = HTTP_CODES.get(status, f"http_{status}")
-    _record(request, exc, status, code)
+    _record(request, status, code)
     # Litestar's own headers stay: `Allow` on a 405 (RFC 9110).
     return error_response(status, code, message, detail, headers=exc.headers)
 
 
 def too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
     """A body nested deeper than the JSON decoder's limit (20,000 `[`) is the caller's mistake."""
-    _record(request, exc, 400, "bad_request")
+    _record(request, 400, "bad_request")
     return error_response(400, "bad_request", "invalid request: JSON nested too deeply")
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    _record(request, exc, 500, "internal_error")
+    _record(request, 500, "internal_error")
     return error_response(500, "internal_error", INTERNAL_MESSAGE, None)
 
 

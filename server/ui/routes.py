@@ -1,4 +1,4 @@
-"""The web page (`/ui/`): server-rendered Jinja2 templates over the same data as the JSON API.
+"""The web page (`/ui/`): runtime-rendered Jinja2 templates over the same data as the JSON API.
 
 Pages read the served revision by default, or any git revision with `?rev=`.
 Privacy is the API's: a private model needs a token with the read scope,
@@ -17,7 +17,6 @@ from urllib.parse import urlencode, urlparse
 
 import anyio.to_thread
 from litestar import Request, Response, Router, get, post
-from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
@@ -28,11 +27,11 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 
 from registry import RegistryError
-from server import visibility
-from server.errors import ApiError
-from server.service import Server
-from server.state import Served
-from server.ui_views import (
+from server.http.auth import TOKEN_COOKIE, Caller, RuntimeDep
+from server.runtime import Runtime, Served, visibility
+from server.runtime.errors import INTERNAL_MESSAGE, BadRequest, Forbidden, Unauthorized
+from server.runtime.views import model_dict, pointer_dict
+from server.ui.views import (
     Viewer,
     example_input,
     human_size,
@@ -40,13 +39,10 @@ from server.ui_views import (
     metrics_of,
     pointer_histories,
     readable_model,
-    served_at,
-    viewer,
     visible_diff,
 )
 
 HERE = Path(__file__).parent
-TOKEN_COOKIE = "mreg_token"
 PAGE_SIZE = 10
 YES = ("1", "true", "on", "yes")
 
@@ -82,26 +78,15 @@ TEMPLATE_CONFIG = TemplateConfig(
 )
 
 
-def _authorization(request: Request[Any, Any, Any]) -> str | None:
-    header = request.headers.get("authorization")
-    if header:
-        return header
-    token = request.cookies.get(TOKEN_COOKIE)
-    return f"Bearer {token}" if token else None
-
-
-async def _page(
-    request: Request[Any, Any, Any], server: Server, rev: str | None
-) -> tuple[Served, Viewer]:
-    who = viewer(server, _authorization(request))
-    served = server.served if not rev else await anyio.to_thread.run_sync(served_at, server, rev)
-    return served, who
+async def _page(runtime: Runtime, caller: Caller, rev: str | None) -> tuple[Served, Viewer]:
+    served = runtime.served if not rev else await anyio.to_thread.run_sync(runtime.served_at, rev)
+    return served, Viewer(caller)
 
 
 def _render(
     name: str,
     request: Request[Any, Any, Any],
-    server: Server,
+    runtime: RuntimeDep,
     served: Served | None,
     who: Viewer | None,
     rev: str | None,
@@ -113,10 +98,10 @@ def _render(
         status_code=status,
         context={
             "served": served,
-            "server_revision": server.served.revision,
-            "server_ref": server.served.ref,
+            "server_revision": runtime.served.revision,
+            "server_ref": runtime.served.ref,
             "who": who,
-            "auth_enabled": server.auth.enabled,
+            "auth_enabled": runtime.auth.enabled,
             "rev": rev or "",
             "path": request.url.path,
             **context,
@@ -130,7 +115,8 @@ def _render(
 @get("/", name="ui-models")
 async def models_page(
     request: Request[Any, Any, Any],
-    server: NamedDependency[Server],
+    runtime: RuntimeDep,
+    caller: Caller,
     q: FromQuery[str | None] = None,
     archived: FromQuery[str | None] = None,
     used: FromQuery[str | None] = None,
@@ -139,11 +125,11 @@ async def models_page(
     page: Annotated[int, QueryParameter(ge=1)] = 1,
     rev: FromQuery[str | None] = None,
 ) -> Template:
-    served, who = await _page(request, server, rev)
+    served, who = await _page(runtime, caller, rev)
     show_archived = (archived or "").lower() in YES
     needle = (q or "").strip().lower()
-    last_used = server.usage.last_used
-    readable = [m for _, m in sorted(served.models.items()) if who.may_read(server, m)]
+    last_used = runtime.usage.last_used
+    readable = [m for _, m in sorted(served.models.items()) if who.may_read(runtime, m)]
     libraries = sorted({m.library for m in readable if m.library})
     projects = sorted({m.project for m in readable if m.project})
     rows = []
@@ -166,8 +152,8 @@ async def models_page(
     shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     models = []
     for m in shown:
-        row = server.model_dict(served, m, full=False, viewer=who.api)
-        row["pointers"] = [server.pointer_dict(served, p, who.api) for p in served.pointers[m.name]]
+        row = model_dict(runtime, served, m, full=False, viewer=who.api)
+        row["pointers"] = [pointer_dict(served, p, who.api) for p in served.pointers[m.name]]
         models.append(row)
     filters = {
         "q": q or "",
@@ -179,7 +165,7 @@ async def models_page(
     return _render(
         "models",
         request,
-        server,
+        runtime,
         served,
         who,
         rev,
@@ -196,25 +182,26 @@ async def models_page(
 @get("/models/{model:str}", name="ui-model")
 async def model_page(
     request: Request[Any, Any, Any],
-    server: NamedDependency[Server],
+    runtime: RuntimeDep,
+    caller: Caller,
     model: FromPath[str],
     rev: FromQuery[str | None] = None,
 ) -> Template:
-    served, who = await _page(request, server, rev)
-    manifest = readable_model(server, served, who, model)
-    info = server.model_dict(served, manifest, full=True, viewer=who.api)
+    served, who = await _page(runtime, caller, rev)
+    manifest = readable_model(runtime, served, who, model)
+    info = model_dict(runtime, served, manifest, full=True, viewer=who.api)
     versions = visibility.versions(served, manifest, who.api)
     by_number = {v.version: v for v in versions}
     pointers = []
     for p in served.pointers[model]:
-        row = server.pointer_dict(served, p, who.api)
+        row = pointer_dict(served, p, who.api)
         try:
             row["chain"] = list(served.snapshot.resolve(f"{model}:{p.tag}").chain)
         except RegistryError as exc:
             row["chain"], row["error"] = [], str(exc)
         pointers.append(row)
     histories = await anyio.to_thread.run_sync(
-        pointer_histories, server.registry, served, model, [p.tag for p in served.pointers[model]]
+        pointer_histories, runtime.registry, served, model, [p.tag for p in served.pointers[model]]
     )
     latest = info["latest"]
     latest_version = by_number.get(latest["version"]) if latest else None
@@ -234,7 +221,7 @@ async def model_page(
     return _render(
         "model",
         request,
-        server,
+        runtime,
         served,
         who,
         rev,
@@ -255,15 +242,16 @@ async def model_page(
 @get("/models/{model:str}/versions/{n:int}", name="ui-version")
 async def version_page(
     request: Request[Any, Any, Any],
-    server: NamedDependency[Server],
+    runtime: RuntimeDep,
+    caller: Caller,
     model: FromPath[str],
     n: FromPath[int],
     rev: FromQuery[str | None] = None,
 ) -> Template:
-    served, who = await _page(request, server, rev)
-    manifest = readable_model(server, served, who, model)
+    served, who = await _page(runtime, caller, rev)
+    manifest = readable_model(runtime, served, who, model)
     version = visibility.version(served, manifest, n, who.api)
-    info = server.model_dict(served, manifest, full=False, viewer=who.api)
+    info = model_dict(runtime, served, manifest, full=False, viewer=who.api)
     named_by = []
     if info["latest"] and info["latest"]["version"] == n:
         named_by.append({"tag": "latest", "chain": [model, f"{model}:latest", f"{model}:v{n}"]})
@@ -281,7 +269,7 @@ async def version_page(
     return _render(
         "version",
         request,
-        server,
+        runtime,
         served,
         who,
         rev,
@@ -298,43 +286,45 @@ async def version_page(
 @get("/diff", name="ui-diff")
 async def diff_page(
     request: Request[Any, Any, Any],
-    server: NamedDependency[Server],
+    runtime: RuntimeDep,
+    caller: Caller,
     base: FromQuery[str | None] = None,
     head: FromQuery[str | None] = None,
 ) -> Template:
-    who = viewer(server, _authorization(request))
-    head = head or server.served.revision
+    who = Viewer(caller)
+    head = head or runtime.served.revision
     for value in (base, head):
         if value and value.startswith("-"):
-            raise ApiError(400, "bad_request", f"invalid revision {value!r}")
+            raise BadRequest(f"invalid revision {value!r}")
     if not base:
         # By default: the newest commit that changed the registry, against its parent.
-        newest = await anyio.to_thread.run_sync(lambda: server.registry.log(rev=head, limit=1))
+        newest = await anyio.to_thread.run_sync(lambda: runtime.registry.log(rev=head, limit=1))
         base = f"{newest[0].commit[:12]}~1" if newest else head
-    diff = await anyio.to_thread.run_sync(visible_diff, server, who, base, head)
-    return _render("diff", request, server, None, who, None, diff=diff, base=base, head=head)
+    diff = await anyio.to_thread.run_sync(visible_diff, runtime, who, base, head)
+    return _render("diff", request, runtime, None, who, None, diff=diff, base=base, head=head)
 
 
 @get("/token", name="ui-token")
 async def token_page(
     request: Request[Any, Any, Any],
-    server: NamedDependency[Server],
+    runtime: RuntimeDep,
+    caller: Caller,
     next: FromQuery[str | None] = None,
 ) -> Template:
-    who = viewer(server, _authorization(request))
-    return _render("token", request, server, None, who, None, next=_safe_next(next), error=None)
+    who = Viewer(caller)
+    return _render("token", request, runtime, None, who, None, next=_safe_next(next), error=None)
 
 
 @post("/token", name="ui-token-set", status_code=303)
 async def token_set(
     request: Request[Any, Any, Any],
-    server: NamedDependency[Server],
+    runtime: RuntimeDep,
     data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Response[Any]:
     origin = request.headers.get("origin")
     if origin and urlparse(origin).netloc != request.headers.get("host"):
         # Another site's form must not swap the token this browser uses here.
-        raise ApiError(403, "forbidden", "the token form only accepts posts from this page")
+        raise Forbidden("the token form only accepts posts from this page")
     target = _safe_next(data.get("next"))
     token = (data.get("token") or "").strip()
     if data.get("action") == "forget" or not token:
@@ -342,10 +332,10 @@ async def token_set(
         response.delete_cookie(TOKEN_COOKIE, path="/ui")
         return response
     try:
-        who = viewer(server, f"Bearer {token}")
-    except ApiError as exc:
+        runtime.auth.viewer(f"Bearer {token}")
+    except Unauthorized as exc:
         return _render(
-            "token", request, server, None, None, None, 401, next=target, error=exc.message
+            "token", request, runtime, None, None, None, 401, next=target, error=exc.message
         )
     response = Redirect(target, status_code=303)
     response.set_cookie(
@@ -356,7 +346,6 @@ async def token_set(
         samesite="strict",
         secure=request.url.scheme == "https",
     )
-    del who
     return response
 
 
@@ -379,10 +368,10 @@ def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Template:
         status, code, message = (
             500,
             "internal_error",
-            "unexpected server error (see the server log)",
+            INTERNAL_MESSAGE,
         )
-    server: Server = request.app.state.server
-    return _render("error", request, server, None, None, None, status, code=code, message=message)
+    runtime: Runtime = request.app.state.runtime
+    return _render("error", request, runtime, None, None, None, status, code=code, message=message)
 
 
 @get("/", include_in_schema=False)

@@ -1,76 +1,44 @@
-"""What the web page shows, built from the same Server and Served data the JSON API renders.
+"""What the web page shows, built from the same runtime and Served data the JSON API renders.
 
-Pure functions (no Litestar): who may read which model, the revision a page
-is at, metric charts, example inputs. `server/ui.py` holds the routes.
+Pure functions (no Litestar): who may read which model, metric charts,
+example inputs, pointer histories, a diff without hidden models.
+`server/ui/routes.py` holds the routes.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from registry import (
-    InvalidRefError,
     ModelManifest,
     ModelNotFoundError,
     Registry,
     RegistryError,
-    RevisionNotFoundError,
     VersionManifest,
     diff_registry,
 )
-from server.auth import Viewer as ApiViewer
-from server.service import Server
-from server.state import Served, rev_parse
-
-# Revisions other than the served one that pages were asked for, per server (a few, LRU).
-MAX_OTHER_REVISIONS = 4
-_other: WeakKeyDictionary[Server, OrderedDict[str, Served]] = WeakKeyDictionary()
-_other_lock = threading.Lock()
-
-
-def served_at(server: Server, rev: str | None) -> Served:
-    """The revision a page shows: the served one by default, else `rev` read from git (blocking)."""
-    served = server.served
-    if not rev:
-        return served
-    if rev.startswith("-") or any(c.isspace() for c in rev):
-        raise InvalidRefError(f"invalid revision {rev!r}", ref=rev)
-    sha = rev_parse(server.registry, rev)
-    if not sha:
-        raise RevisionNotFoundError(f"revision {rev!r} not found", ref=rev)
-    for candidate in (served, server.previous):
-        if candidate is not None and candidate.revision == sha:
-            return candidate
-    with _other_lock:
-        cache = _other.setdefault(server, OrderedDict())
-        hit = cache.get(sha)
-        if hit is not None:
-            cache.move_to_end(sha)
-            return hit
-    loaded = Served.load(server.registry, sha, rev)
-    with _other_lock:
-        cache[sha] = loaded
-        while len(cache) > MAX_OTHER_REVISIONS:
-            cache.popitem(last=False)
-    return loaded
+from server.runtime import Runtime, Served
+from server.runtime import Viewer as ApiViewer
 
 
 @dataclass(frozen=True)
 class Viewer:
-    """Who looks at the page: the token's Authorization value, and whether it reads private models."""
+    """Who looks at the page, and whether they read private models."""
 
-    authorization: str | None
-    private: bool
-    name: str | None
-    api: ApiViewer  # the JSON API's viewer: the same privacy rules, applied by server.visibility
+    api: ApiViewer  # the caller: the same privacy rules, applied by server.runtime.visibility
 
-    def may_read(self, server: Server, model: ModelManifest) -> bool:
+    @property
+    def private(self) -> bool:
+        return self.api.reader
+
+    @property
+    def name(self) -> str | None:
+        return self.api.token.name if self.api.token else None
+
+    def may_read(self, server: Runtime, model: ModelManifest) -> bool:
         """Exactly the API's rule, at any revision: private models need a read token.
 
         A model private at the served revision stays hidden at every other
@@ -82,13 +50,7 @@ class Viewer:
         return model.is_public and (current is None or current.is_public)
 
 
-def viewer(server: Server, authorization: str | None) -> Viewer:
-    """The viewer for an Authorization value; an unknown token raises the API's 401."""
-    api = server.auth.viewer(authorization)
-    return Viewer(authorization, api.reader, api.token.name if api.token else None, api)
-
-
-def readable_model(server: Server, served: Served, who: Viewer, name: str) -> ModelManifest:
+def readable_model(server: Runtime, served: Served, who: Viewer, name: str) -> ModelManifest:
     """The model, or the same not-found error a missing one gives when `who` may not read it."""
     manifest = served.models.get(name)
     if manifest is None or not who.may_read(server, manifest):
@@ -204,7 +166,7 @@ def pointer_histories(
     return out
 
 
-def visible_diff(server: Server, who: Viewer, base: str, head: str) -> dict[str, Any]:
+def visible_diff(server: Runtime, who: Viewer, base: str, head: str) -> dict[str, Any]:
     """`diff_registry(base, head)` as a dict, without the models `who` may not read (blocking)."""
     registry = server.registry
     result = diff_registry(registry, base, head)

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from registry import ModelManifest, RegistryError, VersionManifest
-from server.errors import ApiError
+from server.runtime.errors import Forbidden, Unauthorized
 
 SCOPES = ("read", "invoke", "write", "admin")
 IMPLIED = {
@@ -149,7 +149,7 @@ class Auth:
             return None
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
-            raise ApiError(401, "unauthorized", "expected 'Authorization: Bearer <token>'")
+            raise Unauthorized("expected 'Authorization: Bearer <token>'")
         digest = hash_token(value.strip())
         found = None
         # Compare with every stored hash, so timing says nothing about which one matched.
@@ -157,7 +157,7 @@ class Auth:
             if hmac.compare_digest(digest, token.sha256):
                 found = token
         if found is None:
-            raise ApiError(401, "unauthorized", "unknown token")
+            raise Unauthorized("unknown token")
         return found
 
     def viewer(self, authorization: str | None) -> Viewer:
@@ -171,7 +171,7 @@ class Auth:
         """The caller's name for a job record, never raising (an unknown token is anonymous)."""
         try:
             return self.viewer(authorization).who
-        except ApiError:
+        except Unauthorized:
             return "anonymous"
 
     def check(self, viewer: Viewer, scope: str, model: ModelManifest | None = None) -> None:
@@ -182,12 +182,10 @@ class Auth:
             return
         token = viewer.token
         if token is None:
-            raise ApiError(401, "unauthorized", f"a token with the {scope!r} scope is required")
+            raise Unauthorized(f"a token with the {scope!r} scope is required")
         if scope not in token.scopes:
             what = f" on model {model.name!r}" if model is not None else ""
-            raise ApiError(
-                403, "forbidden", f"token {token.name!r} lacks the {scope!r} scope{what}"
-            )
+            raise Forbidden(f"token {token.name!r} lacks the {scope!r} scope{what}")
 
     def require(
         self, authorization: str | None, scope: str, model: ModelManifest | None = None

@@ -22,8 +22,9 @@ from registry import (
     VersionNotFoundError,
     newest_servable,
 )
-from server.auth import Viewer
-from server.state import LATEST, Pin, Served
+from server.runtime.auth import Viewer
+from server.runtime.pins import LATEST, Pin, PinKind
+from server.runtime.served import Served
 
 
 def missing_model(served: Served, name: str) -> ModelNotFoundError:
@@ -118,7 +119,7 @@ def resolve_pin(served: Served, name: str, pin: Pin, viewer: Viewer) -> Resoluti
     if viewer.reader:
         return served.resolve(name, pin)[0]
     manifest = model(served, name, viewer)
-    if pin.kind == "model_id":
+    if pin.kind is PinKind.MODEL_ID:
         _check_id(served, pin.value, viewer)
     if pin == LATEST and _hides_versions(served, manifest, viewer):
         key = ("latest", name)

@@ -1,0 +1,83 @@
+"""Who calls: one `caller` dependency (the Authorization header, or the web page's cookie), and
+guards for the scopes a whole resource needs (admin, write).
+
+Read and invoke permissions depend on the model (public models need no token),
+so they are checked where the model is known: in the runtime's invoker and
+visibility rules, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency, Provide
+from litestar.handlers.base import BaseRouteHandler
+
+from server.runtime import Runtime, Viewer
+from server.runtime.errors import WritesDisabled
+
+TOKEN_COOKIE = "mreg_token"  # set by the web page's token form (HttpOnly, SameSite=Strict, /ui)
+
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+
+
+def authorization(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The Authorization header, else the page's token cookie as a bearer token."""
+    header = connection.headers.get("authorization")
+    if header:
+        return header
+    token = connection.cookies.get(TOKEN_COOKIE)
+    return f"Bearer {token}" if token else None
+
+
+def runtime_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Runtime:
+    runtime: Runtime = connection.app.state.runtime
+    return runtime
+
+
+def caller(request: Request[Any, Any, Any]) -> Viewer:
+    """Who the caller is and what it may see; 401 for a malformed or unknown token."""
+    return runtime_of(request).auth.viewer(authorization(request))
+
+
+def requires(scope: str) -> Guard:
+    """A guard: 401 or 403 unless the caller's token holds `scope` (any caller without tokens)."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        auth = runtime_of(connection).auth
+        auth.check(auth.viewer(connection.headers.get("authorization")), scope)
+
+    return guard
+
+
+def may_write(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Writes need a token with the `write` scope, always.
+
+    A server without tokens is open for reads and invokes on loopback, but never
+    for writes: any web page a developer opens could otherwise post a form to
+    http://127.0.0.1:8000/v1/models/iris/archive, which needs no CORS preflight.
+    """
+    auth = runtime_of(connection).auth
+    if not auth.enabled:
+        raise WritesDisabled(
+            "writes over HTTP need a token with the 'write' scope:"
+            " start mreg serve with --tokens FILE (or MREG_TOKENS)"
+        )
+    auth.check(auth.viewer(connection.headers.get("authorization")), "write")
+
+
+def runtime(request: Request[Any, Any, Any]) -> Runtime:
+    return runtime_of(request)
+
+
+# What handlers declare: `runtime: RuntimeDep`, `caller: Caller`.
+RuntimeDep = NamedDependency[Runtime]
+Caller = NamedDependency[Viewer]
+
+DEPENDENCIES = {
+    "runtime": Provide(runtime, sync_to_thread=False),
+    "caller": Provide(caller, sync_to_thread=False),
+}

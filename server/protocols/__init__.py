@@ -1,0 +1,1 @@
+"""Inference protocols other than mreg's own `/v1`, each over the runtime's invoker."""

@@ -1,0 +1,239 @@
+"""The Open Inference Protocol (KServe V2 REST) over mreg's invoker: the `/v2/...` routes.
+
+`{name}` is a model name or any reference to one: `iris`, `iris:prod`,
+`iris:v3`, `iris:latest` or a version id; `/versions/{v}` pins a version
+number, a pointer or a version id instead (not both). One handler serves each
+operation on both paths, as MLServer's `rest/endpoints.py` does. Inference
+runs through the runtime's invoker, so it shares the model pool, auth, usage
+recording and metrics with `POST /v1/models/{model}/invoke`. Errors are the
+protocol's `{"error": "message"}`, with mreg's error code beside it in
+`"code"`: 400 for a body that is not an inference request (the OpenAPI
+document has its schema), 422 for tensors that do not fit (as `/v1` answers
+`invalid_input`).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version as package_version
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.exceptions import HTTPException
+
+from registry import InvalidRefError, RegistryError, parse_ref
+from registry.names import TAG_RE, VERSION_ID_RE
+from server.http.auth import Caller, RuntimeDep
+from server.http.errors import http_error, internal_error, registry_error
+from server.http.openapi import JSON
+from server.http.params import V2OptionalVersion, V2RefPath
+from server.protocols.v2.codec import (
+    decode_request,
+    feature_names,
+    input_metadata,
+    output_metadata,
+    render,
+    rows,
+)
+from server.protocols.v2.openapi import (
+    INFER,
+    INFER_RESPONSES,
+    METADATA,
+    READY,
+    InferOperation,
+    V2Operation,
+    v2_errors,
+)
+from server.protocols.v2.types import (
+    HEADER_LENGTH,
+    V2Live,
+    V2ModelMetadata,
+    V2ModelParameters,
+    V2ModelReady,
+    V2Ready,
+    V2ServerMetadata,
+)
+from server.runtime import LATEST, Call, Pin, PinKind, Served, visibility
+from server.runtime.errors import BadRequest, NotReady
+
+
+def paths(operation: str = "") -> list[str]:
+    """An operation's two paths: by `{name}` alone, and with `/versions/{version}`."""
+    return [
+        f"/models/{{name:str}}{operation}",
+        f"/models/{{name:str}}/versions/{{version:str}}{operation}",
+    ]
+
+
+def target(served: Served, name: str, version: str | None) -> tuple[str, Pin]:
+    """The model and the version pin that `{name}` and `/versions/{version}` name."""
+    ref = parse_ref(name)
+    if ref.version_id is not None:
+        if version is not None:
+            raise BadRequest(f"{name} is a version id: give no /versions/")
+        model, _ = served.snapshot.version_by_id(ref.version_id)
+        return model, Pin(PinKind.MODEL_ID, ref.version_id)
+    assert ref.model is not None
+    if ref.tag and version is not None:
+        raise BadRequest(
+            f"{name!r} already names a version: give either MODEL:TAG or /versions/{version}"
+        )
+    if version is not None and not TAG_RE.fullmatch(version):
+        raise InvalidRefError(
+            f"invalid version {version!r}: expected a number, a pointer or a version id",
+            ref=version,
+        )
+    tag = ref.tag or version
+    if not tag:
+        return ref.model, LATEST
+    if tag.isdigit():
+        return ref.model, Pin(PinKind.VERSION, str(int(tag)))
+    if VERSION_ID_RE.fullmatch(tag):
+        return ref.model, Pin(PinKind.MODEL_ID, tag)
+    # Anything else is a pointer name (`mv_x` too: a pointer may be called that), else not found.
+    return ref.model, Pin.of_tag(tag)
+
+
+@get("/", summary="Server metadata (Open Inference Protocol)", tags=["v2"], responses=v2_errors())
+async def server_metadata() -> V2ServerMetadata:
+    return V2ServerMetadata("mreg", package_version("mreg"), ["binary_tensor_data"])
+
+
+@get(
+    "/health/live", summary="Liveness (Open Inference Protocol)", tags=["v2"], responses=v2_errors()
+)
+async def live() -> V2Live:
+    return V2Live(live=True)
+
+
+@get(
+    "/health/ready",
+    summary="Readiness (Open Inference Protocol)",
+    tags=["v2"],
+    responses=v2_errors(503),
+)
+async def ready(runtime: RuntimeDep) -> V2Ready:
+    if not runtime.ready:
+        raise NotReady()
+    return V2Ready(ready=True)
+
+
+@get(
+    paths(),
+    summary=METADATA,
+    tags=["v2"],
+    responses=v2_errors(400, 401, 403, 404, 409),
+    operation_class=V2Operation,
+)
+async def model_metadata(
+    runtime: RuntimeDep, caller: Caller, name: V2RefPath, version: V2OptionalVersion = None
+) -> V2ModelMetadata:
+    model, pin = target(runtime.served, name, version)
+    served, found = runtime.invoker.readable(model, pin, caller)
+    seen = visibility.versions(served, served.model(model), caller)
+    artifact = found.artifact
+    library = (artifact.library if artifact else None) or served.model(model).library or "unknown"
+    return V2ModelMetadata(
+        name=model,
+        versions=[str(v.version) for v in seen if v.servable],
+        platform=f"{library}_{artifact.format}" if artifact and artifact.format else library,
+        inputs=input_metadata(found),
+        outputs=output_metadata(found),
+        parameters=V2ModelParameters(
+            version=str(found.version),
+            model_id=found.id,
+            revision=served.revision,
+            feature_names=feature_names(found),
+        ),
+    )
+
+
+@get(
+    paths("/ready"),
+    summary=READY,
+    tags=["v2"],
+    responses=v2_errors(400, 401, 403, 404, 409, 503),
+    operation_class=V2Operation,
+)
+async def model_ready(
+    runtime: RuntimeDep, caller: Caller, name: V2RefPath, version: V2OptionalVersion = None
+) -> V2ModelReady:
+    model, pin = target(runtime.served, name, version)
+    _, found = runtime.invoker.readable(model, pin, caller)
+    if not runtime.ready:
+        raise NotReady()
+    return V2ModelReady(name=model, version=str(found.version), ready=True)
+
+
+@post(
+    paths("/infer"),
+    status_code=200,
+    summary=INFER,
+    tags=["v2"],
+    operation_class=InferOperation,
+    responses=INFER_RESPONSES,
+)
+async def infer(
+    request: Request[Any, Any, Any],
+    runtime: RuntimeDep,
+    caller: Caller,
+    name: V2RefPath,
+    version: V2OptionalVersion = None,
+) -> Response[bytes]:
+    model, pin = target(runtime.served, name, version)
+    raw = await request.body()
+    header_length = request.headers.get(HEADER_LENGTH)
+
+    def inputs(found: Any) -> list[Any]:
+        # After the invoker's permission check: an unknown or hidden model is a 404, whatever
+        # the body is.
+        body, arrays = decode_request(raw, header_length)
+        decoded.append(body)
+        return rows(model, arrays, found)
+
+    decoded: list[Any] = []
+    result, record_id = await runtime.invoker.invoke(
+        Call("invoke", pin.ref(model)), model, pin, inputs, caller
+    )
+    return render(decoded[0], result, record_id)
+
+
+# -- errors: the protocol's {"error": message}, with mreg's code beside it ----------------
+
+
+def _v2_shape(response: Response[Any]) -> Response[bytes]:
+    """mreg's error response (server.http.errors decides status and text) in the V2 shape."""
+    content = response.content
+    if isinstance(content, bytes | str):
+        content = msgspec.json.decode(content)
+    error = content["error"]
+    body = {"error": error["message"], "code": error["code"]}
+    return Response(
+        msgspec.json.encode(body),
+        status_code=response.status_code,
+        media_type=JSON,
+        headers=dict(response.headers),
+    )
+
+
+def _registry_error(request: Request[Any, Any, Any], exc: RegistryError) -> Response[bytes]:
+    return _v2_shape(registry_error(request, exc))
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    return _v2_shape(http_error(request, exc))
+
+
+def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    return _v2_shape(internal_error(request, exc))
+
+
+V2_ROUTER = Router(
+    path="/v2",
+    route_handlers=[server_metadata, live, ready, model_metadata, model_ready, infer],
+    exception_handlers={
+        RegistryError: _registry_error,
+        HTTPException: _http_error,
+        Exception: _internal_error,
+    },
+)

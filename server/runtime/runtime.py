@@ -1,0 +1,224 @@
+"""The server's state and behaviour without HTTP: the served revision, reloads, following a branch.
+
+`Runtime` owns the served revision (and the one before it), the model pool,
+the usage store, auth, metrics and the one `Invoker` that every protocol calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import OrderedDict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio.to_thread
+
+import registry as core
+from registry import InvalidRefError, Registry, RegistryError, RevisionNotFoundError
+from server.runtime.auth import Auth
+from server.runtime.follow import (
+    FETCH_TIMEOUT,
+    ReloadError,
+    fetch_remote_branch,
+    remote_branch,
+    rev_parse,
+)
+from server.runtime.invoker import Invoker
+from server.runtime.metrics import Gauges, Metrics
+from server.runtime.pins import LATEST, Pin, PinKind
+from server.runtime.pool import ArtifactLocator, ModelPool, default_locator
+from server.runtime.served import Served
+from server.usage import open_usage_store
+
+log = logging.getLogger("mreg.server")
+
+# Revisions other than the served one that pages were asked for (a few, least recently used go).
+MAX_OTHER_REVISIONS = 4
+
+
+class Runtime:
+    """The app's state: the served revision, the model pool, usage, auth, metrics, the invoker."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        rev: str,
+        *,
+        follow: str | None = None,
+        poll: float = 5.0,
+        fetch_timeout: float = FETCH_TIMEOUT,
+        auth: Auth,
+        preload: bool = False,
+        max_loaded: int = 8,
+        locate: ArtifactLocator = default_locator,
+        usage_path: Path | str | None = None,
+    ) -> None:
+        self.registry = registry
+        self.rev = follow or rev
+        self.follow = follow
+        self.poll = poll
+        self.fetch_timeout = fetch_timeout
+        # The last fetch of a followed remote branch: when it last worked, its last error, and
+        # since when one is running (a remote that hangs shows here before the timeout stops it).
+        self.last_fetch_at: datetime | None = None
+        self.last_fetch_error: ReloadError | None = None
+        self.fetching_since: datetime | None = None
+        self.fetches = follow is not None and remote_branch(registry, follow) is not None
+        self.auth = auth
+        self.preload = preload
+        self.metrics = Metrics()
+        self.pool = ModelPool(registry, locate, max_loaded)
+        self.usage = open_usage_store(usage_path)
+        self.served: Served = Served.load(registry, self.rev)
+        self.previous: Served | None = None
+        self.last_reload_error: ReloadError | None = None
+        self.ready = not preload
+        self.invoker = Invoker(
+            lambda: (self.served, self.previous), auth, self.pool, self.usage, self.metrics
+        )
+        self.metrics.watch(self)
+        self._reload_lock = asyncio.Lock()
+        self._poller: asyncio.Task[None] | None = None
+        self._other: OrderedDict[str, Served] = OrderedDict()
+        self._other_lock = threading.Lock()
+
+    def gauges(self) -> Gauges:
+        served = self.served
+        return Gauges(
+            len(self.pool.loaded),
+            served.revision,
+            served.ref,
+            served.loaded_at.timestamp(),
+            getattr(self.usage, "dropped", 0),
+        )
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def startup(self) -> None:
+        self.usage.start()
+        if self.preload:
+            await anyio.to_thread.run_sync(self.preload_models, self.served)
+            self.ready = True
+        if self.follow and self.poll > 0:
+            self._poller = asyncio.create_task(self._poll_loop())
+
+    async def shutdown(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+        await anyio.to_thread.run_sync(self.usage.close)
+
+    def preload_models(self, served: Served) -> None:
+        """Load the latest version and every pointer target of each served model."""
+        for name, model in served.models.items():
+            if model.archived:
+                continue
+            pins = [LATEST, *(Pin(PinKind.POINTER, p.tag) for p in served.pointers[name])]
+            for pin in pins:
+                try:
+                    resolution, _ = served.resolve(name, pin)
+                except RegistryError:
+                    continue  # nothing servable there (no trained version yet): nothing to load
+                try:
+                    self.pool.load(served.snapshot, name, resolution.version)
+                except RegistryError as exc:
+                    self.metrics.load_failed(name)
+                    log.warning("preload of %s failed: %s", resolution.ref, exc)
+
+    async def _poll_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll)
+            try:
+                await self.reload()
+            except Exception:  # the poller must survive anything; the error is logged
+                log.exception("polling %s failed", self.rev)
+
+    # -- following the served ref ------------------------------------------------
+
+    async def _fetch(self) -> str | None:
+        """Fetch the followed remote branch (bounded by fetch_timeout); the error text if it fails."""
+        self.fetching_since = datetime.now(UTC)
+        try:
+            error = await anyio.to_thread.run_sync(
+                fetch_remote_branch, self.registry, self.rev, self.fetch_timeout
+            )
+        finally:
+            self.fetching_since = None
+        if error:
+            self.last_fetch_error = ReloadError(None, error, datetime.now(UTC))
+        else:
+            self.last_fetch_at, self.last_fetch_error = datetime.now(UTC), None
+        return error
+
+    async def reload(self) -> bool:
+        """Load the newest commit of the served ref and swap to it; False when unchanged or failed."""
+        async with self._reload_lock:
+            fetch_error = await self._fetch() if self.fetches else None
+            if fetch_error:
+                # Keep serving; the next poll tries again. The last good fetch is what rev-parse sees.
+                log.warning("fetching %s failed: %s", self.rev, fetch_error)
+                self.last_reload_error = ReloadError(
+                    None, f"fetching {self.rev} failed: {fetch_error}", datetime.now(UTC)
+                )
+            elif self.last_reload_error and self.last_reload_error.revision is None:
+                self.last_reload_error = None  # the fetch works again
+            sha = await anyio.to_thread.run_sync(rev_parse, self.registry, self.rev)
+            if sha == self.served.revision:
+                return False
+            if self.last_reload_error and sha == self.last_reload_error.revision:
+                return False  # known bad: wait for the next commit instead of failing every poll
+            try:
+                if not sha:
+                    raise core.RevisionNotFoundError(f"revision {self.rev!r} not found")
+                served = await anyio.to_thread.run_sync(Served.load, self.registry, sha, self.rev)
+                if self.preload:
+                    await anyio.to_thread.run_sync(self.preload_models, served)
+            except RegistryError as exc:
+                self.metrics.reload_failed()
+                self.last_reload_error = ReloadError(sha or None, str(exc), datetime.now(UTC))
+                log.warning(
+                    "keeping %s: revision %s failed to load: %s", self.served.revision, sha, exc
+                )
+                return False
+            # The swap: one assignment. Requests in flight keep the Served they started with.
+            self.previous, self.served = self.served, served
+            self.last_reload_error = None
+            self.pool.forget_failures()
+            self.metrics.reloaded()
+            log.info("now serving %s at %s", self.rev, sha)
+            return True
+
+    def serves_checked_out(self) -> bool:
+        """Whether the served ref is the checked-out branch (a write there is served at once)."""
+        branch = self.registry.branch
+        return self.rev == "HEAD" or (
+            branch is not None and self.rev in (branch, f"refs/heads/{branch}")
+        )
+
+    # -- other revisions (the web page's ?rev=) ----------------------------------
+
+    def served_at(self, rev: str | None) -> Served:
+        """The served revision by default, else `rev` read from git (blocking; a few are kept)."""
+        served = self.served
+        if not rev:
+            return served
+        if rev.startswith("-") or any(c.isspace() for c in rev):
+            raise InvalidRefError(f"invalid revision {rev!r}", ref=rev)
+        sha = rev_parse(self.registry, rev)
+        if not sha:
+            raise RevisionNotFoundError(f"revision {rev!r} not found", ref=rev)
+        for candidate in (served, self.previous):
+            if candidate is not None and candidate.revision == sha:
+                return candidate
+        with self._other_lock:
+            hit = self._other.get(sha)
+            if hit is not None:
+                self._other.move_to_end(sha)
+                return hit
+        loaded = Served.load(self.registry, sha, rev)
+        with self._other_lock:
+            self._other[sha] = loaded
+            while len(self._other) > MAX_OTHER_REVISIONS:
+                self._other.popitem(last=False)
+        return loaded

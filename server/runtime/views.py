@@ -1,0 +1,96 @@
+"""What the JSON API and the web page render of the served data, as one caller may see it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import registry as core
+from registry import ModelManifest, RegistryError, rfc3339
+from server.runtime import visibility
+from server.runtime.auth import Viewer
+from server.runtime.runtime import Runtime
+from server.runtime.served import Served
+from server.usage import iso
+
+PRIVATE_RELOAD_ERROR = "the newest revision failed to load (a token shows why)"
+PRIVATE_FETCH_ERROR = "fetching the followed branch failed (a token shows why)"
+
+
+def model_dict(
+    runtime: Runtime, served: Served, model: ModelManifest, *, full: bool, viewer: Viewer
+) -> dict[str, Any]:
+    """A model as `viewer` may see it: its hidden (private) versions are left out."""
+    out = model.model_dump(mode="json")
+    versions = visibility.versions(served, model, viewer)
+    latest = core.newest_servable(versions)
+    out["latest"] = None if latest is None else {"version": latest.version, "id": latest.id}
+    out["versions_count"] = len(versions)
+    out["last_used_at"] = iso(runtime.usage.last_used.get(model.name))
+    if full:
+        out["versions"] = [
+            {
+                "version": v.version,
+                "id": v.id,
+                "status": v.status.value,
+                "deprecated": v.deprecated,
+                "format": v.artifact.format if v.artifact else None,
+            }
+            for v in versions
+        ]
+        out["pointers"] = [pointer_dict(served, p, viewer) for p in served.pointers[model.name]]
+    return out
+
+
+def pointer_dict(served: Served, pointer: core.Pointer, viewer: Viewer) -> dict[str, Any]:
+    """A pointer and where it resolves; a hidden target is `null`, like a missing one."""
+    out = pointer.to_dict()
+    try:
+        resolution = visibility.resolve_ref(
+            served, core.parse_ref(f"{pointer.model}:{pointer.tag}"), viewer
+        )
+        out["resolves_to"] = {"version": resolution.version.version, "id": resolution.version.id}
+    except RegistryError as exc:
+        out["resolves_to"] = None
+        out["error"] = str(exc)
+    return out
+
+
+def registry_dict(runtime: Runtime, viewer: Viewer) -> dict[str, Any]:
+    """The revision served; an anonymous caller gets counts of public things only."""
+    served = runtime.served
+    out = served.to_dict()
+    out["follow"] = runtime.follow
+    out["ready"] = runtime.ready
+    out["loaded_models"] = len(runtime.pool.loaded)
+    reload_error, fetch_error = runtime.last_reload_error, runtime.last_fetch_error
+    out["last_reload_error"] = reload_error.to_dict() if reload_error else None
+    out["last_fetch_at"] = rfc3339(runtime.last_fetch_at) if runtime.last_fetch_at else None
+    out["last_fetch_error"] = fetch_error.to_dict() if fetch_error else None
+    since = runtime.fetching_since
+    out["fetching_since"] = rfc3339(since) if since else None
+    if not viewer.reader:
+        shown = [m for m in served.models.values() if viewer.sees(m)]
+        out["counts"] = {
+            "models": sum(1 for m in shown if not m.archived),
+            "archived_models": sum(1 for m in shown if m.archived),
+            "versions": sum(len(visibility.versions(served, m, viewer)) for m in shown),
+            "pointers": sum(len(served.pointers[m.name]) for m in shown),
+        }
+        out["loaded_models"] = None  # the pool holds private models too
+        if out["last_reload_error"] is not None:
+            # The message may name private files; the revision and the time are enough.
+            out["last_reload_error"]["message"] = PRIVATE_RELOAD_ERROR
+        if out["last_fetch_error"] is not None:
+            out["last_fetch_error"]["message"] = PRIVATE_FETCH_ERROR
+    return out
+
+
+def public_job(served: Served, job: dict[str, Any]) -> bool:
+    """Whether an anonymous caller may see a job: its model is public, its version not private."""
+    manifest = served.models.get(job["model"])
+    if manifest is None or not manifest.is_public:
+        return False
+    return not any(
+        v.id == job["model_id"] and v.visibility == "private"
+        for v in served.versions[manifest.name]
+    )

@@ -1,0 +1,212 @@
+"""`/v1/models`: models a page at a time and one model; create, patch, archive, restore, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.params import FromQuery, QueryParameter
+
+from registry import ModelManifest
+from server.http.auth import Caller, RuntimeDep, may_write
+from server.http.errors import errors
+from server.http.openapi import STRICT, json_response
+from server.http.options import allowed_methods
+from server.http.params import CURSOR_PATTERN, Branch, ModelName, WritableModelName
+from server.runtime import visibility
+from server.runtime.errors import BadRequest
+from server.runtime.views import model_dict
+from server.v1.writes.bodies import ModelCreate, ModelDeleted, ModelPatch, ModelWritten
+from server.v1.writes.writer import WRITE_ERRORS, WRITER, WriterDep
+
+
+def encode_cursor(name: str) -> str:
+    return name.encode().hex()
+
+
+def decode_cursor(cursor: str) -> str:
+    """The name a page starts after. Any cursor of the documented pattern is a valid position."""
+    try:
+        return bytes.fromhex(cursor).decode("utf-8", "replace")
+    except ValueError:
+        raise BadRequest("invalid cursor: pass next_cursor from a previous page") from None
+
+
+def matches(model: ModelManifest, needle: str | None) -> bool:
+    """Whether `needle` (lower case) is in the model's name, description, project or task."""
+    return not needle or any(
+        needle in (text or "").lower()
+        for text in (model.name, model.description, model.project, model.task)
+    )
+
+
+class ModelsController(Controller):
+    """Models: reads for anyone who may see them; writes (one commit each) with the write scope."""
+
+    path = "/v1/models"
+    dependencies = WRITER
+    options = allowed_methods("/", "/{model:str}")
+
+    @get(
+        "/",
+        summary="Models, a page at a time (opaque cursor) with filters",
+        tags=["models"],
+        responses=errors(400, 401),
+    )
+    async def list_models(
+        self,
+        runtime: RuntimeDep,
+        caller: Caller,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
+        cursor: Annotated[
+            str | None,
+            QueryParameter(pattern=CURSOR_PATTERN, description="next_cursor of the previous page"),
+        ] = None,
+        archived: FromQuery[bool | None] = None,
+        used: FromQuery[bool | None] = None,
+        library: FromQuery[str | None] = None,
+        project: FromQuery[str | None] = None,
+        q: FromQuery[str | None] = None,
+    ) -> Response[Any]:
+        served = runtime.served
+        after = decode_cursor(cursor) if cursor else None
+        needle = q.lower() if q else None
+        last_used = runtime.usage.last_used
+        page: list[ModelManifest] = []
+        more = False
+        for name in sorted(served.models):
+            m = served.models[name]
+            if (after is not None and name <= after) or m.archived != bool(archived):
+                continue
+            if not caller.sees(m) or (used is not None and (name in last_used) != used):
+                continue
+            if library is not None and m.library != library:
+                continue
+            if (project is not None and m.project != project) or not matches(m, needle):
+                continue
+            if len(page) == limit:
+                more = True
+                break
+            page.append(m)
+        return json_response(
+            {
+                "models": [model_dict(runtime, served, m, full=False, viewer=caller) for m in page],
+                "next_cursor": encode_cursor(page[-1].name) if more and page else None,
+                "revision": served.revision,
+            }
+        )
+
+    @get(
+        "/{model:str}",
+        summary="One model: fields, versions, pointers, last use",
+        tags=["models"],
+        responses=errors(400, 401, 404),
+    )
+    async def show_model(
+        self, runtime: RuntimeDep, caller: Caller, model: ModelName
+    ) -> Response[Any]:
+        served = runtime.served
+        manifest = visibility.model(served, model, caller)
+        return json_response(model_dict(runtime, served, manifest, full=True, viewer=caller))
+
+    @post(
+        "/",
+        status_code=201,
+        summary="Create a model (one commit)",
+        responses=WRITE_ERRORS,
+        tags=["writes"],
+        guards=[may_write],
+        opt={"expects": 'a JSON body {"name": "iris", "library": "sklearn", ...}'},
+    )
+    async def create_model(
+        self, writer: WriterDep, data: Annotated[ModelCreate, STRICT], branch: Branch = None
+    ) -> ModelWritten:
+        fields = msgspec.structs.asdict(data)
+        name = fields.pop("name")
+        value, info = await writer.commit(
+            name, branch, lambda reg, br: reg.create_model(name, branch=br, **fields)
+        )
+        return ModelWritten(value.model_dump(mode="json"), info)
+
+    @patch(
+        "/{model:str}",
+        status_code=200,
+        summary="Patch model-level fields (labels and metadata merge; null clears)",
+        responses=WRITE_ERRORS,
+        tags=["writes"],
+        guards=[may_write],
+        opt={"expects": 'a JSON body of model fields, e.g. {"description": "...", "labels": {}}'},
+    )
+    async def update_model(
+        self,
+        writer: WriterDep,
+        model: WritableModelName,
+        data: Annotated[ModelPatch, STRICT],
+        branch: Branch = None,
+    ) -> ModelWritten:
+        given = {
+            k: v
+            for k, v in msgspec.structs.asdict(data).items()
+            if v is not msgspec.UNSET and k != "remove_labels"
+        }
+        if not given and not data.remove_labels:
+            value, info = await writer.unchanged(lambda reg: reg.snapshot("HEAD").model(model))
+        else:
+            value, info = await writer.commit(
+                model,
+                branch,
+                lambda reg, br: reg.update_model(
+                    model, remove_labels=data.remove_labels, branch=br, **given
+                ),
+            )
+        return ModelWritten(value.model_dump(mode="json"), info)
+
+    @post(
+        "/{model:str}/archive",
+        status_code=200,
+        summary="Archive a model: hidden and not served, until restored",
+        responses=WRITE_ERRORS,
+        tags=["writes"],
+        guards=[may_write],
+    )
+    async def archive_model(
+        self, writer: WriterDep, model: WritableModelName, branch: Branch = None
+    ) -> ModelWritten:
+        value, info = await writer.commit(
+            model, branch, lambda reg, br: reg.archive_model(model, branch=br)
+        )
+        return ModelWritten(value.model_dump(mode="json"), info)
+
+    @post(
+        "/{model:str}/restore",
+        status_code=200,
+        summary="Restore an archived model",
+        responses=WRITE_ERRORS,
+        tags=["writes"],
+        guards=[may_write],
+    )
+    async def restore_model(
+        self, writer: WriterDep, model: WritableModelName, branch: Branch = None
+    ) -> ModelWritten:
+        value, info = await writer.commit(
+            model, branch, lambda reg, br: reg.restore_model(model, branch=br)
+        )
+        return ModelWritten(value.model_dump(mode="json"), info)
+
+    @delete(
+        "/{model:str}",
+        status_code=200,
+        summary="Delete a model for good: its manifests, pointers and .dvc files"
+        " (git history keeps them)",
+        responses=WRITE_ERRORS,
+        tags=["writes"],
+        guards=[may_write],
+    )
+    async def delete_model(
+        self, writer: WriterDep, model: WritableModelName, branch: Branch = None
+    ) -> ModelDeleted:
+        value, info = await writer.commit(
+            model, branch, lambda reg, br: reg.delete_model(model, branch=br)
+        )
+        return ModelDeleted(model, list(value), info)

@@ -1,0 +1,118 @@
+"""Pointers and references: a model's pointers, every pointer, what a reference resolves to;
+create or move a pointer, delete one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Response, delete, get, put
+
+from registry import parse_ref
+from server.http.auth import Caller, RuntimeDep, may_write
+from server.http.errors import errors
+from server.http.openapi import STRICT, json_response
+from server.http.options import allowed_methods
+from server.http.params import Branch, ModelName, PointerTag, RefText, WritableModelName
+from server.runtime import visibility
+from server.runtime.views import pointer_dict
+from server.v1.writes.bodies import PointerSet, PointerWritten
+from server.v1.writes.writer import WRITE_ERRORS, WRITER, WriterDep
+
+
+class PointersController(Controller):
+    """Pointers: reads for anyone who may see the model; writes with the write scope.
+
+    A protected pointer moves only on a branch: the rule is the core's
+    (`ProtectedPointerError`); an HTTP write lands on the served branch without
+    review, and says so with `unreviewed=True`.
+    """
+
+    path = "/v1"
+    dependencies = WRITER
+    options = allowed_methods("/models/{model:str}/pointers/{tag:str}")
+
+    @get(
+        "/models/{model:str}/pointers",
+        summary="A model's pointers and where they resolve",
+        tags=["pointers"],
+        responses=errors(400, 401, 404),
+    )
+    async def model_pointers(
+        self, runtime: RuntimeDep, caller: Caller, model: ModelName
+    ) -> Response[Any]:
+        served = runtime.served
+        visibility.model(served, model, caller)
+        return json_response(
+            {"pointers": [pointer_dict(served, p, caller) for p in served.pointers[model]]}
+        )
+
+    @get(
+        "/pointers",
+        summary="Every pointer of every model you may read",
+        tags=["pointers"],
+        responses=errors(401),
+    )
+    async def all_pointers(self, runtime: RuntimeDep, caller: Caller) -> Response[Any]:
+        served = runtime.served
+        out = [
+            pointer_dict(served, p, caller)
+            for name in sorted(served.pointers)
+            if caller.sees(served.models[name])
+            for p in served.pointers[name]
+        ]
+        return json_response({"pointers": out})
+
+    @get(
+        "/resolve/{ref:str}",
+        summary="The version a reference resolves to",
+        tags=["registry"],
+        responses=errors(400, 401, 404, 409, 422),
+    )
+    async def resolve(self, runtime: RuntimeDep, caller: Caller, ref: RefText) -> Response[Any]:
+        served = runtime.served
+        resolution = visibility.resolve_ref(served, parse_ref(ref), caller)
+        return json_response({**resolution.to_dict(), "revision": served.revision})
+
+    @put(
+        "/models/{model:str}/pointers/{tag:str}",
+        tags=["writes"],
+        guards=[may_write],
+        status_code=200,
+        summary="Create or move a pointer (a protected one only on a branch)",
+        responses=WRITE_ERRORS,
+        opt={"expects": 'a JSON body {"target": "v3"} (v<n>, another tag or a version id)'},
+    )
+    async def set_pointer(
+        self,
+        writer: WriterDep,
+        model: WritableModelName,
+        tag: PointerTag,
+        data: Annotated[PointerSet, STRICT],
+        branch: Branch = None,
+    ) -> PointerWritten:
+        ref = f"{model}:{tag}"
+        value, info = await writer.commit(
+            model,
+            branch,
+            lambda reg, br: reg.point(
+                ref, data.target, description=data.description, branch=br, unreviewed=True
+            ),
+        )
+        return PointerWritten(value.to_dict(), info)
+
+    @delete(
+        "/models/{model:str}/pointers/{tag:str}",
+        tags=["writes"],
+        guards=[may_write],
+        status_code=200,
+        summary="Delete a pointer (a protected one only on a branch)",
+        responses=WRITE_ERRORS,
+    )
+    async def delete_pointer(
+        self, writer: WriterDep, model: WritableModelName, tag: PointerTag, branch: Branch = None
+    ) -> PointerWritten:
+        ref = f"{model}:{tag}"
+        value, info = await writer.commit(
+            model, branch, lambda reg, br: reg.delete_pointer(ref, branch=br, unreviewed=True)
+        )
+        return PointerWritten(value.to_dict(), info)
