@@ -6,6 +6,7 @@ import hashlib
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,6 +79,11 @@ def isolate(
 def git(cwd: Path, *args: str) -> str:
     out = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
     return out.stdout.strip()
+
+
+def head(where: Any, rev: str = "HEAD") -> str:
+    """The commit `rev` names in a repository (a Registry or its root folder)."""
+    return git(where if isinstance(where, Path) else where.root, "rev-parse", rev)
 
 
 class RepoBuilder:

@@ -28,15 +28,11 @@ import pytest
 from registry import Registry
 from tests.conftest import git
 from tests.processes import MREG, ROOT, serving
-from tests.server_fixtures import LABELS, SETOSA, VIRGINICA
+from tests.server_fixtures import LABELS, SETOSA, VIRGINICA, bearer, token_secret
 
 pytest_plugins = ["tests.server_fixtures"]
 
 TOKENS = {"writer": ["write"], "reader": ["read"], "admin": ["admin"]}
-
-
-def bearer(name: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer secret-{name}"}
 
 
 @contextlib.contextmanager
@@ -54,7 +50,7 @@ def registry(tmp_path: Path) -> Registry:
 def tokens(tmp_path: Path) -> Path:
     path = tmp_path / "tokens.json"
     entries = [
-        {"name": n, "sha256": hashlib.sha256(f"secret-{n}".encode()).hexdigest(), "scopes": s}
+        {"name": n, "sha256": hashlib.sha256(token_secret(n).encode()).hexdigest(), "scopes": s}
         for n, s in TOKENS.items()
     ]
     path.write_text(json.dumps(entries))
@@ -195,7 +191,9 @@ def test_an_interrupted_upload_leaves_nothing_behind(registry: Registry, tokens:
         with socket.create_connection(("127.0.0.1", port)) as s:
             s.sendall(
                 b"PUT /v1/models/iris/versions/1/artifact?filename=iris.skops HTTP/1.1\r\n"
-                b"Host: 127.0.0.1\r\nAuthorization: Bearer secret-writer\r\n"
+                b"Host: 127.0.0.1\r\nAuthorization: Bearer "
+                + token_secret("writer").encode()
+                + b"\r\n"
                 b"Content-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n"
                 + b"x"
                 * 200_000
@@ -282,7 +280,7 @@ def test_schemathesis_finds_the_write_routes_honest(
                 "--include-tag",
                 "writes",
                 "-H",
-                "Authorization: Bearer secret-writer",
+                f"Authorization: Bearer {token_secret('writer')}",
                 "--max-examples",
                 "15",
                 "--workers",

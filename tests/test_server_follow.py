@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 from registry import Registry
 from server import create_app
 from server.runtime import LATEST
-from tests.conftest import git
+from tests.conftest import git, head
 from tests.server_fixtures import LABELS, SETOSA
 
 pytest_plugins = ["tests.server_fixtures"]
@@ -40,26 +40,22 @@ def invoke(client: TestClient[Any], query: str = "") -> dict[str, Any]:
     return body
 
 
-def head(registry: Registry) -> str:
-    return git(registry.root, "rev-parse", "main")
-
-
 def test_latest_moves_after_a_new_commit_and_pins_stay(
     client: TestClient[Any], registry: Registry, other_model_file: Path
 ) -> None:
     first = invoke(client)
     v1 = first["model_id"]
-    assert (first["version"], first["revision"]) == (1, head(registry))
+    assert (first["version"], first["revision"]) == (1, head(registry, "main"))
     registry.register("iris", other_model_file, output_info={"labels": LABELS})
     assert invoke(client)["version"] == 1  # nothing moves until the server reloads
 
     r = client.post("/v1/admin/reload")
     assert r.status_code == 200
     assert r.json()["reloaded"] is True
-    assert r.json()["revision"] == head(registry)
+    assert r.json()["revision"] == head(registry, "main")
 
     after = invoke(client)
-    assert (after["version"], after["revision"]) == (2, head(registry))
+    assert (after["version"], after["revision"]) == (2, head(registry, "main"))
     pinned = invoke(client, f"?modelId={v1}")
     assert (pinned["version"], pinned["model_id"]) == (1, v1)
     assert invoke(client, "?pointer=prod")["version"] == 1
@@ -78,11 +74,11 @@ def test_a_reload_without_new_commits_changes_nothing(client: TestClient[Any]) -
 def test_a_failed_reload_keeps_serving_the_old_revision(
     client: TestClient[Any], registry: Registry
 ) -> None:
-    good = head(registry)
+    good = head(registry, "main")
     model_yaml = registry.root / "models" / "iris" / "model.yaml"
     model_yaml.write_text(model_yaml.read_text() + "colour: blue\n")
     git(registry.root, "commit", "-qam", "a typo in a manifest")
-    bad = head(registry)
+    bad = head(registry, "main")
 
     r = client.post("/v1/admin/reload").json()
     assert r["reloaded"] is False
@@ -100,7 +96,11 @@ def test_a_failed_reload_keeps_serving_the_old_revision(
     model_yaml.write_text(model_yaml.read_text().replace("colour: blue\n", ""))
     git(registry.root, "commit", "-qam", "fix the typo")
     r = client.post("/v1/admin/reload").json()
-    assert (r["reloaded"], r["revision"], r["last_reload_error"]) == (True, head(registry), None)
+    assert (r["reloaded"], r["revision"], r["last_reload_error"]) == (
+        True,
+        head(registry, "main"),
+        None,
+    )
 
 
 def test_a_dangling_pointer_fails_the_reload_not_a_request(
@@ -131,7 +131,7 @@ def test_requests_in_flight_keep_the_revision_they_started_on(
 def test_polling_picks_up_new_commits(registry: Registry, other_model_file: Path) -> None:
     with TestClient(app=create_app(registry, follow="main", poll=0.05)) as c:
         registry.register("iris", other_model_file, output_info={"labels": LABELS})
-        target = head(registry)
+        target = head(registry, "main")
         deadline = time.monotonic() + 30
         while c.get("/v1/registry").json()["revision"] != target:
             assert time.monotonic() < deadline, "the poller never loaded the new commit"
@@ -161,7 +161,7 @@ def test_a_clone_follows_its_remote_branch(
         assert invoke(c)["version"] == 1
         registry.register("iris", other_model_file, output_info={"labels": LABELS})
         r = c.post("/v1/admin/reload").json()
-        assert (r["reloaded"], r["revision"]) == (True, head(registry))
+        assert (r["reloaded"], r["revision"]) == (True, head(registry, "main"))
         assert invoke(c)["version"] == 2  # the artifact comes from the shared DVC remote
 
         git(clone, "remote", "set-url", "origin", str(tmp_path / "gone"))

@@ -18,7 +18,8 @@ from litestar.testing import TestClient
 
 from server import create_app
 from server.runtime.auth import Token, hash_token
-from tests.conftest import git
+from tests.conftest import git, head
+from tests.server_fixtures import SETOSA, bearer, token_secret
 from tests.showcase import IRIS_LABELS, Showcase
 
 SCOPES = {"writer": "write", "invoker": "invoke", "reader": "read", "admin": "admin"}
@@ -28,22 +29,13 @@ IMPLIED = {
     "write": {"read", "invoke", "write"},
     "admin": {"read", "invoke", "write", "admin"},
 }
-SETOSA = [5.1, 3.5, 1.4, 0.2]
 
 
 def tokens() -> list[Token]:
     return [
-        Token(name, hash_token(f"secret-{name}"), frozenset(IMPLIED[scope]))
+        Token(name, hash_token(token_secret(name)), frozenset(IMPLIED[scope]))
         for name, scope in SCOPES.items()
     ]
-
-
-def auth(name: str = "writer") -> dict[str, str]:
-    return {"Authorization": f"Bearer secret-{name}"}
-
-
-def head(root: Path, rev: str = "HEAD") -> str:
-    return git(root, "rev-parse", rev)
 
 
 def commits_since(root: Path, base: str, rev: str = "HEAD") -> list[dict[str, Any]]:
@@ -96,7 +88,7 @@ def test_a_write_needs_the_write_scope(client: TestClient[Any], showcase: Showca
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "unauthorized"
     for name in ("reader", "invoker"):
-        r = client.post("/v1/models", json={"name": "fraud"}, headers=auth(name))
+        r = client.post("/v1/models", json={"name": "fraud"}, headers=bearer(name))
         assert r.status_code == 403, r.text
         assert r.json()["error"] == {
             "code": "forbidden",
@@ -104,7 +96,7 @@ def test_a_write_needs_the_write_scope(client: TestClient[Any], showcase: Showca
             "detail": None,
         }
     assert head(showcase.root) == before
-    r = client.post("/v1/models", json={"name": "fraud"}, headers=auth("admin"))
+    r = client.post("/v1/models", json={"name": "fraud"}, headers=bearer("admin"))
     assert r.status_code == 201, r.text
 
 
@@ -206,7 +198,7 @@ def test_each_write_is_one_commit_by_the_token_and_served_at_once(
 ) -> None:
     method, path, body, status, subject, action = WRITES[case]
     before = head(showcase.root)
-    r = client.request(method, path, json=body, headers=auth())
+    r = client.request(method, path, json=body, headers=bearer("writer"))
     assert r.status_code == status, r.text
     made = commits_since(showcase.root, before)
     assert len(made) == 1
@@ -220,28 +212,32 @@ def test_each_write_is_one_commit_by_the_token_and_served_at_once(
     assert write["commit"] == commit["sha"] == head(showcase.root)
     assert write["branch"] is None
     assert write["revision"] == commit["sha"]
-    assert client.get("/v1/registry", headers=auth()).json()["revision"] == commit["sha"]
+    assert client.get("/v1/registry", headers=bearer("writer")).json()["revision"] == commit["sha"]
     # The work tree follows the branch: nothing left uncommitted by the write.
     assert git(showcase.root, "status", "--porcelain", "--untracked-files=no") == ""
 
 
 def test_the_new_state_is_what_the_server_answers(client: TestClient[Any]) -> None:
-    r = client.put("/v1/models/iris/pointers/prod", json={"target": "v3"}, headers=auth())
+    r = client.put("/v1/models/iris/pointers/prod", json={"target": "v3"}, headers=bearer("writer"))
     assert r.status_code == 200, r.text
     r = client.post("/v1/models/iris/invoke?pointer=prod", json={"data": SETOSA})
     assert r.status_code == 200, r.text
     assert r.json()["version"] == 3
-    r = client.patch("/v1/models/iris", json={"description": None}, headers=auth())
+    r = client.patch("/v1/models/iris", json={"description": None}, headers=bearer("writer"))
     assert r.json()["model"]["description"] is None
     assert client.get("/v1/models/iris").json()["description"] is None
-    r = client.post("/v1/models", json={"name": "fraud", "is_public": True}, headers=auth())
+    r = client.post(
+        "/v1/models", json={"name": "fraud", "is_public": True}, headers=bearer("writer")
+    )
     assert client.get("/v1/models/fraud").json()["is_public"] is True
-    assert client.delete("/v1/models/fraud", headers=auth()).status_code == 200
+    assert client.delete("/v1/models/fraud", headers=bearer("writer")).status_code == 200
     assert client.get("/v1/models/fraud").status_code == 404
 
 
 def test_version_created_by_is_the_token(client: TestClient[Any]) -> None:
-    r = client.post("/v1/models/churn/versions", json={"description": "retrain"}, headers=auth())
+    r = client.post(
+        "/v1/models/churn/versions", json={"description": "retrain"}, headers=bearer("writer")
+    )
     assert r.status_code == 201, r.text
     version = r.json()["version"]
     assert (version["version"], version["status"]) == (3, "untrained")
@@ -260,14 +256,16 @@ def test_upload_pushes_the_artifact_and_trains_the_version(
     md5 = hashlib.md5(data).hexdigest()
     before = head(showcase.root)
     r = client.post(
-        "/v1/models/iris/versions", json={"output_info": {"labels": IRIS_LABELS}}, headers=auth()
+        "/v1/models/iris/versions",
+        json={"output_info": {"labels": IRIS_LABELS}},
+        headers=bearer("writer"),
     )
     assert r.status_code == 201, r.text
     n = r.json()["version"]["version"]
     r = client.put(
         f"/v1/models/iris/versions/{n}/artifact?filename=model.skops",
         content=data,
-        headers={**auth(), "Content-MD5": md5_header(data)},
+        headers={**bearer("writer"), "Content-MD5": md5_header(data)},
     )
     assert r.status_code == 200, r.text
     version = r.json()["version"]
@@ -299,14 +297,17 @@ def test_an_upload_that_does_not_match_content_md5_changes_nothing(
     r = client.put(
         "/v1/models/churn/versions/2/artifact?filename=churn.joblib",
         content=data,
-        headers={**auth(), "Content-MD5": given},
+        headers={**bearer("writer"), "Content-MD5": given},
     )
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "md5_mismatch"
     assert digest.hex() in r.json()["error"]["message"]
     assert head(showcase.root) == before
     assert not any((showcase.root / ".git" / "mreg" / "uploads").iterdir())
-    assert client.get("/v1/models/churn/versions/2", headers=auth()).json()["status"] == "untrained"
+    assert (
+        client.get("/v1/models/churn/versions/2", headers=bearer("writer")).json()["status"]
+        == "untrained"
+    )
 
 
 def test_an_upload_over_max_upload_is_413_and_leaves_nothing(
@@ -318,7 +319,7 @@ def test_an_upload_over_max_upload_is_413_and_leaves_nothing(
         r = c.put(
             "/v1/models/churn/versions/2/artifact?filename=churn.joblib",
             content=b"x" * 101,
-            headers=auth(),
+            headers=bearer("writer"),
         )
         assert r.status_code == 413, r.text
         assert r.json()["error"]["code"] == "body_too_large"
@@ -330,7 +331,7 @@ def test_an_upload_over_max_upload_is_413_and_leaves_nothing(
         r = c.put(
             "/v1/models/churn/versions/2/artifact?filename=churn.joblib",
             content=chunks(),
-            headers=auth(),
+            headers=bearer("writer"),
         )
         assert r.status_code == 413, r.text
     assert head(showcase.root) == before
@@ -340,19 +341,25 @@ def test_an_upload_over_max_upload_is_413_and_leaves_nothing(
 def test_upload_refusals(client: TestClient[Any], showcase: Showcase) -> None:
     before = head(showcase.root)
     url = "/v1/models/iris/versions/1/artifact?filename=model.skops"
-    r = client.put(url, content=b"bytes", headers=auth())
+    r = client.put(url, content=b"bytes", headers=bearer("writer"))
     assert r.status_code == 409
     assert "has an artifact already" in r.json()["error"]["message"]
     r = client.put(
-        "/v1/models/iris/versions/9/artifact?filename=m.skops", content=b"x", headers=auth()
+        "/v1/models/iris/versions/9/artifact?filename=m.skops",
+        content=b"x",
+        headers=bearer("writer"),
     )
     assert r.status_code == 404
     r = client.put(
-        "/v1/models/churn/versions/2/artifact?filename=notes.txt", content=b"x", headers=auth()
+        "/v1/models/churn/versions/2/artifact?filename=notes.txt",
+        content=b"x",
+        headers=bearer("writer"),
     )
     assert r.status_code == 400
     r = client.put(
-        "/v1/models/churn/versions/2/artifact?filename=m.joblib", content=b"", headers=auth()
+        "/v1/models/churn/versions/2/artifact?filename=m.joblib",
+        content=b"",
+        headers=bearer("writer"),
     )
     assert r.status_code == 400
     assert "empty" in r.json()["error"]["message"]
@@ -384,7 +391,7 @@ def test_refused_patches_change_nothing(
     client: TestClient[Any], showcase: Showcase, path: str, body: Any, status: int, needle: str
 ) -> None:
     before = head(showcase.root)
-    r = client.patch(path, json=body, headers=auth())
+    r = client.patch(path, json=body, headers=bearer("writer"))
     assert r.status_code == status, r.text
     error = r.json()["error"]
     assert set(error) == {"code", "message", "detail"}
@@ -394,13 +401,13 @@ def test_refused_patches_change_nothing(
 
 def test_create_refusals(client: TestClient[Any], showcase: Showcase) -> None:
     before = head(showcase.root)
-    r = client.post("/v1/models", json={"name": "iris"}, headers=auth())
+    r = client.post("/v1/models", json={"name": "iris"}, headers=bearer("writer"))
     assert (r.status_code, r.json()["error"]["code"]) == (409, "conflict")
-    r = client.post("/v1/models", json={"name": "Not A Name"}, headers=auth())
+    r = client.post("/v1/models", json={"name": "Not A Name"}, headers=bearer("writer"))
     assert r.status_code == 400
-    r = client.post("/v1/models/nope/versions", json={}, headers=auth())
+    r = client.post("/v1/models/nope/versions", json={}, headers=bearer("writer"))
     assert r.status_code == 404
-    r = client.post("/v1/models/legacy/versions", json={}, headers=auth())
+    r = client.post("/v1/models/legacy/versions", json={}, headers=bearer("writer"))
     assert r.status_code == 409
     assert "archived" in r.json()["error"]["message"]
     assert head(showcase.root) == before
@@ -408,7 +415,7 @@ def test_create_refusals(client: TestClient[Any], showcase: Showcase) -> None:
 
 def test_an_empty_patch_makes_no_commit(client: TestClient[Any], showcase: Showcase) -> None:
     before = head(showcase.root)
-    r = client.patch("/v1/models/iris", json={}, headers=auth())
+    r = client.patch("/v1/models/iris", json={}, headers=bearer("writer"))
     assert r.status_code == 200, r.text
     assert r.json()["write"]["commit"] is None
     assert r.json()["model"]["name"] == "iris"
@@ -426,17 +433,17 @@ def test_a_protected_pointer_moves_only_on_a_branch(showcase: Showcase, tmp_path
     before = head(showcase.root)
     app = create_app(showcase.root, tokens=tokens(), usage_path=tmp_path / "usage.sqlite")
     with TestClient(app=app) as c:
-        r = c.put("/v1/models/iris/pointers/prod", json={"target": "v3"}, headers=auth())
+        r = c.put("/v1/models/iris/pointers/prod", json={"target": "v3"}, headers=bearer("writer"))
         assert r.status_code == 409
         assert r.json()["error"]["code"] == "protected_pointer"
-        r = c.delete("/v1/models/iris/pointers/prod", headers=auth())
+        r = c.delete("/v1/models/iris/pointers/prod", headers=bearer("writer"))
         assert r.status_code == 409
         assert head(showcase.root) == before
 
         r = c.put(
             "/v1/models/iris/pointers/prod?branch=promote-v3",
             json={"target": "v3"},
-            headers=auth(),
+            headers=bearer("writer"),
         )
         assert r.status_code == 200, r.text
         write = r.json()["write"]
@@ -460,12 +467,12 @@ def test_branch_write_mode_commits_each_write_on_a_new_branch(
         showcase.root, tokens=tokens(), write_mode="branch", usage_path=tmp_path / "u.sqlite"
     )
     with TestClient(app=app) as c:
-        r = c.post("/v1/models", json={"name": "fraud"}, headers=auth())
+        r = c.post("/v1/models", json={"name": "fraud"}, headers=bearer("writer"))
         assert r.status_code == 201, r.text
         branch = r.json()["write"]["branch"]
         assert branch.startswith("mreg/fraud-")
-        assert c.get("/v1/models/fraud", headers=auth()).status_code == 404
-        r = c.post("/v1/models", json={"name": "fraud"}, headers=auth())
+        assert c.get("/v1/models/fraud", headers=bearer("writer")).status_code == 404
+        r = c.post("/v1/models", json={"name": "fraud"}, headers=bearer("writer"))
         assert r.json()["write"]["branch"] != branch
     assert head(showcase.root) == before
     assert git(showcase.root, "log", "-1", "--format=%s", branch) == "fraud: create model"
@@ -479,10 +486,10 @@ def test_a_server_at_a_fixed_revision_writes_only_to_branches(
     )
     before = head(showcase.root)
     with TestClient(app=app) as c:
-        r = c.post("/v1/models", json={"name": "fraud"}, headers=auth())
+        r = c.post("/v1/models", json={"name": "fraud"}, headers=bearer("writer"))
         assert r.status_code == 409
         assert r.json()["error"]["code"] == "read_only_revision"
-        r = c.post("/v1/models?branch=add-fraud", json={"name": "fraud"}, headers=auth())
+        r = c.post("/v1/models?branch=add-fraud", json={"name": "fraud"}, headers=bearer("writer"))
         assert r.status_code == 201, r.text
     assert head(showcase.root) == before
     assert head(showcase.root, "add-fraud") != before
@@ -495,13 +502,13 @@ def test_a_write_never_clobbers_uncommitted_edits(
     edited = manifest.read_text() + "owner: someone editing by hand\n"
     manifest.write_text(edited)
     before = head(showcase.root)
-    r = client.patch("/v1/models/iris", json={"description": "from HTTP"}, headers=auth())
+    r = client.patch("/v1/models/iris", json={"description": "from HTTP"}, headers=bearer("writer"))
     assert r.status_code == 409
     assert r.json()["error"]["detail"]["file"] == "models/iris/model.yaml"
     assert manifest.read_text() == edited
     assert head(showcase.root) == before
     # Another model's write goes through and leaves the edit alone.
-    r = client.patch("/v1/models/churn", json={"description": "fine"}, headers=auth())
+    r = client.patch("/v1/models/churn", json={"description": "fine"}, headers=bearer("writer"))
     assert r.status_code == 200, r.text
     assert manifest.read_text() == edited
 
@@ -552,7 +559,7 @@ def test_a_version_posted_with_its_artifact_is_one_trained_commit(
         "/v1/models/iris/versions?filename=iris.skops",
         content=data,
         headers={
-            **auth(),
+            **bearer("writer"),
             "Content-Type": "application/octet-stream",
             "Content-MD5": md5_header(data),
         },
@@ -578,11 +585,11 @@ def test_a_version_body_that_is_not_json_is_400(
     r = client.post(
         "/v1/models/iris/versions",
         content=b'{"input_info": 3}',
-        headers={**auth(), "Content-Type": "application/json"},
+        headers={**bearer("writer"), "Content-Type": "application/json"},
     )
     assert r.status_code == 400
     assert "expected a JSON body of version fields" in r.json()["error"]["message"]
-    r = client.post("/v1/models/iris/versions", json={"nope": 1}, headers=auth())
+    r = client.post("/v1/models/iris/versions", json={"nope": 1}, headers=bearer("writer"))
     assert r.status_code == 400
     assert "nope" in r.json()["error"]["message"]
     assert head(showcase.root) == before

@@ -34,7 +34,7 @@ from registry import (
     train_model,
     validate_registry,
 )
-from tests.conftest import RepoBuilder, git
+from tests.conftest import RepoBuilder, git, head
 from tests.processes import MREG, ROOT, ServeProcess, serving
 from tool.cli import cli
 
@@ -75,10 +75,6 @@ def mreg(reg: Registry, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [*MREG, "--repo", str(reg.root), *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-
-
-def head(reg: Registry) -> str:
-    return git(reg.root, "rev-parse", "HEAD")
 
 
 def findings(reg: Registry, base: str | None = None) -> list[str]:

@@ -20,9 +20,9 @@ from tritonclient.utils import InferenceServerException
 
 from tests.conftest import isolated_env
 from tests.processes import MREG, ROOT, serving
+from tests.server_fixtures import SETOSA, VIRGINICA
 
 ENV = {"PYTHONPATH": str(ROOT)}
-SETOSA, VIRGINICA = [5.1, 3.5, 1.4, 0.2], [6.9, 3.1, 5.4, 2.1]
 
 
 @pytest.fixture(scope="module")

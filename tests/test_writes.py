@@ -22,7 +22,7 @@ from registry import (
     ResolutionError,
     VersionNotFoundError,
 )
-from tests.conftest import git
+from tests.conftest import git, head
 
 
 @pytest.fixture
@@ -38,10 +38,6 @@ def artifact(tmp_path: Path) -> Path:
     path.parent.mkdir()
     path.write_bytes(b"fake model bytes")
     return path
-
-
-def head(r: Registry) -> str:
-    return git(r.root, "rev-parse", "HEAD")
 
 
 def status(r: Registry) -> str:

@@ -8,7 +8,8 @@ visibility rules, not here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
@@ -16,7 +17,9 @@ from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
 
-from server.runtime import Runtime, Viewer
+from registry import VersionManifest
+from server.http.errors import mark_invoked
+from server.runtime import Call, InvokeResponse, Pin, Runtime, Viewer
 from server.runtime.errors import WritesDisabled
 
 TOKEN_COOKIE = "mreg_token"  # set by the web page's token form (HttpOnly, SameSite=Strict, /ui)
@@ -77,7 +80,37 @@ def runtime(request: Request[Any, Any, Any]) -> Runtime:
 RuntimeDep = NamedDependency[Runtime]
 Caller = NamedDependency[Viewer]
 
+
+@dataclass(frozen=True)
+class Invocation:
+    """The invoker, for this request and its caller: what an inference handler calls."""
+
+    request: Request[Any, Any, Any]
+    runtime: Runtime
+    caller: Viewer
+
+    async def __call__(
+        self,
+        call: Call,
+        model: str,
+        pin: Pin,
+        inputs: list[Any] | Callable[[VersionManifest], list[Any]],
+        *,
+        agree: Sequence[Pin] = (),
+    ) -> tuple[InvokeResponse, str]:
+        mark_invoked(self.request)  # from here on the invoker records the call, however it ends
+        invoker = self.runtime.invoker
+        return await invoker.invoke(call, model, pin, inputs, self.caller, agree=agree)
+
+
+def invocation(request: Request[Any, Any, Any], runtime: RuntimeDep, caller: Caller) -> Invocation:
+    return Invocation(request, runtime, caller)
+
+
+Invoker = NamedDependency[Invocation]
+
 DEPENDENCIES = {
     "runtime": Provide(runtime, sync_to_thread=False),
     "caller": Provide(caller, sync_to_thread=False),
+    "invoker": Provide(invocation, sync_to_thread=False),
 }

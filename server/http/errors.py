@@ -71,6 +71,11 @@ def errors(*statuses: int) -> dict[int, ResponseSpec]:
     return error_specs(ErrorBody, STATUS_MEANINGS, statuses)
 
 
+def documented(tag: str, *statuses: int) -> dict[str, Any]:
+    """A route's tag and error statuses, as route decorator arguments: `@get(path, **documented(...))`."""
+    return {"tags": [tag], "responses": errors(*statuses)}
+
+
 def error_specs(
     body: type[msgspec.Struct], meanings: dict[int, str], statuses: tuple[int, ...]
 ) -> dict[int, ResponseSpec]:
@@ -142,8 +147,12 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
         message = exc.detail or HTTP_CODES.get(status, "error")
     code = HTTP_CODES.get(status, f"http_{status}")
     _record(request, status, code)
-    # Litestar's own headers stay: `Allow` on a 405 (RFC 9110).
-    return error_response(status, code, message, detail, headers=exc.headers)
+    # Litestar's own headers stay: `Allow` on a 405 (RFC 9110), its methods in a stable order
+    # (a Controller's routes list them in whatever order its handlers were registered).
+    headers = dict(exc.headers or {})
+    for key in [k for k in headers if k.lower() == "allow"]:
+        headers[key] = ", ".join(sorted(m.strip() for m in headers[key].split(",")))
+    return error_response(status, code, message, detail, headers=headers)
 
 
 def too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:

@@ -10,6 +10,7 @@ The routes are left out of the OpenAPI schema.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ from urllib.parse import urlencode, urlparse
 
 import anyio.to_thread
 from litestar import Request, Response, Router, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
@@ -78,35 +80,60 @@ TEMPLATE_CONFIG = TemplateConfig(
 )
 
 
-async def _page(runtime: Runtime, caller: Caller, rev: str | None) -> tuple[Served, Viewer]:
-    served = runtime.served if not rev else await anyio.to_thread.run_sync(runtime.served_at, rev)
-    return served, Viewer(caller)
+@dataclass(frozen=True)
+class Page:
+    """A page being answered: who looks, at which revision (None: a page of no revision)."""
+
+    request: Request[Any, Any, Any]
+    runtime: Runtime
+    who: Viewer | None
+    served: Served | None = None
+    rev: str | None = None
+
+    def viewer(self) -> Viewer:
+        assert self.who is not None
+        return self.who
+
+    def shown(self) -> tuple[Runtime, Served, Viewer]:
+        """What a page at a revision shows: the runtime, the revision, who looks."""
+        assert self.served is not None
+        return self.runtime, self.served, self.viewer()
+
+    def render(self, name: str, status: int = 200, **context: Any) -> Template:
+        runtime = self.runtime
+        return Template(
+            template_name=f"ui/{name}.html.j2",
+            status_code=status,
+            context={
+                "served": self.served,
+                "server_revision": runtime.served.revision,
+                "server_ref": runtime.served.ref,
+                "who": self.who,
+                "auth_enabled": runtime.auth.enabled,
+                "rev": self.rev or "",
+                "path": self.request.url.path,
+                **context,
+            },
+        )
 
 
-def _render(
-    name: str,
+async def at_revision(
     request: Request[Any, Any, Any],
     runtime: RuntimeDep,
-    served: Served | None,
-    who: Viewer | None,
-    rev: str | None,
-    status: int = 200,
-    **context: Any,
-) -> Template:
-    return Template(
-        template_name=f"ui/{name}.html.j2",
-        status_code=status,
-        context={
-            "served": served,
-            "server_revision": runtime.served.revision,
-            "server_ref": runtime.served.ref,
-            "who": who,
-            "auth_enabled": runtime.auth.enabled,
-            "rev": rev or "",
-            "path": request.url.path,
-            **context,
-        },
-    )
+    caller: Caller,
+    rev: FromQuery[str | None] = None,
+) -> Page:
+    """The page dependency of the registry's pages: the served revision, or `?rev=` from git."""
+    served = runtime.served if not rev else await anyio.to_thread.run_sync(runtime.served_at, rev)
+    return Page(request, runtime, Viewer(caller), served, rev)
+
+
+def anywhere(request: Request[Any, Any, Any], runtime: RuntimeDep, caller: Caller) -> Page:
+    """The page dependency of pages that show no revision (the diff, the token form)."""
+    return Page(request, runtime, Viewer(caller))
+
+
+PageDep = NamedDependency[Page]
 
 
 # -- pages -----------------------------------------------------------------------
@@ -114,18 +141,15 @@ def _render(
 
 @get("/", name="ui-models")
 async def models_page(
-    request: Request[Any, Any, Any],
-    runtime: RuntimeDep,
-    caller: Caller,
+    ui: PageDep,
     q: FromQuery[str | None] = None,
     archived: FromQuery[str | None] = None,
     used: FromQuery[str | None] = None,
     library: FromQuery[str | None] = None,
     project: FromQuery[str | None] = None,
     page: Annotated[int, QueryParameter(ge=1)] = 1,
-    rev: FromQuery[str | None] = None,
 ) -> Template:
-    served, who = await _page(runtime, caller, rev)
+    runtime, served, who = ui.shown()
     show_archived = (archived or "").lower() in YES
     needle = (q or "").strip().lower()
     last_used = runtime.usage.last_used
@@ -162,13 +186,8 @@ async def models_page(
         "library": library or "",
         "project": project or "",
     }
-    return _render(
+    return ui.render(
         "models",
-        request,
-        runtime,
-        served,
-        who,
-        rev,
         models=models,
         total=len(rows),
         page=page,
@@ -180,14 +199,8 @@ async def models_page(
 
 
 @get("/models/{model:str}", name="ui-model")
-async def model_page(
-    request: Request[Any, Any, Any],
-    runtime: RuntimeDep,
-    caller: Caller,
-    model: FromPath[str],
-    rev: FromQuery[str | None] = None,
-) -> Template:
-    served, who = await _page(runtime, caller, rev)
+async def model_page(ui: PageDep, model: FromPath[str]) -> Template:
+    runtime, served, who = ui.shown()
     manifest = readable_model(runtime, served, who, model)
     info = model_dict(runtime, served, manifest, full=True, viewer=who.api)
     versions = visibility.versions(served, manifest, who.api)
@@ -205,7 +218,7 @@ async def model_page(
     )
     latest = info["latest"]
     latest_version = by_number.get(latest["version"]) if latest else None
-    base = str(request.base_url).rstrip("/")
+    base = str(ui.request.base_url).rstrip("/")
     curl = None
     if latest:
         curl = (
@@ -218,13 +231,8 @@ async def model_page(
     for row in pointers:
         if row.get("resolves_to"):
             tags_of.setdefault(row["resolves_to"]["version"], []).append(row["tag"])
-    return _render(
+    return ui.render(
         "model",
-        request,
-        runtime,
-        served,
-        who,
-        rev,
         model=info,
         manifest=manifest,
         versions=list(reversed(versions)),
@@ -240,15 +248,8 @@ async def model_page(
 
 
 @get("/models/{model:str}/versions/{n:int}", name="ui-version")
-async def version_page(
-    request: Request[Any, Any, Any],
-    runtime: RuntimeDep,
-    caller: Caller,
-    model: FromPath[str],
-    n: FromPath[int],
-    rev: FromQuery[str | None] = None,
-) -> Template:
-    served, who = await _page(runtime, caller, rev)
+async def version_page(ui: PageDep, model: FromPath[str], n: FromPath[int]) -> Template:
+    runtime, served, who = ui.shown()
     manifest = readable_model(runtime, served, who, model)
     version = visibility.version(served, manifest, n, who.api)
     info = model_dict(runtime, served, manifest, full=False, viewer=who.api)
@@ -266,13 +267,8 @@ async def version_page(
         key: getattr(version, key)
         for key in ("input_info", "output_info", "train_info", "import_info")
     }
-    return _render(
+    return ui.render(
         "version",
-        request,
-        runtime,
-        served,
-        who,
-        rev,
         model=info,
         manifest=manifest,
         version=version,
@@ -283,15 +279,13 @@ async def version_page(
     )
 
 
-@get("/diff", name="ui-diff")
+@get("/diff", name="ui-diff", dependencies={"ui": Provide(anywhere, sync_to_thread=False)})
 async def diff_page(
-    request: Request[Any, Any, Any],
-    runtime: RuntimeDep,
-    caller: Caller,
+    ui: PageDep,
     base: FromQuery[str | None] = None,
     head: FromQuery[str | None] = None,
 ) -> Template:
-    who = Viewer(caller)
+    runtime, who = ui.runtime, ui.viewer()
     head = head or runtime.served.revision
     for value in (base, head):
         if value and value.startswith("-"):
@@ -301,18 +295,15 @@ async def diff_page(
         newest = await anyio.to_thread.run_sync(lambda: runtime.registry.log(rev=head, limit=1))
         base = f"{newest[0].commit[:12]}~1" if newest else head
     diff = await anyio.to_thread.run_sync(visible_diff, runtime, who, base, head)
-    return _render("diff", request, runtime, None, who, None, diff=diff, base=base, head=head)
+    return ui.render("diff", diff=diff, base=base, head=head)
 
 
-@get("/token", name="ui-token")
+@get("/token", name="ui-token", dependencies={"ui": Provide(anywhere, sync_to_thread=False)})
 async def token_page(
-    request: Request[Any, Any, Any],
-    runtime: RuntimeDep,
-    caller: Caller,
+    ui: PageDep,
     next: FromQuery[str | None] = None,
 ) -> Template:
-    who = Viewer(caller)
-    return _render("token", request, runtime, None, who, None, next=_safe_next(next), error=None)
+    return ui.render("token", next=_safe_next(next), error=None)
 
 
 @post("/token", name="ui-token-set", status_code=303)
@@ -334,9 +325,7 @@ async def token_set(
     try:
         runtime.auth.viewer(f"Bearer {token}")
     except Unauthorized as exc:
-        return _render(
-            "token", request, runtime, None, None, None, 401, next=target, error=exc.message
-        )
+        return Page(request, runtime, None).render("token", 401, next=target, error=exc.message)
     response = Redirect(target, status_code=303)
     response.set_cookie(
         TOKEN_COOKIE,
@@ -370,8 +359,8 @@ def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Template:
             "internal_error",
             INTERNAL_MESSAGE,
         )
-    runtime: Runtime = request.app.state.runtime
-    return _render("error", request, runtime, None, None, None, status, code=code, message=message)
+    page = Page(request, request.app.state.runtime, None)
+    return page.render("error", status, code=code, message=message)
 
 
 @get("/", include_in_schema=False)
@@ -384,6 +373,7 @@ ui_router = Router(
     route_handlers=[models_page, model_page, version_page, diff_page, token_page, token_set],
     include_in_schema=False,
     exception_handlers={RegistryError: _error_page, HTTPException: _error_page},
+    dependencies={"ui": Provide(at_revision)},
 )
 
 UI_ROUTES: list[ControllerRouterHandler] = [

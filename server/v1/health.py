@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Controller, Response, get, post
 
 from server.http.auth import Caller, RuntimeDep, requires
-from server.http.errors import errors
+from server.http.errors import documented, errors
 from server.http.metrics import scrape
 from server.http.openapi import json_response
 from server.runtime.errors import NotReady
@@ -24,8 +24,7 @@ class HealthController(Controller):
     @get(
         "/readyz",
         summary="Readiness: the revision (and with --preload its models) is loaded",
-        tags=["server"],
-        responses=errors(503),
+        **documented("server", 503),
     )
     async def readyz(self, runtime: RuntimeDep) -> Response[Any]:
         if not runtime.ready:
@@ -35,8 +34,7 @@ class HealthController(Controller):
     @get(
         "/v1/registry",
         summary="The revision served, counts, and the last reload error",
-        tags=["registry"],
-        responses=errors(401),
+        **documented("registry", 401),
     )
     async def registry_info(self, runtime: RuntimeDep, caller: Caller) -> Response[Any]:
         return json_response(registry_dict(runtime, caller))
@@ -57,9 +55,8 @@ class HealthController(Controller):
     @get(
         "/metrics",
         summary="Prometheus metrics",
-        tags=["server"],
         media_type="text/plain",
-        responses=errors(401),
+        **documented("server", 401),
     )
     async def metrics(self, runtime: RuntimeDep, caller: Caller) -> Response[Any]:
         return scrape(runtime, caller.reader)

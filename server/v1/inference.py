@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, post
+from litestar import Controller, Response, post
 
 from registry import REF_PATTERN, parse_ref
-from server.http.auth import Caller, RuntimeDep
-from server.http.errors import errors, mark_invoked
+from server.http.auth import Invoker
+from server.http.errors import errors
 from server.http.openapi import ONE_OF_DATA_OR_INPUTS, json_response
 from server.http.params import ModelIdQuery, ModelName, PointerQuery, VersionQuery
 from server.runtime import LATEST, Call, InvokeResponse, Pin, PinKind, visibility
@@ -51,9 +51,7 @@ class InferenceController(Controller):
     )
     async def invoke(
         self,
-        request: Request[Any, Any, Any],
-        runtime: RuntimeDep,
-        caller: Caller,
+        invoker: Invoker,
         model: ModelName,
         data: Annotated[InvokeRequest, ONE_OF_DATA_OR_INPUTS],
         model_id: ModelIdQuery = None,
@@ -62,10 +60,7 @@ class InferenceController(Controller):
     ) -> Response[InvokeResponse]:
         pin, *agree = query_pins(model_id, version, pointer)
         inputs = one_or_batch(data.data, data.inputs)
-        mark_invoked(request)
-        body, _ = await runtime.invoker.invoke(
-            Call("invoke", pin.ref(model)), model, pin, inputs, caller, agree=agree
-        )
+        body, _ = await invoker(Call("invoke", pin.ref(model)), model, pin, inputs, agree=agree)
         return Response(body, headers={"X-Mreg-Model-Id": body.model_id})
 
     @post(
@@ -79,26 +74,19 @@ class InferenceController(Controller):
         responses=INFERENCE_ERRORS,
     )
     async def create_run(
-        self,
-        request: Request[Any, Any, Any],
-        runtime: RuntimeDep,
-        caller: Caller,
-        data: Annotated[RunRequest, ONE_OF_DATA_OR_INPUTS],
+        self, invoker: Invoker, data: Annotated[RunRequest, ONE_OF_DATA_OR_INPUTS]
     ) -> Response[Any]:
         inputs = one_or_batch(data.data, data.inputs)
         parsed = parse_ref(data.pipeline)
         if parsed.version_id is not None:
-            model = visibility.owner(runtime.served, parsed.version_id, caller)
+            model = visibility.owner(invoker.runtime.served, parsed.version_id, invoker.caller)
             pin = Pin(PinKind.MODEL_ID, parsed.version_id)
         else:
             assert parsed.model is not None
             model = parsed.model
             pin = Pin.of_tag(parsed.tag) if parsed.tag else LATEST
         start = datetime.now(UTC)
-        mark_invoked(request)
-        body, record_id = await runtime.invoker.invoke(
-            Call("run", data.pipeline), model, pin, inputs, caller
-        )
+        body, record_id = await invoker(Call("run", data.pipeline), model, pin, inputs)
         run = {
             "id": record_id,
             "pipeline": data.pipeline,

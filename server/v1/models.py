@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Response, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.openapi.spec import Operation
 from litestar.params import FromQuery, QueryParameter
 
 from registry import ModelManifest
-from server.http.auth import Caller, RuntimeDep, may_write
-from server.http.errors import errors
+from server.http.auth import Caller, RuntimeDep
+from server.http.errors import documented
 from server.http.openapi import STRICT, json_response
 from server.http.options import allowed_methods
 from server.http.params import CURSOR_PATTERN, Branch, ModelName, WritableModelName
@@ -18,7 +20,7 @@ from server.runtime import visibility
 from server.runtime.errors import BadRequest
 from server.runtime.views import model_dict
 from server.v1.writes.bodies import ModelCreate, ModelDeleted, ModelPatch, ModelWritten
-from server.v1.writes.writer import WRITE_ERRORS, WRITER, WriterDep
+from server.v1.writes.writer import CREATES, WRITER, WRITES, WriterDep
 
 
 def encode_cursor(name: str) -> str:
@@ -41,6 +43,22 @@ def matches(model: ModelManifest, needle: str | None) -> bool:
     )
 
 
+LIFECYCLE = {
+    "Archive": "Archive a model: hidden and not served, until restored",
+    "Restore": "Restore an archived model",
+}
+
+
+@dataclass
+class LifecycleOperation(Operation):
+    """One handler archives and restores; each path keeps its own summary and operation id."""
+
+    def __post_init__(self) -> None:
+        for verb, summary in LIFECYCLE.items():
+            if (self.operation_id or "").startswith(f"V1Models{verb}"):
+                self.operation_id, self.summary = f"V1Models{verb}{verb}Model", summary
+
+
 class ModelsController(Controller):
     """Models: reads for anyone who may see them; writes (one commit each) with the write scope."""
 
@@ -51,8 +69,7 @@ class ModelsController(Controller):
     @get(
         "/",
         summary="Models, a page at a time (opaque cursor) with filters",
-        tags=["models"],
-        responses=errors(400, 401),
+        **documented("models", 400, 401),
     )
     async def list_models(
         self,
@@ -100,8 +117,7 @@ class ModelsController(Controller):
     @get(
         "/{model:str}",
         summary="One model: fields, versions, pointers, last use",
-        tags=["models"],
-        responses=errors(400, 401, 404),
+        **documented("models", 400, 401, 404),
     )
     async def show_model(
         self, runtime: RuntimeDep, caller: Caller, model: ModelName
@@ -112,12 +128,9 @@ class ModelsController(Controller):
 
     @post(
         "/",
-        status_code=201,
         summary="Create a model (one commit)",
-        responses=WRITE_ERRORS,
-        tags=["writes"],
-        guards=[may_write],
         opt={"expects": 'a JSON body {"name": "iris", "library": "sklearn", ...}'},
+        **CREATES,
     )
     async def create_model(
         self, writer: WriterDep, data: Annotated[ModelCreate, STRICT], branch: Branch = None
@@ -131,12 +144,9 @@ class ModelsController(Controller):
 
     @patch(
         "/{model:str}",
-        status_code=200,
         summary="Patch model-level fields (labels and metadata merge; null clears)",
-        responses=WRITE_ERRORS,
-        tags=["writes"],
-        guards=[may_write],
         opt={"expects": 'a JSON body of model fields, e.g. {"description": "...", "labels": {}}'},
+        **WRITES,
     )
     async def update_model(
         self,
@@ -163,45 +173,28 @@ class ModelsController(Controller):
         return ModelWritten(value.model_dump(mode="json"), info)
 
     @post(
-        "/{model:str}/archive",
-        status_code=200,
-        summary="Archive a model: hidden and not served, until restored",
-        responses=WRITE_ERRORS,
-        tags=["writes"],
-        guards=[may_write],
+        ["/{model:str}/archive", "/{model:str}/restore"],
+        operation_class=LifecycleOperation,
+        **WRITES,
     )
-    async def archive_model(
-        self, writer: WriterDep, model: WritableModelName, branch: Branch = None
+    async def archive_or_restore(
+        self,
+        request: Request[Any, Any, Any],
+        writer: WriterDep,
+        model: WritableModelName,
+        branch: Branch = None,
     ) -> ModelWritten:
+        verb = request.url.path.rstrip("/").rpartition("/")[2]  # archive or restore
         value, info = await writer.commit(
-            model, branch, lambda reg, br: reg.archive_model(model, branch=br)
-        )
-        return ModelWritten(value.model_dump(mode="json"), info)
-
-    @post(
-        "/{model:str}/restore",
-        status_code=200,
-        summary="Restore an archived model",
-        responses=WRITE_ERRORS,
-        tags=["writes"],
-        guards=[may_write],
-    )
-    async def restore_model(
-        self, writer: WriterDep, model: WritableModelName, branch: Branch = None
-    ) -> ModelWritten:
-        value, info = await writer.commit(
-            model, branch, lambda reg, br: reg.restore_model(model, branch=br)
+            model, branch, lambda reg, br: getattr(reg, f"{verb}_model")(model, branch=br)
         )
         return ModelWritten(value.model_dump(mode="json"), info)
 
     @delete(
         "/{model:str}",
-        status_code=200,
         summary="Delete a model for good: its manifests, pointers and .dvc files"
         " (git history keeps them)",
-        responses=WRITE_ERRORS,
-        tags=["writes"],
-        guards=[may_write],
+        **WRITES,
     )
     async def delete_model(
         self, writer: WriterDep, model: WritableModelName, branch: Branch = None

@@ -8,15 +8,15 @@ from typing import Annotated, Any
 from litestar import Controller, Response, delete, get, put
 
 from registry import parse_ref
-from server.http.auth import Caller, RuntimeDep, may_write
-from server.http.errors import errors
+from server.http.auth import Caller, RuntimeDep
+from server.http.errors import documented
 from server.http.openapi import STRICT, json_response
 from server.http.options import allowed_methods
 from server.http.params import Branch, ModelName, PointerTag, RefText, WritableModelName
 from server.runtime import visibility
 from server.runtime.views import pointer_dict
 from server.v1.writes.bodies import PointerSet, PointerWritten
-from server.v1.writes.writer import WRITE_ERRORS, WRITER, WriterDep
+from server.v1.writes.writer import WRITER, WRITES, WriterDep
 
 
 class PointersController(Controller):
@@ -34,8 +34,7 @@ class PointersController(Controller):
     @get(
         "/models/{model:str}/pointers",
         summary="A model's pointers and where they resolve",
-        tags=["pointers"],
-        responses=errors(400, 401, 404),
+        **documented("pointers", 400, 401, 404),
     )
     async def model_pointers(
         self, runtime: RuntimeDep, caller: Caller, model: ModelName
@@ -49,8 +48,7 @@ class PointersController(Controller):
     @get(
         "/pointers",
         summary="Every pointer of every model you may read",
-        tags=["pointers"],
-        responses=errors(401),
+        **documented("pointers", 401),
     )
     async def all_pointers(self, runtime: RuntimeDep, caller: Caller) -> Response[Any]:
         served = runtime.served
@@ -65,8 +63,7 @@ class PointersController(Controller):
     @get(
         "/resolve/{ref:str}",
         summary="The version a reference resolves to",
-        tags=["registry"],
-        responses=errors(400, 401, 404, 409, 422),
+        **documented("registry", 400, 401, 404, 409, 422),
     )
     async def resolve(self, runtime: RuntimeDep, caller: Caller, ref: RefText) -> Response[Any]:
         served = runtime.served
@@ -75,12 +72,9 @@ class PointersController(Controller):
 
     @put(
         "/models/{model:str}/pointers/{tag:str}",
-        tags=["writes"],
-        guards=[may_write],
-        status_code=200,
         summary="Create or move a pointer (a protected one only on a branch)",
-        responses=WRITE_ERRORS,
         opt={"expects": 'a JSON body {"target": "v3"} (v<n>, another tag or a version id)'},
+        **WRITES,
     )
     async def set_pointer(
         self,
@@ -102,11 +96,8 @@ class PointersController(Controller):
 
     @delete(
         "/models/{model:str}/pointers/{tag:str}",
-        tags=["writes"],
-        guards=[may_write],
-        status_code=200,
         summary="Delete a pointer (a protected one only on a branch)",
-        responses=WRITE_ERRORS,
+        **WRITES,
     )
     async def delete_pointer(
         self, writer: WriterDep, model: WritableModelName, tag: PointerTag, branch: Branch = None

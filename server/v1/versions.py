@@ -12,8 +12,8 @@ from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.params import FromPath, QueryParameter
 
 from registry import FILENAME_PATTERN, FORMAT_FILES, ConflictError, Registry, Status, WriteResult
-from server.http.auth import Caller, RuntimeDep, may_write
-from server.http.errors import errors
+from server.http.auth import Caller, RuntimeDep
+from server.http.errors import documented, errors
 from server.http.openapi import OCTET_STREAM, STRICT, json_response
 from server.http.options import allowed_methods
 from server.http.params import Branch, ModelName, VersionNumber, WritableModelName
@@ -27,7 +27,7 @@ from server.v1.writes.upload import (
     md5_header,
     received,
 )
-from server.v1.writes.writer import UPLOAD_ERRORS, WRITE_ERRORS, WRITER, WriterDep
+from server.v1.writes.writer import CREATES_WITH_UPLOAD, UPLOADS, WRITER, WRITES, WriterDep
 
 
 class VersionsController(Controller):
@@ -40,8 +40,7 @@ class VersionsController(Controller):
     @get(
         "/",
         summary="Every version of a model",
-        tags=["models"],
-        responses=errors(400, 401, 404),
+        **documented("models", 400, 401, 404),
     )
     async def list_versions(
         self, runtime: RuntimeDep, caller: Caller, model: ModelName
@@ -63,14 +62,11 @@ class VersionsController(Controller):
 
     @post(
         "/",
-        tags=["writes"],
-        guards=[may_write],
-        status_code=201,
         summary="Register the next version: untrained with its *_info (JSON), or trained with its"
         " artifact (application/octet-stream)",
-        responses=UPLOAD_ERRORS,
         operation_class=CreateVersionOperation,
-        request_max_body_size=None,  # an artifact: bounded by max_upload; JSON: by max_body
+        request_max_body_size=None,  # an artifact: bounded by max_upload; JSON: by max_body,
+        **CREATES_WITH_UPLOAD,
     )
     async def create_version(
         self,
@@ -116,14 +112,11 @@ class VersionsController(Controller):
 
     @patch(
         "/{n:int}",
-        tags=["writes"],
-        guards=[may_write],
-        status_code=200,
         summary="Patch version-level fields, or move the status forward (training, failed)",
-        responses=WRITE_ERRORS,
         opt={
             "expects": 'a JSON body of version fields, e.g. {"notes": "..."} or {"status": "training"}'
         },
+        **WRITES,
     )
     async def update_version(
         self,
@@ -163,13 +156,10 @@ class VersionsController(Controller):
 
     @put(
         "/{n:int}/artifact",
-        tags=["writes"],
-        guards=[may_write],
-        status_code=200,
         summary="Upload a version's artifact: pushed to the DVC remote, the version becomes trained",
-        responses=UPLOAD_ERRORS,
         operation_class=UploadOperation,
-        request_max_body_size=None,  # bounded by the server's max_upload, checked while streaming
+        request_max_body_size=None,  # bounded by the server's max_upload, checked while streaming,
+        **UPLOADS,
     )
     async def upload_artifact(
         self,

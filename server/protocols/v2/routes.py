@@ -14,16 +14,18 @@ document has its schema), 422 for tensors that do not fit (as `/v1` answers
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib.metadata import version as package_version
 from typing import Any
 
 import msgspec
 from litestar import Request, Response, Router, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 
-from registry import InvalidRefError, RegistryError, parse_ref
+from registry import InvalidRefError, RegistryError, VersionManifest, parse_ref
 from registry.names import TAG_RE, VERSION_ID_RE
-from server.http.auth import Caller, RuntimeDep
+from server.http.auth import Caller, Invoker, RuntimeDep
 from server.http.errors import http_error, internal_error, registry_error
 from server.http.openapi import JSON
 from server.http.params import V2OptionalVersion, V2RefPath
@@ -46,6 +48,7 @@ from server.protocols.v2.openapi import (
 )
 from server.protocols.v2.types import (
     HEADER_LENGTH,
+    V2InferRequest,
     V2Live,
     V2ModelMetadata,
     V2ModelParameters,
@@ -118,23 +121,31 @@ async def ready(runtime: RuntimeDep) -> V2Ready:
     return V2Ready(ready=True)
 
 
-@get(
-    paths(),
-    summary=METADATA,
-    tags=["v2"],
-    responses=v2_errors(400, 401, 403, 404, 409),
-    operation_class=V2Operation,
-)
-async def model_metadata(
-    runtime: RuntimeDep, caller: Caller, name: V2RefPath, version: V2OptionalVersion = None
-) -> V2ModelMetadata:
-    model, pin = target(runtime.served, name, version)
-    served, found = runtime.invoker.readable(model, pin, caller)
-    seen = visibility.versions(served, served.model(model), caller)
+@dataclass(frozen=True)
+class Target:
+    """What a `/models/{name}[/versions/{version}]` path names: a model and a version pin."""
+
+    model: str
+    pin: Pin
+
+
+def named(runtime: RuntimeDep, name: V2RefPath, version: V2OptionalVersion = None) -> Target:
+    return Target(*target(runtime.served, name, version))
+
+
+TargetDep = NamedDependency[Target]
+MODEL_ROUTE: dict[str, Any] = {"tags": ["v2"], "operation_class": V2Operation}
+
+
+@get(paths(), summary=METADATA, responses=v2_errors(400, 401, 403, 404, 409), **MODEL_ROUTE)
+async def model_metadata(runtime: RuntimeDep, caller: Caller, model: TargetDep) -> V2ModelMetadata:
+    served, found = runtime.invoker.readable(model.model, model.pin, caller)
+    manifest = served.model(model.model)
+    seen = visibility.versions(served, manifest, caller)
     artifact = found.artifact
-    library = (artifact.library if artifact else None) or served.model(model).library or "unknown"
+    library = (artifact.library if artifact else None) or manifest.library or "unknown"
     return V2ModelMetadata(
-        name=model,
+        name=model.model,
         versions=[str(v.version) for v in seen if v.servable],
         platform=f"{library}_{artifact.format}" if artifact and artifact.format else library,
         inputs=input_metadata(found),
@@ -149,20 +160,13 @@ async def model_metadata(
 
 
 @get(
-    paths("/ready"),
-    summary=READY,
-    tags=["v2"],
-    responses=v2_errors(400, 401, 403, 404, 409, 503),
-    operation_class=V2Operation,
+    paths("/ready"), summary=READY, responses=v2_errors(400, 401, 403, 404, 409, 503), **MODEL_ROUTE
 )
-async def model_ready(
-    runtime: RuntimeDep, caller: Caller, name: V2RefPath, version: V2OptionalVersion = None
-) -> V2ModelReady:
-    model, pin = target(runtime.served, name, version)
-    _, found = runtime.invoker.readable(model, pin, caller)
+async def model_ready(runtime: RuntimeDep, caller: Caller, model: TargetDep) -> V2ModelReady:
+    _, found = runtime.invoker.readable(model.model, model.pin, caller)
     if not runtime.ready:
         raise NotReady()
-    return V2ModelReady(name=model, version=str(found.version), ready=True)
+    return V2ModelReady(name=model.model, version=str(found.version), ready=True)
 
 
 @post(
@@ -174,27 +178,21 @@ async def model_ready(
     responses=INFER_RESPONSES,
 )
 async def infer(
-    request: Request[Any, Any, Any],
-    runtime: RuntimeDep,
-    caller: Caller,
-    name: V2RefPath,
-    version: V2OptionalVersion = None,
+    request: Request[Any, Any, Any], invoker: Invoker, model: TargetDep
 ) -> Response[bytes]:
-    model, pin = target(runtime.served, name, version)
     raw = await request.body()
     header_length = request.headers.get(HEADER_LENGTH)
+    decoded: list[V2InferRequest] = []
 
-    def inputs(found: Any) -> list[Any]:
+    def inputs(version: VersionManifest) -> list[Any]:
         # After the invoker's permission check: an unknown or hidden model is a 404, whatever
         # the body is.
         body, arrays = decode_request(raw, header_length)
         decoded.append(body)
-        return rows(model, arrays, found)
+        return rows(model.model, arrays, version)
 
-    decoded: list[Any] = []
-    result, record_id = await runtime.invoker.invoke(
-        Call("invoke", pin.ref(model)), model, pin, inputs, caller
-    )
+    call = Call("invoke", model.pin.ref(model.model))
+    result, record_id = await invoker(call, model.model, model.pin, inputs)
     return render(decoded[0], result, record_id)
 
 
@@ -231,6 +229,7 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
 V2_ROUTER = Router(
     path="/v2",
     route_handlers=[server_metadata, live, ready, model_metadata, model_ready, infer],
+    dependencies={"model": Provide(named, sync_to_thread=False)},
     exception_handlers={
         RegistryError: _registry_error,
         HTTPException: _http_error,

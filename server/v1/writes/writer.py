@@ -21,7 +21,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 
 from registry import Registry, RegistryError, WriteResult
-from server.http.auth import runtime_of
+from server.http.auth import may_write, runtime_of
 from server.http.errors import STATUS_MEANINGS, ErrorBody
 from server.runtime import Runtime
 from server.runtime.errors import ReadOnlyRevision
@@ -56,6 +56,16 @@ def write_errors(*statuses: int) -> dict[int, ResponseSpec]:
 
 WRITE_ERRORS = write_errors(400, 401, 403, 404, 409, 422)
 UPLOAD_ERRORS = write_errors(400, 401, 403, 404, 409, 413, 422, 503)
+# What every write route says: its status, tag, guard (the write scope) and errors.
+WRITES: dict[str, Any] = {
+    "status_code": 200,
+    "tags": ["writes"],
+    "guards": [may_write],
+    "responses": WRITE_ERRORS,
+}
+CREATES: dict[str, Any] = {**WRITES, "status_code": 201}
+UPLOADS: dict[str, Any] = {**WRITES, "responses": UPLOAD_ERRORS}
+CREATES_WITH_UPLOAD: dict[str, Any] = {**UPLOADS, "status_code": 201}
 
 
 @dataclass(frozen=True)
