@@ -17,9 +17,10 @@ from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
 
-from registry import VersionManifest
+from registry import ModelManifest, VersionManifest
 from server.http.errors import mark_invoked
-from server.runtime import Call, InvokeResponse, Pin, Runtime, Viewer
+from server.http.params import ModelName
+from server.runtime import Call, InvokeResponse, Pin, Runtime, Served, Viewer, visibility
 from server.runtime.errors import WritesDisabled
 
 TOKEN_COOKIE = "mreg_token"  # set by the web page's token form (HttpOnly, SameSite=Strict, /ui)
@@ -109,8 +110,27 @@ def invocation(request: Request[Any, Any, Any], runtime: RuntimeDep, caller: Cal
 
 Invoker = NamedDependency[Invocation]
 
+
+@dataclass(frozen=True)
+class Seen:
+    """The model a read's `{model}` names, as the caller may see it (hidden: not found)."""
+
+    runtime: Runtime
+    served: Served
+    model: ModelManifest
+    caller: Viewer
+
+
+def seen_model(runtime: RuntimeDep, caller: Caller, model: ModelName) -> Seen:
+    served = runtime.served
+    return Seen(runtime, served, visibility.model(served, model, caller), caller)
+
+
+SeenModel = NamedDependency[Seen]
+
 DEPENDENCIES = {
     "runtime": Provide(runtime, sync_to_thread=False),
     "caller": Provide(caller, sync_to_thread=False),
     "invoker": Provide(invocation, sync_to_thread=False),
+    "seen": Provide(seen_model, sync_to_thread=False),
 }

@@ -11,12 +11,11 @@ from litestar.openapi.spec import Operation
 from litestar.params import FromQuery, QueryParameter
 
 from registry import ModelManifest
-from server.http.auth import Caller, RuntimeDep
+from server.http.auth import Caller, RuntimeDep, SeenModel
 from server.http.errors import documented
 from server.http.openapi import STRICT, json_response
 from server.http.options import allowed_methods
-from server.http.params import CURSOR_PATTERN, Branch, ModelName, WritableModelName
-from server.runtime import visibility
+from server.http.params import CURSOR_PATTERN, Branch, WritableModelName
 from server.runtime.errors import BadRequest
 from server.runtime.views import model_dict
 from server.v1.writes.bodies import ModelCreate, ModelDeleted, ModelPatch, ModelWritten
@@ -119,12 +118,9 @@ class ModelsController(Controller):
         summary="One model: fields, versions, pointers, last use",
         **documented("models", 400, 401, 404),
     )
-    async def show_model(
-        self, runtime: RuntimeDep, caller: Caller, model: ModelName
-    ) -> Response[Any]:
-        served = runtime.served
-        manifest = visibility.model(served, model, caller)
-        return json_response(model_dict(runtime, served, manifest, full=True, viewer=caller))
+    async def show_model(self, seen: SeenModel) -> Response[Any]:
+        info = model_dict(seen.runtime, seen.served, seen.model, full=True, viewer=seen.caller)
+        return json_response(info)
 
     @post(
         "/",

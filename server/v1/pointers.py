@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from litestar import Controller, Response, delete, get, put
 
 from registry import parse_ref
-from server.http.auth import Caller, RuntimeDep
+from server.http.auth import Caller, RuntimeDep, SeenModel
 from server.http.errors import documented
 from server.http.openapi import STRICT, json_response
 from server.http.options import allowed_methods
-from server.http.params import Branch, ModelName, PointerTag, RefText, WritableModelName
+from server.http.params import Branch, PointerTag, RefText, WritableModelName
 from server.runtime import visibility
 from server.runtime.views import pointer_dict
 from server.v1.writes.bodies import PointerSet, PointerWritten
@@ -36,13 +36,10 @@ class PointersController(Controller):
         summary="A model's pointers and where they resolve",
         **documented("pointers", 400, 401, 404),
     )
-    async def model_pointers(
-        self, runtime: RuntimeDep, caller: Caller, model: ModelName
-    ) -> Response[Any]:
-        served = runtime.served
-        visibility.model(served, model, caller)
+    async def model_pointers(self, seen: SeenModel) -> Response[Any]:
+        pointers = seen.served.pointers[seen.model.name]
         return json_response(
-            {"pointers": [pointer_dict(served, p, caller) for p in served.pointers[model]]}
+            {"pointers": [pointer_dict(seen.served, p, seen.caller) for p in pointers]}
         )
 
     @get(

@@ -12,11 +12,11 @@ from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.params import FromPath, QueryParameter
 
 from registry import FILENAME_PATTERN, FORMAT_FILES, ConflictError, Registry, Status, WriteResult
-from server.http.auth import Caller, RuntimeDep
+from server.http.auth import SeenModel
 from server.http.errors import documented, errors
 from server.http.openapi import OCTET_STREAM, STRICT, json_response
 from server.http.options import allowed_methods
-from server.http.params import Branch, ModelName, VersionNumber, WritableModelName
+from server.http.params import Branch, VersionNumber, WritableModelName
 from server.runtime import visibility
 from server.runtime.errors import ArtifactRequired
 from server.v1.writes.bodies import Format, VersionPatch, VersionWritten
@@ -42,23 +42,15 @@ class VersionsController(Controller):
         summary="Every version of a model",
         **documented("models", 400, 401, 404),
     )
-    async def list_versions(
-        self, runtime: RuntimeDep, caller: Caller, model: ModelName
-    ) -> Response[Any]:
-        served = runtime.served
-        shown = visibility.versions(served, visibility.model(served, model, caller), caller)
-        return json_response(
-            {"model": model, "versions": [v.model_dump(mode="json") for v in shown]}
-        )
+    async def list_versions(self, seen: SeenModel) -> Response[Any]:
+        shown = visibility.versions(seen.served, seen.model, seen.caller)
+        versions = [v.model_dump(mode="json") for v in shown]
+        return json_response({"model": seen.model.name, "versions": versions})
 
     @get("/{n:int}", summary="One version", tags=["models"], responses=errors(400, 401, 404))
-    async def show_version(
-        self, runtime: RuntimeDep, caller: Caller, model: ModelName, n: VersionNumber
-    ) -> Response[Any]:
-        served = runtime.served
-        manifest = visibility.model(served, model, caller)
-        version = visibility.version(served, manifest, n, caller)
-        return json_response({"model": model, **version.model_dump(mode="json")})
+    async def show_version(self, seen: SeenModel, n: VersionNumber) -> Response[Any]:
+        version = visibility.version(seen.served, seen.model, n, seen.caller)
+        return json_response({"model": seen.model.name, **version.model_dump(mode="json")})
 
     @post(
         "/",
