@@ -5,9 +5,10 @@ Names: `mreg_http_requests_total`, `mreg_http_request_duration_seconds`,
 `mreg_reload_failures_total`, `mreg_usage_dropped_total` and the gauges
 `mreg_models_loaded`, `mreg_revision_info`, `mreg_revision_loaded_timestamp_seconds`.
 
-Series labelled with a private model (its name, version and id) are left out
-of a scrape unless it presents a token with the read scope (or the server has
-no tokens): a metric never names a model the caller may not see.
+Series labelled with a private model (its name, version and id), or with a
+private version of a public model, are left out of a scrape unless it presents
+a token with the read scope (or the server has no tokens): a metric never names
+a model or version the caller may not see.
 """
 
 from __future__ import annotations
@@ -142,7 +143,9 @@ class _ServerCollector:
 class _Scrape:
     """The app's registry as one caller may see it: series of hidden models left out."""
 
-    def __init__(self, registry: CollectorRegistry, hidden: Callable[[str], bool] | None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, hidden: Callable[[dict[str, str]], bool] | None
+    ) -> None:
         self.registry = registry
         self.hidden = hidden
 
@@ -150,23 +153,27 @@ class _Scrape:
         hidden = self.hidden
         for metric in self.registry.collect():
             if hidden is not None:
-                metric.samples = [
-                    s
-                    for s in metric.samples
-                    if MODEL_LABEL not in s.labels or not hidden(s.labels[MODEL_LABEL])
-                ]
+                metric.samples = [s for s in metric.samples if not hidden(s.labels)]
             yield metric
 
 
 def scrape(server: Server, authorization: str | None) -> Response[bytes]:
     """The `/metrics` response for a caller: private models' series need a read token."""
-    hidden: Callable[[str], bool] | None = None
+    hidden: Callable[[dict[str, str]], bool] | None = None
     if not server.auth.can_read_private(authorization):
-        models = server.served.models
+        served = server.served
+        shown = {
+            name: {v.id for v in served.versions[name] if v.visibility != "private"}
+            for name, model in served.models.items()
+            if model.is_public
+        }
 
-        def hidden(name: str) -> bool:
-            model = models.get(name)
-            return model is None or not model.is_public  # gone from the revision: not shown
+        def hidden(labels: dict[str, str]) -> bool:
+            name = labels.get(MODEL_LABEL)
+            if name is None:
+                return False
+            ids = shown.get(name)  # None: private, or gone from the revision: not shown
+            return ids is None or ("model_id" in labels and labels["model_id"] not in ids)
 
     text = generate_latest(_Scrape(server.metrics.registry, hidden))
     return Response(text, media_type=CONTENT_TYPE)

@@ -412,7 +412,7 @@ class Server:
         return out
 
     def pointer_dict(self, served: Served, pointer: core.Pointer, viewer: Viewer) -> dict[str, Any]:
-        """A pointer and where it resolves; a hidden target is `null`, like a missing one."""
+        """A pointer and where it resolves; a hidden target is `null` (both fields), like a missing one."""
         out = pointer.to_dict()
         try:
             resolution = visibility.resolve_ref(
@@ -425,6 +425,10 @@ class Server:
         except RegistryError as exc:
             out["resolves_to"] = None
             out["error"] = str(exc)
+            if not viewer.reader:
+                # Its target may be a hidden version's id: a pointer that does not resolve for
+                # this caller shows no target, whether it leads to a hidden or a missing version.
+                out["target"] = None
         return out
 
     def registry_dict(self, viewer: Viewer) -> dict[str, Any]:

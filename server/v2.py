@@ -43,6 +43,7 @@ from litestar.params import PathParameter
 import registry as core
 from registry import InvalidRefError, RegistryError, VersionManifest, parse_ref
 from server import visibility
+from server.auth import Viewer
 from server.errors import (
     STATUS_MEANINGS,
     ApiError,
@@ -197,13 +198,14 @@ class V2Error(msgspec.Struct):
 # -- names and versions ---------------------------------------------------------
 
 
-def _target(server: Server, name: str, version: str | None) -> tuple[str, Pin]:
+def _target(server: Server, name: str, version: str | None, viewer: Viewer) -> tuple[str, Pin]:
     """The model and the version pin that `{name}` and `/versions/{version}` name."""
     ref = parse_ref(name)
     if ref.version_id is not None:
         if version is not None:
             raise ApiError(400, "bad_request", f"{name} is a version id: give no /versions/")
-        model, _ = server.served.snapshot.version_by_id(ref.version_id)
+        # The id of a version the viewer may not see is a missing id (never its model's name).
+        model = visibility.owner(server.served, ref.version_id, viewer)
         return model, Pin("model_id", ref.version_id)
     assert ref.model is not None
     if ref.tag and version is not None:
@@ -232,8 +234,8 @@ def _readable(
     server: Server, request: Request[Any, Any, Any], name: str, version: str | None
 ) -> tuple[str, VersionManifest]:
     served = server.served
-    model, pin = _target(server, name, version)
     viewer = server.auth.viewer(request.headers.get("authorization"))
+    model, pin = _target(server, name, version, viewer)
     manifest = visibility.model(served, model, viewer)
     server.auth.check(viewer, "read", manifest)
     return model, visibility.resolve_pin(served, model, pin, viewer).version
@@ -730,9 +732,9 @@ async def _infer(
 ) -> Response[bytes]:
     server: Server = request.app.state.server
     # Who may call what comes first: an unknown or hidden model is a 404 whatever the body is.
-    model, pin = _target(server, name, version)
     authorization = request.headers.get("authorization")
     viewer = server.auth.viewer(authorization)
+    model, pin = _target(server, name, version, viewer)
     server.auth.check(viewer, "invoke", visibility.model(server.served, model, viewer))
     raw = await request.body()
     header_length = request.headers.get(HEADER_LENGTH)
