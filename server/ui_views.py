@@ -108,8 +108,8 @@ def _served_privacy(served: Served) -> tuple[frozenset[str], frozenset[str]]:
         private = frozenset(n for n, m in served.models.items() if not m.is_public)
         ids = frozenset(
             v.id
-            for name, versions in served.versions.items()
-            for v in versions
+            for name in served.models  # served.versions may be lazy: index it by name
+            for v in served.versions[name]
             if name in private or v.visibility == "private"
         )
         found = served.public_memo[key] = (ids, private)
