@@ -51,6 +51,7 @@ from server.errors import (
     http_error,
     internal_error,
     registry_error,
+    too_deep,
 )
 from server.routes import _pins, _ref_text
 from server.service import JSON, InvokeResponse, Server
@@ -73,6 +74,7 @@ DTYPES: dict[str, Any] = {
     "FP64": np.dtype("<f8"),
     "BYTES": np.dtype(object),
 }
+MAX_DIMENSIONS = 32  # NumPy's own limit is 64; no model of ours takes more than a few
 SCHEMA_TYPES = {"number": "FP32", "integer": "INT64", "string": "BYTES", "boolean": "BOOL"}
 
 
@@ -302,6 +304,12 @@ def _input_array(tensor: V2Tensor, binary: memoryview, offset: int) -> tuple[np.
     shape = [int(d) for d in tensor.shape]  # whole numbers (V2Tensor checks)
     if any(d < 0 for d in shape):
         raise ApiError(400, "invalid_input", f"input {tensor.name!r}: negative dimension in shape")
+    if len(shape) > MAX_DIMENSIONS:
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"input {tensor.name!r}: shape has {len(shape)} dimensions, at most {MAX_DIMENSIONS}",
+        )
     given = tensor.parameters.binary_data_size if tensor.parameters else None
     if given is not None:
         size = int(given)
@@ -328,7 +336,7 @@ def _input_array(tensor: V2Tensor, binary: memoryview, offset: int) -> tuple[np.
     else:
         try:
             flat = np.asarray(tensor.data, dtype=dtype).reshape(-1)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:  # Overflow: 500 as INT8
             raise ApiError(
                 422, "invalid_input", f"input {tensor.name!r}: data is not {tensor.datatype}: {exc}"
             ) from None
@@ -346,7 +354,12 @@ def _input_array(tensor: V2Tensor, binary: memoryview, offset: int) -> tuple[np.
                 422, "invalid_input", f"input {tensor.name!r}: BYTES values must be UTF-8 text"
             ) from None
         flat = np.array(texts, dtype=object)
-    return flat.reshape(shape), offset
+    try:
+        return flat.reshape(shape), offset
+    except ValueError:  # [9223372036854775807, 0]: no values, but more than an array can hold
+        raise ApiError(
+            422, "invalid_input", f"input {tensor.name!r}: shape {shape} is too large"
+        ) from None
 
 
 def _rows(
@@ -793,6 +806,10 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return _v2_shape(http_error(request, exc))
 
 
+def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[bytes]:
+    return _v2_shape(too_deep(request, exc))
+
+
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     return _v2_shape(internal_error(request, exc))
 
@@ -813,6 +830,7 @@ V2_ROUTER = Router(
     exception_handlers={
         RegistryError: _registry_error,
         HTTPException: _http_error,
+        RecursionError: _too_deep,  # else the app's handler answers in /v1's shape
         Exception: _internal_error,
     },
 )

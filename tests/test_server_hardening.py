@@ -177,3 +177,54 @@ def test_v2_a_private_version_id_answers_like_a_missing_one(
     )
     assert infer.status_code == 404 and "secret" not in infer.text
     assert client.get(path.format(id=hidden_id), headers=bearer("reader")).status_code == 200
+
+
+# -- item 7: 500s where 400/422 is promised --------------------------------------------------
+
+
+def _tensor(shape: list[int], data: list[Any], datatype: str = "FP32") -> dict[str, Any]:
+    return {"inputs": [{"name": "input", "shape": shape, "datatype": datatype, "data": data}]}
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (_tensor([9223372036854775807, 0], []), "too large"),
+        (_tensor([1] * 100, [1.0]), "100 dimensions"),
+        (_tensor([1, 4], [500, 1, 1, 1], "INT8"), "not INT8"),
+    ],
+)
+def test_v2_tensors_that_do_not_fit_are_422(
+    client: TestClient[Any], body: dict[str, Any], says: str
+) -> None:
+    r = client.post("/v2/models/iris/infer", json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "invalid_input"
+    assert says in r.json()["error"]
+
+
+def test_v2_json_nested_too_deeply_is_a_400_in_the_v2_shape(client: TestClient[Any]) -> None:
+    deep = '{"inputs": [{"name": "input", "shape": [1], "datatype": "FP32", "data": '
+    deep += "[" * 5000 + "]" * 5000 + "}]}"
+    r = client.post(
+        "/v2/models/iris/infer", content=deep, headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 400, r.text
+    assert r.json() == {"error": "invalid request: JSON nested too deeply", "code": "bad_request"}
+
+
+@pytest.mark.parametrize("path", ["/v1/models/iris", "/v1/models/iris/versions/1"])
+def test_a_write_of_metadata_nested_300_deep_is_refused(
+    client: TestClient[Any], hardening_registry: dict[str, Any], path: str
+) -> None:
+    reg = hardening_registry["registry"]
+    before = reg.snapshot("HEAD").revision
+    metadata: dict[str, Any] = {}
+    inner = metadata
+    for _ in range(300):
+        inner["a"] = {}
+        inner = inner["a"]
+    r = client.patch(path, json={"metadata": metadata}, headers=bearer("admin"))
+    assert r.status_code == 400, r.text
+    assert "nested deeper than 64 levels" in r.json()["error"]["message"]
+    assert reg.snapshot("HEAD").revision == before
