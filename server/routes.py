@@ -8,7 +8,9 @@ from typing import Annotated, Any
 import anyio.to_thread
 import msgspec
 from litestar import Request, Response, get, post
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
+from litestar.handlers import BaseRouteHandler
 from litestar.params import Body, FromQuery, PathParameter, QueryParameter
 
 import registry as core
@@ -48,6 +50,21 @@ RefText = Annotated[
     ),
 ]
 CURSOR_PATTERN = "^(?:[0-9a-f]{2})*$"
+
+
+def media_type(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The request's Content-Type without its parameters, lower case; None when absent."""
+    value = connection.headers.get("content-type")
+    return value.split(";", 1)[0].strip().lower() if value is not None else None
+
+
+def json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """A guard: the body must say it is JSON. A web page's form or `text/plain` post (which a
+    browser sends cross-origin without asking) cannot invoke a model."""
+    if media_type(connection) != JSON:
+        raise ApiError(
+            415, "unsupported_media_type", "expected a JSON body (Content-Type: application/json)"
+        )
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[Any]:
@@ -330,13 +347,14 @@ async def resolve(
 @post(
     "/v1/models/{model:str}/invoke",
     status_code=200,
+    guards=[json_body],
     summary="Predict with the latest version, or the one modelId, version or pointer names",
     opt={
         "expects": 'a JSON body {"data": x} for one input or {"inputs": [x, ...]}',
         "usage": "invoke",
     },
     tags=["inference"],
-    responses=errors(400, 401, 403, 404, 409, 413, 422, 503),
+    responses=errors(400, 401, 403, 404, 409, 413, 415, 422, 503),
 )
 async def invoke(
     request: Request[Any, Any, Any],
@@ -369,9 +387,10 @@ async def invoke(
         "usage": "run",
     },
     status_code=200,
+    guards=[json_body],
     summary="Run a pipeline reference (iris:prod) on inputs",
     tags=["inference"],
-    responses=errors(400, 401, 403, 404, 409, 413, 422, 503),
+    responses=errors(400, 401, 403, 404, 409, 413, 415, 422, 503),
 )
 async def create_run(
     request: Request[Any, Any, Any],

@@ -27,7 +27,9 @@ from typing import Annotated, Any
 import msgspec
 import numpy as np
 from litestar import Request, Response, Router, get, post
+from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
+from litestar.handlers import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
     OpenAPIFormat,
@@ -53,7 +55,7 @@ from server.errors import (
     registry_error,
     too_deep,
 )
-from server.routes import _pins, _ref_text
+from server.routes import _pins, _ref_text, media_type
 from server.service import JSON, InvokeResponse, Server
 from server.state import LATEST, Pin
 
@@ -607,8 +609,25 @@ READY = "Whether the version is servable (Open Inference Protocol)"
 INFER = "Inference (Open Inference Protocol): the same path as /v1/models/{model}/invoke"
 INFER_RESPONSES = {
     200: ResponseSpec(V2InferResponse, description="The outputs (JSON, or JSON then binary)"),
-    **v2_errors(400, 401, 403, 404, 409, 413, 422, 503),
+    **v2_errors(400, 401, 403, 404, 409, 413, 415, 422, 503),
 }
+
+
+# JSON, or the binary extension's JSON-then-bytes: tritonclient's HTTP client sends no
+# Content-Type, its asyncio client application/octet-stream. Never a form or text/plain.
+INFER_MEDIA_TYPES = frozenset({None, JSON, "application/octet-stream"})
+
+
+def infer_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """A guard: an inference body is JSON or the binary extension's, never what a web page's
+    form or `text/plain` post sends cross-origin."""
+    if media_type(connection) not in INFER_MEDIA_TYPES:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "expected an inference request (Content-Type: application/json,"
+            " or application/octet-stream with the binary extension)",
+        )
 
 
 # -- routes -----------------------------------------------------------------------
@@ -720,6 +739,7 @@ def _ready(request: Request[Any, Any, Any], name: str, version: str | None) -> V
     summary=INFER,
     tags=["v2"],
     operation_class=InferOperation,
+    guards=[infer_body],
     responses=INFER_RESPONSES,
 )
 async def infer(request: Request[Any, Any, Any], name: RefPath) -> Response[bytes]:
@@ -732,6 +752,7 @@ async def infer(request: Request[Any, Any, Any], name: RefPath) -> Response[byte
     summary=INFER,
     tags=["v2"],
     operation_class=InferOperation,
+    guards=[infer_body],
     responses=INFER_RESPONSES,
 )
 async def version_infer(
