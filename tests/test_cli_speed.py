@@ -101,8 +101,25 @@ def test_every_command_is_in_the_lazy_map_under_its_module() -> None:
 
 def test_an_unknown_command_is_still_a_usage_error() -> None:
     result = CliRunner().invoke(cli, ["resolv", "iris"])
-    assert result.exit_code == 2
-    assert "No such command 'resolv'" in result.output
+    assert result.exit_code == 1
+    assert result.output.startswith("error: No such command 'resolv'")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bogus"], "error: No such option '--bogus'"),
+        (["register"], "error: Missing argument 'MODEL'"),
+        (["model", "show"], "error: Missing argument 'NAME'"),
+        (["register", "iris", "m.skops", "--metric", "auc"], "error: Invalid value for --metric"),
+    ],
+)
+def test_a_usage_mistake_is_one_error_line_and_exit_code_1(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, args, prog_name="mreg")
+    assert result.exit_code == 1
+    assert result.output.startswith(message), result.output
+    assert result.output.count("\n") == 1 and "Usage:" not in result.output
+    assert "(see 'mreg " in result.output
 
 
 def test_every_public_name_is_importable_lazily() -> None:
