@@ -82,6 +82,7 @@ if TYPE_CHECKING:
         incompatible_input,
         validate_registry,
     )
+    from registry.views import model_view, pointer_view, version_rows
     from registry.yamlio import parse_manifest, render_new, render_update
 
 # Where each public name lives.
@@ -155,6 +156,7 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "validate_registry",
     ),
     "registry.yamlio": ("parse_manifest", "render_new", "render_update"),
+    "registry.views": ("model_view", "pointer_view", "version_rows"),
     "registry.loaders": ("LoadedModel", "artifact_format", "load_model", "predict"),
     "registry.importers.mlflow": ("ImportedVersion", "import_mlflow"),
 }
@@ -243,11 +245,13 @@ __all__ = [
     "load_model",
     "load_stage",
     "model_path",
+    "model_view",
     "newest_servable",
     "open_repo",
     "parse_manifest",
     "parse_ref",
     "pointer_path",
+    "pointer_view",
     "predict",
     "render_new",
     "render_update",
@@ -258,4 +262,5 @@ __all__ = [
     "utcnow",
     "validate_registry",
     "version_path",
+    "version_rows",
 ]

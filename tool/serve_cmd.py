@@ -238,7 +238,11 @@ def _get(app: Any, path: str) -> None:
 )
 @click.option("--inputs", "inputs", help="A batch as a JSON list of inputs; @FILE reads a file.")
 @click.option(
-    "--url", default="http://127.0.0.1:8000", show_default=True, help="The server's base URL."
+    "--url",
+    envvar="MREG_URL",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="The server's base URL (default: the MREG_URL variable, else this).",
 )
 @click.option(
     "--token", envvar="MREG_TOKEN", help="Bearer token (default: the MREG_TOKEN variable)."
