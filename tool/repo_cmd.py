@@ -218,7 +218,7 @@ def resolve(state: State, ref: str, rev: str | None, as_json: bool) -> None:
     \b
     Example:
         mreg resolve iris:prod
-        mreg resolve iris:prod --rev release-2026-11 --json
+        mreg resolve iris:prod --rev iris@v3 --json
     """
     # From the parse cache when it holds everything (no pydantic, no GitPython); else the full reader.
     res = resolve_cached(state.repo_path, ref, rev)

@@ -135,7 +135,7 @@ def serve(
 
     \b
     Examples:
-        mreg serve --rev release-2026-11 --port 8000
+        mreg serve --rev iris@v3 --port 8000
         mreg serve --follow main --poll 10 --tokens /etc/mreg/tokens.yaml --host 0.0.0.0
         mreg serve --follow origin/main --fetch-timeout 30
         mreg serve --get /v1/registry
