@@ -80,6 +80,7 @@ def test_readme_quickstart_runs_verbatim(
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},  # this checkout's code, not the venv's install
     )
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz", serve, log)
@@ -104,7 +105,7 @@ def test_readme_quickstart_runs_verbatim(
             capture_output=True,
             text=True,
             timeout=300,
-            env={**os.environ, "PATH": f"{venv}/bin:{os.environ['PATH']}"},
+            env={**os.environ, "PATH": f"{venv}/bin:{os.environ['PATH']}", "PYTHONPATH": str(ROOT)},
         )
         assert done.returncode == 0, done.stdout + done.stderr
         parts = re.split(r"^@@@ (\d+)\n", done.stdout, flags=re.M)[1:]
