@@ -12,7 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from registry.artifacts import cache_file, ensure_local, file_md5
+    from registry.artifacts import cache_file, ensure_local, file_md5, transfer_progress
     from registry.cache import ManifestCache
     from registry.commits import WriteResult
     from registry.diff import (
@@ -87,7 +87,7 @@ if TYPE_CHECKING:
 
 # Where each public name lives.
 _SUBMODULES: dict[str, tuple[str, ...]] = {
-    "registry.artifacts": ("cache_file", "ensure_local", "file_md5"),
+    "registry.artifacts": ("cache_file", "ensure_local", "file_md5", "transfer_progress"),
     "registry.cache": ("ManifestCache",),
     "registry.commits": ("WriteResult",),
     "registry.diff": (
@@ -259,6 +259,7 @@ __all__ = [
     "rfc3339",
     "train_changed",
     "train_model",
+    "transfer_progress",
     "utcnow",
     "validate_registry",
     "version_path",

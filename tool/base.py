@@ -226,6 +226,13 @@ def parse_pairs(pairs: Iterable[str], what: str) -> dict[str, str]:
     return out
 
 
+def show_progress(as_json: bool) -> None:
+    """DVC's transfer progress on a terminal (stderr), never with --json or without a TTY."""
+    from registry import transfer_progress
+
+    transfer_progress(not as_json and sys.stderr.isatty())
+
+
 def fail(message: str) -> None:
     """A user mistake found in the CLI layer itself."""
     click.secho(f"error: {message}", fg="red", err=True)
