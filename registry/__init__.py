@@ -12,7 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from registry.artifacts import cache_file, ensure_local, file_md5, transfer_progress
+    from registry.artifacts import cache_file, ensure_local, file_md5
     from registry.cache import ManifestCache
     from registry.commits import WriteResult
     from registry.diff import (
@@ -68,6 +68,7 @@ if TYPE_CHECKING:
         utcnow,
     )
     from registry.names import Ref, check_model_name, check_tag, is_reserved_tag, parse_ref
+    from registry.progress import transfer_progress
     from registry.quick import list_models_cached, resolve_cached
     from registry.registry import Registry
     from registry.snapshot import Snapshot
@@ -87,7 +88,8 @@ if TYPE_CHECKING:
 
 # Where each public name lives.
 _SUBMODULES: dict[str, tuple[str, ...]] = {
-    "registry.artifacts": ("cache_file", "ensure_local", "file_md5", "transfer_progress"),
+    "registry.artifacts": ("cache_file", "ensure_local", "file_md5"),
+    "registry.progress": ("transfer_progress",),
     "registry.cache": ("ManifestCache",),
     "registry.commits": ("WriteResult",),
     "registry.diff": (

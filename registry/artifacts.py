@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
+from registry import progress
 from registry.errors import ArtifactError, ManifestError, RegistryError
 
 if TYPE_CHECKING:
@@ -157,24 +158,10 @@ def gitignore_text(filename: str) -> bytes:
     return f"/{GitWildMatchPattern.escape(filename)}\n".encode()
 
 
-_progress = False
-
-
-def transfer_progress(enabled: bool) -> None:
-    """Let DVC draw its progress bars (on stderr, when that is a terminal) for the transfers this
-    process makes from now on. Off by default: the core never prints; the CLI turns it on."""
-    global _progress
-    _progress = enabled
-    quiet_dvc()
-
-
 def quiet_dvc() -> None:
     """DVC logs progress to stdout; mreg's core never prints, so only DVC warnings get through."""
     logging.getLogger("dvc").setLevel(logging.WARNING)
-    # DVC's Tqdm bars (its own and dvc-data's) are off when their module's logger is above ERROR,
-    # and when stderr is no terminal.
-    for name in ("dvc.progress", "dvc_data.callbacks"):
-        logging.getLogger(name).setLevel(logging.ERROR if _progress else logging.CRITICAL)
+    progress.apply()  # DVC's bars only where the CLI asked for them
 
 
 def _relative_remotes_at(root: Path, rev: str) -> dict[str, Any]:
