@@ -142,7 +142,7 @@ def serve(
 
     \b
     Examples:
-        mreg serve --rev release-2026-11 --port 8000
+        mreg serve --rev iris@v3 --port 8000
         mreg serve --follow main --poll 10 --tokens /etc/mreg/tokens.yaml --host 0.0.0.0
         mreg serve --follow origin/main --fetch-timeout 30
         mreg serve --get /v1/registry
@@ -250,7 +250,11 @@ def _get(app: Any, path: str) -> None:
 )
 @click.option("--inputs", "inputs", help="A batch as a JSON list of inputs; @FILE reads a file.")
 @click.option(
-    "--url", default="http://127.0.0.1:8000", show_default=True, help="The server's base URL."
+    "--url",
+    envvar="MREG_URL",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="The server's base URL (default: the MREG_URL variable, else this).",
 )
 @click.option(
     "--token", envvar="MREG_TOKEN", help="Bearer token (default: the MREG_TOKEN variable)."
