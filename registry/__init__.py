@@ -80,6 +80,7 @@ if TYPE_CHECKING:
         is_reserved_tag,
         parse_ref,
     )
+    from registry.progress import transfer_progress
     from registry.quick import list_models_cached, resolve_cached
     from registry.registry import Registry
     from registry.snapshot import Snapshot
@@ -94,11 +95,13 @@ if TYPE_CHECKING:
         incompatible_input,
         validate_registry,
     )
+    from registry.views import model_view, pointer_view, version_rows
     from registry.yamlio import parse_manifest, render_new, render_update
 
 # Where each public name lives.
 _SUBMODULES: dict[str, tuple[str, ...]] = {
     "registry.artifacts": ("cache_file", "ensure_local", "file_md5"),
+    "registry.progress": ("transfer_progress",),
     "registry.cache": ("ManifestCache",),
     "registry.commits": ("WriteResult",),
     "registry.diff": (
@@ -179,6 +182,7 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "validate_registry",
     ),
     "registry.yamlio": ("parse_manifest", "render_new", "render_update"),
+    "registry.views": ("model_view", "pointer_view", "version_rows"),
     "registry.loaders": ("LoadedModel", "artifact_format", "load_model", "predict"),
     "registry.importers.mlflow": ("ImportedVersion", "import_mlflow"),
 }
@@ -282,11 +286,13 @@ __all__ = [
     "load_model",
     "load_stage",
     "model_path",
+    "model_view",
     "newest_servable",
     "open_repo",
     "parse_manifest",
     "parse_ref",
     "pointer_path",
+    "pointer_view",
     "predict",
     "render_new",
     "render_update",
@@ -294,7 +300,9 @@ __all__ = [
     "rfc3339",
     "train_changed",
     "train_model",
+    "transfer_progress",
     "utcnow",
     "validate_registry",
     "version_path",
+    "version_rows",
 ]

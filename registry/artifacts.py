@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
+from registry import progress
 from registry.errors import ArtifactError, ManifestError, RegistryError
 
 if TYPE_CHECKING:
@@ -160,6 +161,7 @@ def gitignore_text(filename: str) -> bytes:
 def quiet_dvc() -> None:
     """DVC logs progress to stdout; mreg's core never prints, so only DVC warnings get through."""
     logging.getLogger("dvc").setLevel(logging.WARNING)
+    progress.apply()  # DVC's bars only where the CLI asked for them
 
 
 def _relative_remotes_at(root: Path, rev: str) -> dict[str, Any]:

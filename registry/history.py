@@ -85,6 +85,20 @@ class PointerState:
         }
 
 
+@dataclass(frozen=True)
+class VersionTag:
+    """The annotated tag `<model>@v<n>` of a register commit, and whether the repository has it."""
+
+    name: str
+    commit: str
+    present: bool
+    made: bool = False
+    """True: `sync_tags` made it now."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tag": self.name, "commit": self.commit, "present": self.present, "made": self.made}
+
+
 class History(RegistryBase):
     """The registry's history: every write is a commit, so git log is the registry's log."""
 
@@ -168,3 +182,72 @@ class History(RegistryBase):
             )
             prev_target, prev_version = target, version
         return list(reversed(oldest_first))
+
+    def version_tags(self, *, rev: str | None = None) -> list[VersionTag]:
+        """The `<model>@v<n>` tag of every register commit reachable from `rev` (default HEAD),
+        oldest first, and whether it exists (tags do not travel with every clone)."""
+        root = self.root
+        present = set(plumbing.git(root, "tag", "--list", "*@v*").stdout.decode().split())
+        tags = []
+        for entry in reversed(self.log(rev=rev)):
+            if entry.action != "register" or entry.model is None or entry.version is None:
+                continue
+            name = f"{entry.model}@v{entry.version}"
+            tags.append(VersionTag(name, entry.commit, name in present))
+        return tags
+
+    def sync_tags(self, *, rev: str | None = None, push: str | None = None) -> list[VersionTag]:
+        """Recreate the missing `<model>@v<n>` tags from the register commits' trailers (the
+        commit and subject `register` tagged), and with `push` (a git remote) push them all."""
+        tags = []
+        for tag in self.version_tags(rev=rev):
+            if not tag.present:
+                fields = plumbing.git_out(
+                    self.root,
+                    "log",
+                    "-1",
+                    f"--format=%cn{_FIELD}%ce{_FIELD}%cI{_FIELD}%s",
+                    tag.commit,
+                ).split(_FIELD)
+                # Tagged as the commit's committer at its date: no identity needed (a CI
+                # checkout), and every clone that syncs makes the same tag.
+                tagger = dict(
+                    zip(
+                        ("GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_COMMITTER_DATE"),
+                        fields,
+                        strict=False,
+                    )
+                )
+                made = plumbing.git(
+                    self.root,
+                    "tag",
+                    "-a",
+                    "-m",
+                    fields[3],
+                    tag.name,
+                    tag.commit,
+                    env=tagger,
+                    check=False,
+                )
+                # A concurrent `register` may have just made it: then it is present all the same.
+                if made.returncode != 0 and not plumbing.tag_exists(self.root, tag.name):
+                    raise RegistryError(
+                        f"cannot create tag {tag.name}: {made.stderr.decode(errors='replace').strip()}"
+                    )
+                tag = VersionTag(tag.name, tag.commit, True, made=made.returncode == 0)
+            tags.append(tag)
+        if push is not None and tags:
+            pushed = plumbing.git(
+                self.root,
+                "push",
+                "--quiet",
+                push,
+                *(f"refs/tags/{t.name}" for t in tags),
+                check=False,
+            )
+            if pushed.returncode != 0:
+                raise RegistryError(
+                    f"cannot push the version tags to {push}:"
+                    f" {pushed.stderr.decode(errors='replace').strip()}"
+                )
+        return tags

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from registry.names import MODEL_NAME_RE, VERSION_ID_RE
 
@@ -28,6 +29,40 @@ def _utc(value: datetime) -> datetime:
 # A timestamp, always in UTC (a naive one is taken as UTC). Validated per field rather
 # than by a catch-all validator: manifests are parsed by the hundred thousand.
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
+
+MAX_NESTING = 64
+"""How deep a free-form map (metadata, *_info) may nest: deeper cannot be written back out."""
+
+
+def _nesting(value: Any) -> int:
+    """How many maps and lists deep `value` goes (iteratively: a deep value is no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        if children:
+            deepest = max(deepest, depth)
+            if depth > MAX_NESTING:
+                break
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _shallow(value: dict[str, Any]) -> dict[str, Any]:
+    if value and _nesting(value) > MAX_NESTING:
+        raise PydanticCustomError(
+            "too_deep",
+            "nested deeper than {limit} levels of maps and lists",
+            {"limit": MAX_NESTING},
+        )
+    return value
+
+
+# A free-form map: any YAML value, at most MAX_NESTING levels deep.
+FreeMap = Annotated[dict[str, Any], AfterValidator(_shallow)]
 
 
 class Manifest(BaseModel):
@@ -62,7 +97,7 @@ class RegistrySettings(Manifest):
     name: str | None = None
     description: str | None = None
     protected_pointers: list[str] = Field(default_factory=list)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: FreeMap = Field(default_factory=dict)
 
 
 # A metric gate condition: `accuracy >= 0.9` (a metric name, a comparison, a number).
@@ -111,7 +146,7 @@ class ModelManifest(Manifest):
     library: str | None = None
     is_public: bool = False
     labels: dict[str, str] = Field(default_factory=dict)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: FreeMap = Field(default_factory=dict)
     license: str | None = None
     created_at: UtcDatetime
     archived_at: UtcDatetime | None = None
@@ -137,14 +172,14 @@ class VersionManifest(Manifest):
     version: int = Field(ge=1)
     status: Status = Status.untrained
     artifact: Artifact | None = None
-    input_info: dict[str, Any] = Field(default_factory=dict)
-    output_info: dict[str, Any] = Field(default_factory=dict)
-    train_info: dict[str, Any] = Field(default_factory=dict)
-    import_info: dict[str, Any] = Field(default_factory=dict)
+    input_info: FreeMap = Field(default_factory=dict)
+    output_info: FreeMap = Field(default_factory=dict)
+    train_info: FreeMap = Field(default_factory=dict)
+    import_info: FreeMap = Field(default_factory=dict)
     description: str | None = None
     notes: str | None = None
     license: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: FreeMap = Field(default_factory=dict)
     visibility: Visibility | None = None
     created_at: UtcDatetime
     created_by: str | None = None

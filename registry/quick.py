@@ -25,6 +25,7 @@ from registry.cache import ManifestCache, summary_key
 from registry.errors import RegistryError
 from registry.names import LATEST, VERSION_ID_RE, VERSION_TAG_RE, parse_ref
 from registry.source import REGISTRY_ROOTS, GitSource, Source, WorkTreeSource, locate_repo
+from registry.views import model_view
 
 # Same values as registry.layout and registry.journal (importing them would import
 # pydantic and the write path; tests/test_cli_speed.py checks that they agree).
@@ -167,8 +168,9 @@ class _Reader:
         library: str | None,
         project: str | None,
         labels: Mapping[str, str],
-    ) -> list[dict[str, Any]]:
-        """The rows of `mreg model list`, sorted by name."""
+    ) -> list[tuple[dict[str, Any], list[str]]]:
+        """The models of `mreg model list` (as `model_view` shows them) and their pointer tags,
+        sorted by name."""
         names = sorted(n for n, f in self.models.items() if f.model_yaml is not None)
         paths = {n: self.models[n].model_yaml for n in names}
         loaded = self.load("ModelManifest", [p for p in paths.values() if p is not None])
@@ -189,16 +191,14 @@ class _Reader:
             chosen.append(m)
         summaries = self.summaries([m["name"] for m in chosen])
         return [
-            {
-                "name": m["name"],
-                "library": m.get("library"),
-                "project": m.get("project"),
-                "versions": summaries[m["name"]]["count"],
-                "latest": summaries[m["name"]]["latest"],
-                "pointers": sorted(self.models[m["name"]].pointers),
-                "is_public": m.get("is_public", False),
-                "archived": m.get("archived_at") is not None,
-            }
+            (
+                model_view(
+                    m,
+                    summaries[m["name"]]["count"],
+                    _latest(summaries[m["name"]]),
+                ),
+                sorted(self.models[m["name"]].pointers),
+            )
             for m in chosen
         ]
 
@@ -239,6 +239,15 @@ def resolve_cached(
         return None
 
 
+def _latest(summary: Mapping[str, Any]) -> tuple[int, str] | None:
+    latest, latest_id = summary["latest"], summary.get("latest_id")
+    if latest is None:
+        return None
+    if latest_id is None:
+        raise _Miss  # a summary cached before it held the id
+    return latest, latest_id
+
+
 def list_models_cached(
     repo: str | os.PathLike[str] | None,
     rev: str | None = None,
@@ -247,8 +256,8 @@ def list_models_cached(
     library: str | None = None,
     project: str | None = None,
     labels: Mapping[str, str] | None = None,
-) -> list[dict[str, Any]] | None:
-    """The rows `mreg model list` prints (same filters as `Snapshot.models`), or None: ask the full reader."""
+) -> list[tuple[dict[str, Any], list[str]]] | None:
+    """The models and pointer tags `mreg model list` prints (same filters as `Snapshot.models`), or None: ask the full reader."""
     try:
         reader = _Reader.open(repo, rev, REGISTRY_ROOTS)
         return reader.list_models(archived, library, project, labels or {})

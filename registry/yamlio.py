@@ -27,7 +27,25 @@ from registry.manifests import rfc3339
 
 M = TypeVar("M", bound=BaseModel)
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    """The fast safe loader; a number Python refuses to read is a YAML error with its line."""
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            return int(super().construct_yaml_int(node))
+        except ValueError as exc:  # more than sys.get_int_max_str_digits() digits
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"integer too large to read ({exc.args[0].split(';')[0]})",
+                node.start_mark,
+            ) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 _resolver = yaml.resolver.Resolver()
 _STR_TAG = "tag:yaml.org,2002:str"
 
@@ -151,6 +169,8 @@ def load_document(data: bytes | str, file: str) -> CommentedMap:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise ManifestError(f"malformed YAML: {exc}", file=file, line=line) from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise ManifestError(f"malformed YAML: {exc}", file=file) from None
     if doc is None:
         doc = CommentedMap()
     if not isinstance(doc, CommentedMap):
@@ -168,7 +188,7 @@ def key_line(data: bytes | str, loc: tuple[int | str, ...]) -> int | None:
     """The 1-based line of the key at `loc` (a pydantic error location), best effort."""
     try:
         node: Any = _round_trip().load(data)
-    except RuamelYAMLError:
+    except (RuamelYAMLError, ValueError):
         return None
     line: int | None = None
     for part in loc:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from litestar import Litestar
+from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.middleware import DefineMiddleware
 
 from registry import Registry
@@ -41,6 +42,7 @@ def create_app(
     write_mode: str = "commit",
     max_upload: int = DEFAULT_MAX_UPLOAD,
     usage_url: str | None = None,
+    allowed_hosts: list[str] | None = None,
 ) -> Litestar:
     """A Litestar app serving the registry `repo` at `rev` (or following branch `follow`).
 
@@ -49,6 +51,8 @@ def create_app(
     write_mode: "commit" (writes commit to the served branch) or "branch" (to new branches).
     usage_url: a shared usage store (`postgresql://...`); default: SQLite at `usage_path`
     (default `.git/mreg/usage.sqlite`).
+    allowed_hosts: answer only requests whose Host header is one of these (Litestar's
+    AllowedHostsConfig: `host` or `host:port`, `*.domain`); None answers any Host.
     Raises RegistryError when the revision or the usage store cannot be loaded.
     """
     writes = check_settings(write_mode, max_upload)
@@ -77,6 +81,11 @@ def create_app(
         on_shutdown=[runtime.shutdown],
         openapi_config=OPENAPI,
         request_max_body_size=max_body,
+        allowed_hosts=(
+            AllowedHostsConfig(allowed_hosts=allowed_hosts, www_redirect=False)
+            if allowed_hosts
+            else None
+        ),
         debug=False,
         logging_config=None,  # the process configures logging (mreg serve, uvicorn, tests)
     )

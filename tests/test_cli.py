@@ -94,7 +94,8 @@ def test_reads_print_tables_and_json(root: Path, artifact: Path) -> None:
     ]
     assert out[1].split() == ["iris", "sklearn", "-", "2", "v2", "prod", "yes", "no"]
     rows = json.loads(ok(root, "model", "list", "--json").stdout)
-    assert rows[0]["name"] == "iris" and rows[0]["latest"] == 2
+    assert rows[0]["name"] == "iris" and rows[0]["latest"]["version"] == 2
+    assert rows[0]["versions_count"] == 2
     resolved = json.loads(ok(root, "resolve", "iris:prod", "--json").stdout)
     assert {k: resolved[k] for k in ("ref", "model", "version", "chain")} == {
         "ref": "iris:prod",
@@ -110,7 +111,25 @@ def test_reads_print_tables_and_json(root: Path, artifact: Path) -> None:
     pointers = json.loads(ok(root, "pointer", "list", "--json").stdout)
     assert [(p["ref"], p["version"]) for p in pointers] == [("iris:prod", 1)]
     model = json.loads(ok(root, "model", "show", "iris", "--json").stdout)
-    assert model["model"]["labels"] == {"team": "ml"} and len(model["versions"]) == 2
+    assert model["labels"] == {"team": "ml"} and len(model["versions"]) == 2
+    assert model["pointers"][0]["resolves_to"]["version"] == 1
+
+
+def test_model_json_is_the_apis_shape(showcase: Showcase) -> None:
+    """`model list --json` and `model show --json` print a model as GET /v1/models[/{m}] does
+    (the API adds `last_used_at`, from the server's usage records)."""
+    listed = json.loads(ok(showcase.root, "model", "list", "--json").stdout)
+    api = json.loads(ok(showcase.root, "serve", "--get", "/v1/models?limit=100").stdout)["models"]
+    assert api, "the showcase has public models"
+    by_name = {m["name"]: m for m in listed}
+    for model in api:
+        assert model.pop("last_used_at") is None
+        assert by_name[model["name"]] == model
+    shown = json.loads(ok(showcase.root, "model", "show", "iris", "--json").stdout)
+    served = json.loads(ok(showcase.root, "serve", "--get", "/v1/models/iris").stdout)
+    served.pop("last_used_at")
+    assert shown == served
+    assert shown["latest"] == {"version": 3, "id": shown["versions"][2]["id"]}
 
 
 def test_resolve_at_a_revision(showcase: Showcase) -> None:

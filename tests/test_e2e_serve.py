@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,10 +49,11 @@ def test_serve_and_invoke_over_http(server: str, registry: Registry) -> None:
     assert cli.returncode == 0, cli.stderr
     assert json.loads(cli.stdout)["outputs"][0]["label"] == "setosa"
 
-    by_id = subprocess.run(
-        [*MREG, "invoke", version.id, "--inputs", json.dumps([VIRGINICA]), "--url", server],
+    by_id = subprocess.run(  # the server's URL from MREG_URL
+        [*MREG, "invoke", version.id, "--inputs", json.dumps([VIRGINICA])],
         capture_output=True,
         text=True,
+        env={**os.environ, "MREG_URL": server},
     )
     assert by_id.returncode == 0, by_id.stderr
     assert json.loads(by_id.stdout)["outputs"][0]["label"] == "virginica"
@@ -82,6 +84,18 @@ def test_invoke_without_a_server_is_one_error_line(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert r.stderr.startswith(f"error: cannot reach http://127.0.0.1:{port}")
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_invoke_reads_the_server_url_from_mreg_url() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    r = subprocess.run(
+        [*MREG, "invoke", "iris", "--data", "[1]"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MREG_URL": url},
+    )
+    assert r.returncode == 1
+    assert r.stderr.startswith(f"error: cannot reach {url}")
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import skops.io
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
 
 from registry import Registry
 
@@ -34,6 +38,35 @@ def test_rebuilding_the_examples_changes_nothing(tmp_path: Path) -> None:
         ["git", "rev-parse", "HEAD"], cwd=clone, capture_output=True, text=True, check=True
     ).stdout
     assert after == head
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True, check=True
+    ).stdout
+    assert status == ""
+
+
+def test_registering_into_the_example_remote_leaves_git_status_clean(tmp_path: Path) -> None:
+    """The example DVC remote is in the work tree: what a user pushes to it is ignored, while a
+    fresh clone still has (and pulls offline) the example registry's own objects."""
+    clone = tmp_path / "mreg"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    mreg = [sys.executable, "-c", "from tool.cli import main; main()"]
+    pulled = subprocess.run([*mreg, "pull"], cwd=clone, capture_output=True, text=True, env=env)
+    assert pulled.returncode == 0, pulled.stderr
+    artifact = tmp_path / "model.skops"
+    x, y = load_iris(return_X_y=True)
+    skops.io.dump(LogisticRegression(C=3.0, max_iter=500).fit(x, y), artifact)
+    done = subprocess.run(
+        [*mreg, "register", "iris", str(artifact)],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "register v4" in done.stdout
+    objects = list((clone / "examples" / "storage" / "files").rglob("*"))
+    assert len([p for p in objects if p.is_file()]) > 9  # the new object is in the remote
     status = subprocess.run(
         ["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True, check=True
     ).stdout

@@ -42,8 +42,24 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: floa
     pytest.fail(f"server not ready after {timeout}s:\n{log.read_text()}")
 
 
+def wait_for_line(
+    log: Path, prefix: str, proc: subprocess.Popen[bytes], timeout: float = 120
+) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in log.read_text().splitlines():
+            if line.startswith(prefix):
+                return line
+        if proc.poll() is not None:
+            break
+        time.sleep(0.3)
+    pytest.fail(f"make serve printed no {prefix!r}:\n{log.read_text()}")
+
+
 @pytest.mark.slow
-def test_readme_quickstart_runs_verbatim(tmp_path: Path) -> None:
+def test_readme_quickstart_runs_verbatim(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     clone = tmp_path / "mreg"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     venv = Path(sys.prefix)
@@ -51,14 +67,32 @@ def test_readme_quickstart_runs_verbatim(tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
     # Reuse this test run's environment: `-o` tells make the venv stamp is up to date.
     serve = subprocess.Popen(
-        ["make", "-o", f"{venv}/.installed", "serve", f"VENV={venv}", f"PORT={port}", "POLL=1"],
+        [
+            "make",
+            "-o",
+            f"{venv}/.installed-serve",
+            "serve",
+            f"VENV={venv}",
+            f"PORT={port}",
+            "POLL=1",
+        ],
         cwd=clone,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},  # this checkout's code, not the venv's install
     )
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz", serve, log)
+        # `make serve` times one prediction from its start (here without the venv install,
+        # which bench/first_prediction.sh includes) and prints it.
+        first = wait_for_line(log, "mreg: first prediction ", serve)
+        with capsys.disabled():
+            print(f"\n{first}")
+        assert re.fullmatch(r"mreg: first prediction \d+\.\d s after make serve started", first)
+        # The clone has its version tags back (`mreg tags --sync`), as the README says.
+        tags = subprocess.run(["git", "tag"], cwd=clone, capture_output=True, text=True).stdout
+        assert {"iris@v1", "iris@v2", "iris@v3"} <= set(tags.split())
         commands = quickstart_commands((clone / "README.md").read_text())
         script = ["set -e"]
         for i, command in enumerate(commands):
@@ -71,7 +105,7 @@ def test_readme_quickstart_runs_verbatim(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=300,
-            env={**os.environ, "PATH": f"{venv}/bin:{os.environ['PATH']}"},
+            env={**os.environ, "PATH": f"{venv}/bin:{os.environ['PATH']}", "PYTHONPATH": str(ROOT)},
         )
         assert done.returncode == 0, done.stdout + done.stderr
         parts = re.split(r"^@@@ (\d+)\n", done.stdout, flags=re.M)[1:]
@@ -107,6 +141,12 @@ def test_readme_quickstart_runs_verbatim(tmp_path: Path) -> None:
         jobs = json.loads(out[11])
         listed = jobs["jobs"] if isinstance(jobs, dict) else jobs
         assert {j["version"] for j in listed} >= {1, 2, 3, 4}
+
+        # The new artifact went to the example remote inside the work tree: git status is clean.
+        status = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True
+        ).stdout
+        assert status == ""
     finally:
         os.killpg(serve.pid, signal.SIGTERM)
         serve.wait(timeout=30)

@@ -7,6 +7,7 @@ run by `dvc repro` in a real git repository with a local DVC remote.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -263,6 +264,18 @@ def test_a_gate_that_fails_keeps_the_version_but_moves_no_pointer(tmp_path: Path
     snap = reg.snapshot("HEAD")
     assert snap.version("wine", 1).status == Status.trained
     assert snap.pointer_tags("wine") == []
+
+
+def test_train_run_json_is_the_results_and_nothing_else(tmp_path: Path) -> None:
+    reg = trainable(tmp_path / "reg")
+    result = CliRunner().invoke(
+        cli, ["--repo", str(reg.root), "train", "run", "wine", "--point", "prod", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    (trained,) = json.loads(result.stdout)
+    assert (trained["model"], trained["version"], trained["status"]) == ("wine", 1, "trained")
+    assert trained["pointed"] == ["prod"] and trained["id"].startswith("mv_")
+    assert "accuracy" in trained["metrics"]
 
 
 def test_uncommitted_data_is_refused_before_any_commit(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -30,6 +30,14 @@ def _repo_after_command(ctx: click.Context, param: click.Parameter, value: str |
     # `mreg serve --repo X` names the same repository as `mreg --repo X serve`.
     if value is not None:
         ctx.ensure_object(State).repo_path = value
+
+
+def _usage_error(exc: click.UsageError) -> NoReturn:
+    """A usage mistake is a mistake like any other: one `error:` line, exit code 1 (click's own
+    `Usage:` block and exit code 2 would be the only exception to the rule)."""
+    hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+    click.secho(f"error: {exc.format_message()}{hint}", fg="red", err=True)
+    raise click.exceptions.Exit(1)
 
 
 class MregGroup(click.Group):
@@ -62,6 +70,20 @@ class MregGroup(click.Group):
                 raise
             click.secho(f"error: {exc}", fg="red", err=True)
             ctx.exit(1)
+        except click.UsageError as exc:  # a subcommand's own arguments
+            _usage_error(exc)
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:  # this group's own options
+            _usage_error(exc)
 
     # Command modules are imported when their command runs, not all at start-up:
     # `mreg resolve` pays for tool/repo_cmd.py only. A module adds its commands to
@@ -202,6 +224,13 @@ def parse_pairs(pairs: Iterable[str], what: str) -> dict[str, str]:
             raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint=what)
         out[key] = value
     return out
+
+
+def show_progress(as_json: bool) -> None:
+    """DVC's transfer progress on a terminal (stderr), never with --json or without a TTY."""
+    from registry import transfer_progress
+
+    transfer_progress(not as_json and sys.stderr.isatty())
 
 
 def fail(message: str) -> None:

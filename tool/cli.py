@@ -16,6 +16,7 @@ cli.lazy_commands = {
     **dict.fromkeys(("serve", "invoke"), "tool.serve_cmd"),
     "train": "tool.train_cmd",
     "import": "tool.import_cmd",
+    "tags": "tool.tags_cmd",
 }
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from registry import RegistryError, list_models_cached
+from registry import RegistryError, list_models_cached, model_view, pointer_view, version_rows
 from tool.base import (
     State,
     cli,
@@ -21,7 +21,7 @@ from tool.base import (
 from tool.repo_cmd import echo_write, write_kwargs, write_options
 
 if TYPE_CHECKING:
-    from registry import Registry
+    from registry import Pointer, Registry, Snapshot
 
 
 @cli.group()
@@ -184,17 +184,15 @@ def show(reg: Registry, name: str, rev: str | None, as_json: bool) -> None:
     versions = snap.versions(name)
     pointers = snap.pointers(name)
     latest = snap.latest(name)
-    if as_json:
-        echo_json(
-            {
-                "model": m,
-                "latest": latest.version if latest else None,
-                "versions": [
-                    {"version": v.version, "id": v.id, "status": v.status} for v in versions
-                ],
-                "pointers": [p.to_dict() for p in pointers],
-            }
+    if as_json:  # as GET /v1/models/{m} shows it (without the server's last_used_at)
+        view = model_view(
+            m.model_dump(mode="json"),
+            len(versions),
+            None if latest is None else (latest.version, latest.id),
         )
+        view["versions"] = version_rows(versions)
+        view["pointers"] = [_pointer_view(snap, p) for p in pointers]
+        echo_json(view)
         return
     for key, value in m.model_dump(exclude_none=True).items():
         if value not in ({}, []):
@@ -218,6 +216,14 @@ def show(reg: Registry, name: str, rev: str | None, as_json: bool) -> None:
     if pointers:
         click.echo("")
         echo_table(["pointer", "target"], [(p.tag, p.target) for p in pointers])
+
+
+def _pointer_view(snap: Snapshot, pointer: Pointer) -> dict[str, Any]:
+    try:
+        resolution = snap.resolve(f"{pointer.model}:{pointer.tag}")
+    except RegistryError as exc:
+        return pointer_view(pointer, None, str(exc))
+    return pointer_view(pointer, resolution.version)
 
 
 @model.command("list")
@@ -257,36 +263,31 @@ def list_models(
         snap = state.registry().snapshot(rev)
         models = snap.models(**filters)
         summaries = snap.version_summaries(m.name for m in models)
-        rows = [
-            {
-                "name": m.name,
-                "library": m.library,
-                "project": m.project,
-                "versions": summaries[m.name].count,
-                "latest": summaries[m.name].latest,
-                "pointers": snap.pointer_tags(m.name),
-                "is_public": m.is_public,
-                "archived": m.archived,
-            }
-            for m in models
-        ]
-    if as_json:
-        echo_json(rows)
+        rows = []
+        for m in models:
+            summary = summaries[m.name]
+            latest = None
+            if summary.latest is not None and summary.latest_id is not None:
+                latest = (summary.latest, summary.latest_id)
+            view = model_view(m.model_dump(mode="json"), summary.count, latest)
+            rows.append((view, snap.pointer_tags(m.name)))
+    if as_json:  # each model as GET /v1/models lists it
+        echo_json([view for view, _ in rows])
         return
     echo_table(
         ["name", "library", "project", "versions", "latest", "pointers", "public", "archived"],
         [
             (
-                r["name"],
-                r["library"],
-                r["project"],
-                r["versions"],
-                f"v{r['latest']}" if r["latest"] else None,
-                ",".join(r["pointers"]) or None,
-                "yes" if r["is_public"] else "no",
-                "yes" if r["archived"] else "no",
+                v["name"],
+                v["library"],
+                v["project"],
+                v["versions_count"],
+                f"v{v['latest']['version']}" if v["latest"] else None,
+                ",".join(tags) or None,
+                "yes" if v["is_public"] else "no",
+                "yes" if v.get("archived_at") else "no",
             )
-            for r in rows
+            for v, tags in rows
         ],
     )
 

@@ -55,7 +55,7 @@ def list_pointers(reg: Registry, model: str | None, rev: str | None, as_json: bo
 
     \b
     Example:
-        mreg pointer list iris --rev release-2026-11
+        mreg pointer list iris --rev iris@v3
     """
     snap = reg.snapshot(rev, models=[model] if model is not None else None)
     if model is not None:

@@ -18,6 +18,7 @@ from tool.base import (
     parse_pairs,
     pass_registry,
     rev_option,
+    show_progress,
 )
 
 if TYPE_CHECKING:
@@ -181,6 +182,7 @@ def register(
         mreg register iris model.skops --metric accuracy=0.97 --point prod
         mreg register churn --untrained --create
     """
+    show_progress(as_json)
     result = reg.register(
         model,
         artifact,
@@ -218,7 +220,7 @@ def resolve(state: State, ref: str, rev: str | None, as_json: bool) -> None:
     \b
     Example:
         mreg resolve iris:prod
-        mreg resolve iris:prod --rev release-2026-11 --json
+        mreg resolve iris:prod --rev iris@v3 --json
     """
     # From the parse cache when it holds everything (no pydantic, no GitPython); else the full reader.
     res = resolve_cached(state.repo_path, ref, rev)
@@ -269,6 +271,7 @@ def pull(reg: Registry, refs: tuple[str, ...], rev: str | None, as_json: bool) -
     Example:
         mreg pull iris:prod churn:v1
     """
+    show_progress(as_json)
     done = reg.pull(refs, rev=rev)
     if as_json:
         echo_json([{"ref": ref, "path": str(path), "copied": copied} for ref, path, copied in done])

@@ -29,6 +29,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def loopback_hosts(host: str, port: int) -> list[str]:
+    """The Host values a loopback bind without tokens answers (no DNS rebinding name can pass)."""
+    bound = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    names = {"localhost", "*.localhost", "127.0.0.1", "[::1]", *LOOPBACK_NAMES, bound}
+    return sorted({*names, *(f"{name}:{port}" for name in names)})
+
+
 @cli.command()
 @click.option(
     "--rev", default=None, help="Serve this git revision (branch, tag, sha).  [default: HEAD]"
@@ -135,7 +142,7 @@ def serve(
 
     \b
     Examples:
-        mreg serve --rev release-2026-11 --port 8000
+        mreg serve --rev iris@v3 --port 8000
         mreg serve --follow main --poll 10 --tokens /etc/mreg/tokens.yaml --host 0.0.0.0
         mreg serve --follow origin/main --fetch-timeout 30
         mreg serve --get /v1/registry
@@ -164,6 +171,11 @@ def serve(
         "write_mode": write_mode,
         "max_upload": max_upload,
         "usage_url": usage_url or None,
+        # Without tokens, a loopback server answers only loopback Host names: a web page that
+        # rebinds its own name to 127.0.0.1 cannot read or invoke it.
+        "allowed_hosts": loopback_hosts(host, port)
+        if not tokens and is_loopback(host) and get_path is None
+        else None,
     }
     app = create_app(**{**options, "tokens": tokens})
     if get_path is not None:
@@ -238,7 +250,11 @@ def _get(app: Any, path: str) -> None:
 )
 @click.option("--inputs", "inputs", help="A batch as a JSON list of inputs; @FILE reads a file.")
 @click.option(
-    "--url", default="http://127.0.0.1:8000", show_default=True, help="The server's base URL."
+    "--url",
+    envvar="MREG_URL",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="The server's base URL (default: the MREG_URL variable, else this).",
 )
 @click.option(
     "--token", envvar="MREG_TOKEN", help="Bearer token (default: the MREG_TOKEN variable)."

@@ -249,7 +249,7 @@ def diff_cmd(registry: Registry, rev1: str, rev2: str | None, output: str, as_js
     \b
     Examples:
         mreg diff origin/main
-        mreg diff release-2026-11 main --format json
+        mreg diff iris@v3 main --format json
         mreg diff origin/main HEAD --format markdown > comment.md
     """
     result = diff_registry(registry, rev1, rev2)

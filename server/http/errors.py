@@ -44,6 +44,7 @@ STATUS_MEANINGS = {
     404: "Not found; without a token, private models and versions are not found either",
     409: "The request conflicts with the registry: no servable version, or pins that disagree",
     413: "The body is larger than the server's limit",
+    415: "The body is not of a media type this operation takes (application/json)",
     422: "The model rejected the input, or the body has neither data nor inputs",
     500: "Unexpected server error (the server log has the details)",
     503: "Not ready, or the model's artifact cannot be fetched or loaded",

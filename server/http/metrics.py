@@ -23,7 +23,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4"
 class _Scrape:
     """The app's registry as one caller may see it: series of hidden models left out."""
 
-    def __init__(self, registry: CollectorRegistry, hidden: Callable[[str], bool] | None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, hidden: Callable[[dict[str, str]], bool] | None
+    ) -> None:
         self.registry = registry
         self.hidden = hidden
 
@@ -31,23 +33,28 @@ class _Scrape:
         hidden = self.hidden
         for metric in self.registry.collect():
             if hidden is not None:
-                metric.samples = [
-                    s
-                    for s in metric.samples
-                    if MODEL_LABEL not in s.labels or not hidden(s.labels[MODEL_LABEL])
-                ]
+                metric.samples = [s for s in metric.samples if not hidden(s.labels)]
             yield metric
 
 
 def scrape(runtime: Runtime, reader: bool) -> Response[bytes]:
-    """The `/metrics` response for a caller: private models' series need a read token."""
-    hidden: Callable[[str], bool] | None = None
+    """The `/metrics` response for a caller: private models' and versions' series need a read
+    token."""
+    hidden: Callable[[dict[str, str]], bool] | None = None
     if not reader:
-        models = runtime.served.models
+        served = runtime.served
+        shown = {
+            name: {v.id for v in served.versions[name] if v.visibility != "private"}
+            for name, model in served.models.items()
+            if model.is_public
+        }
 
-        def hidden(name: str) -> bool:
-            model = models.get(name)
-            return model is None or not model.is_public  # gone from the revision: not shown
+        def hidden(labels: dict[str, str]) -> bool:
+            name = labels.get(MODEL_LABEL)
+            if name is None:
+                return False
+            ids = shown.get(name)  # None: private, or gone from the revision: not shown
+            return ids is None or ("model_id" in labels and labels["model_id"] not in ids)
 
     text = generate_latest(_Scrape(runtime.metrics.registry, hidden))
     return Response(text, media_type=CONTENT_TYPE)

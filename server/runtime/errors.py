@@ -74,6 +74,11 @@ class BodyTooLarge(ApiError):
     status = 413
 
 
+class UnsupportedMediaType(ApiError):
+    code = "unsupported_media_type"
+    status = 415
+
+
 class Md5Mismatch(ApiError):
     code = "md5_mismatch"
     status = 400

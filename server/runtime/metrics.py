@@ -5,9 +5,10 @@ Names: `mreg_http_requests_total`, `mreg_http_request_duration_seconds`,
 `mreg_reload_failures_total`, `mreg_usage_dropped_total` and the gauges
 `mreg_models_loaded`, `mreg_revision_info`, `mreg_revision_loaded_timestamp_seconds`.
 
-Series labelled with a private model (its name, version and id) are left out
-of a scrape unless it presents a token with the read scope (or the server has
-no tokens): a metric never names a model the caller may not see.
+Series labelled with a private model (its name, version and id), or with a
+private version of a public model, are left out of a scrape unless it presents
+a token with the read scope (or the server has no tokens): a metric never names
+a model or version the caller may not see.
 """
 
 from __future__ import annotations

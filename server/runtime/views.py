@@ -20,39 +20,35 @@ def model_dict(
     runtime: Runtime, served: Served, model: ModelManifest, *, full: bool, viewer: Viewer
 ) -> dict[str, Any]:
     """A model as `viewer` may see it: its hidden (private) versions are left out."""
-    out = model.model_dump(mode="json")
     versions = visibility.versions(served, model, viewer)
     latest = core.newest_servable(versions)
-    out["latest"] = None if latest is None else {"version": latest.version, "id": latest.id}
-    out["versions_count"] = len(versions)
+    out = core.model_view(
+        model.model_dump(mode="json"),
+        len(versions),
+        None if latest is None else (latest.version, latest.id),
+    )
     out["last_used_at"] = iso(runtime.usage.last_used.get(model.name))
     if full:
-        out["versions"] = [
-            {
-                "version": v.version,
-                "id": v.id,
-                "status": v.status.value,
-                "deprecated": v.deprecated,
-                "format": v.artifact.format if v.artifact else None,
-            }
-            for v in versions
-        ]
+        out["versions"] = core.version_rows(versions)
         out["pointers"] = [pointer_dict(served, p, viewer) for p in served.pointers[model.name]]
     return out
 
 
 def pointer_dict(served: Served, pointer: core.Pointer, viewer: Viewer) -> dict[str, Any]:
-    """A pointer and where it resolves; a hidden target is `null`, like a missing one."""
-    out = pointer.to_dict()
+    """A pointer and where it resolves; a hidden target is `null` (both fields), like a missing
+    one."""
     try:
         resolution = visibility.resolve_ref(
             served, core.parse_ref(f"{pointer.model}:{pointer.tag}"), viewer
         )
-        out["resolves_to"] = {"version": resolution.version.version, "id": resolution.version.id}
     except RegistryError as exc:
-        out["resolves_to"] = None
-        out["error"] = str(exc)
-    return out
+        out = core.pointer_view(pointer, None, str(exc))
+        if not viewer.reader:
+            # Its target may be a hidden version's id: a pointer that does not resolve for
+            # this caller shows no target, whether it leads to a hidden or a missing version.
+            out["target"] = None
+        return out
+    return core.pointer_view(pointer, resolution.version)
 
 
 def registry_dict(runtime: Runtime, viewer: Viewer) -> dict[str, Any]:

@@ -10,6 +10,7 @@ The routes are left out of the OpenAPI schema.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,9 +37,11 @@ from server.runtime.views import model_dict, pointer_dict
 from server.ui.views import (
     Viewer,
     example_input,
+    hides_state,
     human_size,
     metric_charts,
     metrics_of,
+    page_viewer,
     pointer_histories,
     readable_model,
     visible_diff,
@@ -125,12 +128,12 @@ async def at_revision(
 ) -> Page:
     """The page dependency of the registry's pages: the served revision, or `?rev=` from git."""
     served = runtime.served if not rev else await anyio.to_thread.run_sync(runtime.served_at, rev)
-    return Page(request, runtime, Viewer(caller), served, rev)
+    return Page(request, runtime, page_viewer(runtime, caller), served, rev)
 
 
 def anywhere(request: Request[Any, Any, Any], runtime: RuntimeDep, caller: Caller) -> Page:
     """The page dependency of pages that show no revision (the diff, the token form)."""
-    return Page(request, runtime, Viewer(caller))
+    return Page(request, runtime, page_viewer(runtime, caller))
 
 
 PageDep = NamedDependency[Page]
@@ -208,24 +211,32 @@ async def model_page(ui: PageDep, model: FromPath[str]) -> Template:
     pointers = []
     for p in served.pointers[model]:
         row = pointer_dict(served, p, who.api)
-        try:
-            row["chain"] = list(served.snapshot.resolve(f"{model}:{p.tag}").chain)
-        except RegistryError as exc:
-            row["chain"], row["error"] = [], str(exc)
+        row["chain"] = []
+        if row["resolves_to"] is not None:  # else the chain may name a hidden version
+            try:
+                row["chain"] = list(served.snapshot.resolve(f"{model}:{p.tag}").chain)
+            except RegistryError as exc:
+                row["error"] = str(exc)
         pointers.append(row)
     histories = await anyio.to_thread.run_sync(
         pointer_histories, runtime.registry, served, model, [p.tag for p in served.pointers[model]]
     )
+    histories = {
+        tag: [h for h in states if not hides_state(served, manifest, who, h)]
+        for tag, states in histories.items()
+    }
     latest = info["latest"]
     latest_version = by_number.get(latest["version"]) if latest else None
     base = str(ui.request.base_url).rstrip("/")
     curl = None
     if latest:
+        # Every value is shell-quoted: the example comes from a manifest, the base from Host.
+        url = f"{base}/v1/models/{model}/invoke?modelId={latest['id']}"
         curl = (
-            f"curl -s -X POST '{base}/v1/models/{model}/invoke?modelId={latest['id']}'"
+            f"curl -s -X POST {shlex.quote(url)}"
             " -H 'Content-Type: application/json'"
             + ("" if manifest.is_public else ' -H "Authorization: Bearer $MREG_TOKEN"')
-            + f" -d '{example_input(latest_version)}'"
+            + f" -d {shlex.quote(example_input(latest_version))}"
         )
     tags_of: dict[int, list[str]] = {}
     for row in pointers:

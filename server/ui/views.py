@@ -50,6 +50,68 @@ class Viewer:
         return model.is_public and (current is None or current.is_public)
 
 
+@dataclass(frozen=True)
+class PageViewer(ApiViewer):
+    """The API's viewer, with the served revision's privacy applied at every revision.
+
+    A version private at the served revision (by id), or any version of a model
+    private there, stays hidden at every other revision a page or a diff shows.
+    """
+
+    hidden_ids: frozenset[str] = frozenset()
+    private_models: frozenset[str] = frozenset()
+
+    def sees(self, model: ModelManifest) -> bool:
+        return super().sees(model) and model.name not in self.private_models
+
+    def sees_version(self, model: ModelManifest, version: VersionManifest) -> bool:
+        return super().sees_version(model, version) and version.id not in self.hidden_ids
+
+
+def _served_privacy(served: Served) -> tuple[frozenset[str], frozenset[str]]:
+    """The ids of versions hidden at `served` from anonymous callers, and its private models."""
+    key = ("page_privacy", "")
+    found = served.public_memo.get(key)
+    if found is None:
+        private = frozenset(n for n, m in served.models.items() if not m.is_public)
+        ids = frozenset(
+            v.id
+            for name in served.models  # served.versions may be lazy: index it by name
+            for v in served.versions[name]
+            if name in private or v.visibility == "private"
+        )
+        found = served.public_memo[key] = (ids, private)
+    return found
+
+
+def page_viewer(runtime: Runtime, caller: ApiViewer) -> Viewer:
+    """Who looks at a page: the caller, with the served revision's privacy at every revision."""
+    if caller.reader:
+        return Viewer(caller)
+    ids, private = _served_privacy(runtime.served)
+    return Viewer(PageViewer(caller.reader, caller.token, ids, private))
+
+
+def hides_state(
+    served: Served, manifest: ModelManifest, who: Viewer, state: dict[str, Any]
+) -> bool:
+    """Whether a pointer history state names a version `who` may not see (its number or id)."""
+    if who.private:
+        return False
+    by_number = {v.version: v for v in served.versions.get(manifest.name, [])}
+    ids = who.api.hidden_ids if isinstance(who.api, PageViewer) else frozenset()
+    for target, number in (
+        (state["target"], state["version"]),
+        (state["from_target"], state["from_version"]),
+    ):
+        if target in ids:
+            return True
+        found = by_number.get(number) if number is not None else None
+        if found is not None and not who.api.sees_version(manifest, found):
+            return True
+    return False
+
+
 def readable_model(server: Runtime, served: Served, who: Viewer, name: str) -> ModelManifest:
     """The model, or the same not-found error a missing one gives when `who` may not read it."""
     manifest = served.models.get(name)
@@ -190,4 +252,36 @@ def visible_diff(server: Runtime, who: Viewer, base: str, head: str) -> dict[str
     for kind in ("models", "versions", "pointers"):
         out[kind] = [c for c in out[kind] if c["model"] not in hidden]
     out["unreadable"] = [t for t in out["unreadable"] if not any(h in t for h in hidden)]
+    _hide_versions(out, snapshots, names - hidden, who)
     return out
+
+
+def _hide_versions(out: dict[str, Any], snapshots: list[Any], names: set[str], who: Viewer) -> None:
+    """Drop the changes of versions private at either side or at the served revision, and blank
+    the pointer sides and comparisons that name them (their number or id)."""
+    ids = set(who.api.hidden_ids) if isinstance(who.api, PageViewer) else set()
+    secret: set[tuple[str, int]] = set()
+    for snap in snapshots:
+        for name in names:
+            if not snap.has_model(name):
+                continue
+            try:
+                versions = snap.versions(name)
+            except RegistryError:
+                continue
+            for v in versions:
+                if v.visibility == "private" or v.id in ids:
+                    secret.add((name, v.version))
+                    ids.add(v.id)
+    out["versions"] = [
+        c
+        for c in out["versions"]
+        if (c["model"], c["version"]) not in secret and c["id"] not in ids
+    ]
+    for c in out["versions"]:
+        if (c["model"], c["replaces"]) in secret:
+            c["replaces"], c["metrics"] = None, []
+    for p in out["pointers"]:
+        for side in ("old", "new"):
+            if (p["model"], p[f"{side}_version"]) in secret or p[f"{side}_target"] in ids:
+                p[f"{side}_target"] = p[f"{side}_version"] = None

@@ -11,13 +11,14 @@ from litestar import Controller, Response, post
 from registry import REF_PATTERN, parse_ref
 from server.http.auth import Invoker
 from server.http.errors import errors
+from server.http.media import json_body
 from server.http.openapi import ONE_OF_DATA_OR_INPUTS, json_response
 from server.http.params import ModelIdQuery, ModelName, PointerQuery, VersionQuery
 from server.runtime import LATEST, Call, InvokeResponse, Pin, PinKind, visibility
 from server.runtime.invoker import one_or_batch
 from server.runtime.pins import query_pins
 
-INFERENCE_ERRORS = errors(400, 401, 403, 404, 409, 413, 422, 503)
+INFERENCE_ERRORS = errors(400, 401, 403, 404, 409, 413, 415, 422, 503)
 
 
 class InvokeRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -47,6 +48,7 @@ class InferenceController(Controller):
             "expects": 'a JSON body {"data": x} for one input or {"inputs": [x, ...]}',
             "usage": "invoke",
         },
+        guards=[json_body],
         responses=INFERENCE_ERRORS,
     )
     async def invoke(
@@ -71,6 +73,7 @@ class InferenceController(Controller):
         },
         status_code=200,
         summary="Run a pipeline reference (iris:prod) on inputs",
+        guards=[json_body],
         responses=INFERENCE_ERRORS,
     )
     async def create_run(

@@ -22,6 +22,7 @@ from server.http.openapi import JSON, OCTET_STREAM
 from server.protocols.v2.types import (
     DTYPES,
     HEADER_LENGTH,
+    MAX_DIMENSIONS,
     SCHEMA_TYPES,
     V2BinarySize,
     V2InferRequest,
@@ -116,6 +117,10 @@ def _input_array(tensor: V2Tensor, binary: memoryview, offset: int) -> tuple[np.
     shape = [int(d) for d in tensor.shape]  # whole numbers (V2Tensor checks)
     if any(d < 0 for d in shape):
         raise InvalidRequest(f"input {tensor.name!r}: negative dimension in shape")
+    if len(shape) > MAX_DIMENSIONS:
+        raise InvalidInputError(
+            f"input {tensor.name!r}: shape has {len(shape)} dimensions, at most {MAX_DIMENSIONS}"
+        )
     given = tensor.parameters.binary_data_size if tensor.parameters else None
     if given is not None:
         size = int(given)
@@ -138,7 +143,7 @@ def _input_array(tensor: V2Tensor, binary: memoryview, offset: int) -> tuple[np.
     else:
         try:
             flat = np.asarray(tensor.data, dtype=dtype).reshape(-1)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:  # Overflow: 500 as INT8
             raise InvalidInputError(
                 f"input {tensor.name!r}: data is not {tensor.datatype}: {exc}"
             ) from None
@@ -154,7 +159,10 @@ def _input_array(tensor: V2Tensor, binary: memoryview, offset: int) -> tuple[np.
                 f"input {tensor.name!r}: BYTES values must be UTF-8 text"
             ) from None
         flat = np.array(texts, dtype=object)
-    return flat.reshape(shape), offset
+    try:
+        return flat.reshape(shape), offset
+    except ValueError:  # [9223372036854775807, 0]: no values, but more than an array can hold
+        raise InvalidInputError(f"input {tensor.name!r}: shape {shape} is too large") from None
 
 
 def rows(model: str, arrays: dict[str, np.ndarray], version: VersionManifest) -> list[Any]:

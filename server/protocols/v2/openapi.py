@@ -144,5 +144,5 @@ READY = "Whether the version is servable (Open Inference Protocol)"
 INFER = "Inference (Open Inference Protocol): the same path as /v1/models/{model}/invoke"
 INFER_RESPONSES = {
     200: ResponseSpec(V2InferResponse, description="The outputs (JSON, or JSON then binary)"),
-    **v2_errors(400, 401, 403, 404, 409, 413, 422, 503),
+    **v2_errors(400, 401, 403, 404, 409, 413, 415, 422, 503),
 }

@@ -26,7 +26,8 @@ from litestar.exceptions import HTTPException
 from registry import InvalidRefError, RegistryError, VersionManifest, parse_ref
 from registry.names import TAG_RE, VERSION_ID_RE
 from server.http.auth import Caller, Invoker, RuntimeDep
-from server.http.errors import http_error, internal_error, registry_error
+from server.http.errors import http_error, internal_error, registry_error, too_deep
+from server.http.media import infer_body
 from server.http.openapi import JSON
 from server.http.params import V2OptionalVersion, V2RefPath
 from server.protocols.v2.codec import (
@@ -56,7 +57,7 @@ from server.protocols.v2.types import (
     V2Ready,
     V2ServerMetadata,
 )
-from server.runtime import LATEST, Call, Pin, PinKind, Served, visibility
+from server.runtime import LATEST, Call, Pin, PinKind, Served, Viewer, visibility
 from server.runtime.errors import BadRequest, NotReady
 
 
@@ -68,13 +69,14 @@ def paths(operation: str = "") -> list[str]:
     ]
 
 
-def target(served: Served, name: str, version: str | None) -> tuple[str, Pin]:
+def target(served: Served, name: str, version: str | None, viewer: Viewer) -> tuple[str, Pin]:
     """The model and the version pin that `{name}` and `/versions/{version}` name."""
     ref = parse_ref(name)
     if ref.version_id is not None:
         if version is not None:
             raise BadRequest(f"{name} is a version id: give no /versions/")
-        model, _ = served.snapshot.version_by_id(ref.version_id)
+        # The id of a version the viewer may not see is a missing id (never its model's name).
+        model = visibility.owner(served, ref.version_id, viewer)
         return model, Pin(PinKind.MODEL_ID, ref.version_id)
     assert ref.model is not None
     if ref.tag and version is not None:
@@ -129,8 +131,10 @@ class Target:
     pin: Pin
 
 
-def named(runtime: RuntimeDep, name: V2RefPath, version: V2OptionalVersion = None) -> Target:
-    return Target(*target(runtime.served, name, version))
+def named(
+    runtime: RuntimeDep, caller: Caller, name: V2RefPath, version: V2OptionalVersion = None
+) -> Target:
+    return Target(*target(runtime.served, name, version, caller))
 
 
 TargetDep = NamedDependency[Target]
@@ -175,6 +179,7 @@ async def model_ready(runtime: RuntimeDep, caller: Caller, model: TargetDep) -> 
     summary=INFER,
     tags=["v2"],
     operation_class=InferOperation,
+    guards=[infer_body],
     responses=INFER_RESPONSES,
 )
 async def infer(
@@ -222,6 +227,10 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return _v2_shape(http_error(request, exc))
 
 
+def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[bytes]:
+    return _v2_shape(too_deep(request, exc))
+
+
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     return _v2_shape(internal_error(request, exc))
 
@@ -233,6 +242,7 @@ V2_ROUTER = Router(
     exception_handlers={
         RegistryError: _registry_error,
         HTTPException: _http_error,
+        RecursionError: _too_deep,  # else the app's handler answers in /v1's shape
         Exception: _internal_error,
     },
 )

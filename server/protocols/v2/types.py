@@ -24,6 +24,7 @@ DTYPES: dict[str, Any] = {
     "FP64": np.dtype("<f8"),
     "BYTES": np.dtype(object),
 }
+MAX_DIMENSIONS = 32  # NumPy's own limit is 64; no model of ours takes more than a few
 SCHEMA_TYPES = {"number": "FP32", "integer": "INT64", "string": "BYTES", "boolean": "BOOL"}
 
 
