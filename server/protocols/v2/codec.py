@@ -79,6 +79,8 @@ def decode_request(
         split = int(header_length)
     try:
         body = msgspec.json.decode(raw[:split], type=V2InferRequest)
+    except RecursionError:  # deeper than the decoder's limit: the caller's mistake
+        raise BadRequest("invalid request: JSON nested too deeply") from None
     except msgspec.DecodeError as exc:
         raise InvalidRequest(
             f"invalid inference request: {exc}; expected"
