@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     )
     from registry.names import Ref, check_model_name, check_tag, is_reserved_tag, parse_ref
     from registry.quick import list_models_cached, resolve_cached
+    from registry.refnames import check_new_branch, full_ref, remote_of
     from registry.registry import Registry
     from registry.snapshot import Snapshot
     from registry.source import GitSource, OverlaySource, WorkTreeSource, blob_id, open_repo
@@ -131,6 +132,7 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
     ),
     "registry.names": ("Ref", "check_model_name", "check_tag", "is_reserved_tag", "parse_ref"),
     "registry.quick": ("list_models_cached", "resolve_cached"),
+    "registry.refnames": ("check_new_branch", "full_ref", "remote_of"),
     "registry.registry": ("Registry",),
     "registry.snapshot": ("Snapshot",),
     "registry.layout": (
@@ -231,10 +233,12 @@ __all__ = [
     "changed_models",
     "check_gate",
     "check_model_name",
+    "check_new_branch",
     "check_tag",
     "diff_registry",
     "ensure_local",
     "file_md5",
+    "full_ref",
     "import_mlflow",
     "incompatible_input",
     "init_training",
@@ -249,6 +253,7 @@ __all__ = [
     "parse_ref",
     "pointer_path",
     "predict",
+    "remote_of",
     "render_new",
     "render_update",
     "resolve_cached",
