@@ -40,7 +40,15 @@ if TYPE_CHECKING:
         RegistryError,
         ResolutionError,
         RevisionNotFoundError,
+        UntrustedFormatError,
         VersionNotFoundError,
+    )
+    from registry.format_policy import (
+        CODE_FORMATS,
+        DEFAULT_TRUSTED_FORMATS,
+        check_loadable,
+        check_write_format,
+        named_format,
     )
     from registry.formats import FORMATS
     from registry.importers.mlflow import ImportedVersion, import_mlflow
@@ -115,7 +123,15 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "RegistryError",
         "ResolutionError",
         "RevisionNotFoundError",
+        "UntrustedFormatError",
         "VersionNotFoundError",
+    ),
+    "registry.format_policy": (
+        "CODE_FORMATS",
+        "DEFAULT_TRUSTED_FORMATS",
+        "check_loadable",
+        "check_write_format",
+        "named_format",
     ),
     "registry.formats": ("FORMATS",),
     "registry.manifests": (
@@ -177,6 +193,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "CODE_FORMATS",
+    "DEFAULT_TRUSTED_FORMATS",
     "FINDING_CODES",
     "FORMATS",
     "MAX_CHAIN",
@@ -220,6 +238,7 @@ __all__ = [
     "Status",
     "TrainResult",
     "TrainSpec",
+    "UntrustedFormatError",
     "ValidationReport",
     "VersionChange",
     "VersionManifest",
@@ -232,9 +251,11 @@ __all__ = [
     "cache_file",
     "changed_models",
     "check_gate",
+    "check_loadable",
     "check_model_name",
     "check_new_branch",
     "check_tag",
+    "check_write_format",
     "diff_registry",
     "ensure_local",
     "file_md5",
@@ -247,6 +268,7 @@ __all__ = [
     "load_model",
     "load_stage",
     "model_path",
+    "named_format",
     "newest_servable",
     "open_repo",
     "parse_manifest",

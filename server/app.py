@@ -64,6 +64,7 @@ def create_app(
     write_mode: str = "commit",
     max_upload: int = DEFAULT_MAX_UPLOAD,
     usage_url: str | None = None,
+    allow_code_formats: bool = False,
 ) -> Litestar:
     """A Litestar app serving the registry `repo` at `rev` (or following branch `follow`).
 
@@ -72,9 +73,11 @@ def create_app(
     write_mode: "commit" (writes commit to the served branch) or "branch" (to new branches).
     usage_url: a shared usage store (`postgresql://...`); default: SQLite at `usage_path`
     (default `.git/mreg/usage.sqlite`).
+    allow_code_formats: accept uploads in formats that run code (pickle, joblib, torchscript,
+    mlflow) when registry.yaml does not trust them, on a branch only (registry.format_policy).
     Raises RegistryError when the revision or the usage store cannot be loaded.
     """
-    writes = check_settings(write_mode, max_upload)
+    writes = check_settings(write_mode, max_upload, allow_code_formats)
     registry = repo if isinstance(repo, Registry) else Registry(repo)
     auth = Auth(tokens if isinstance(tokens, list) else load_tokens(tokens))
     server = Server(

@@ -76,7 +76,14 @@ def test_a_write_to_origin_main_does_not_hijack_a_following_replica(
         reload = s.post("/v1/admin/reload", headers=bearer("admin")).json()
         assert reload["reloaded"] is False
         assert s.get("/v1/registry", headers=bearer("admin")).json()["revision"] == before
-    assert git(clone, "for-each-ref", "--format=%(refname)", "refs/heads/origin") == ""
+        assert git(clone, "for-each-ref", "--format=%(refname)", "refs/heads/origin") == ""
+
+        # At the root: even a shadowing branch made by other means is not what is served.
+        evil = git(clone, "commit-tree", "-p", before, "-m", "evil", f"{before}^{{tree}}")
+        git(clone, "update-ref", "refs/heads/origin/main", evil)
+        reload = s.post("/v1/admin/reload", headers=bearer("admin")).json()
+        assert (reload["reloaded"], reload["revision"]) == (False, before)
+        assert reload["last_reload_error"] is None
 
 
 def test_a_write_to_a_short_sha_does_not_move_a_rev_server(
@@ -87,9 +94,11 @@ def test_a_write_to_a_short_sha_does_not_move_a_rev_server(
         before = s.get("/v1/registry", headers=bearer("admin")).json()["revision"]
         r = attack(s.url, short, other_model_file.read_bytes())
         assert r.status_code in (400, 409), r.text
+        assert git(clone, "for-each-ref", "--format=%(refname)", f"refs/heads/{short}") == ""
+        evil = git(clone, "commit-tree", "-p", before, "-m", "evil", f"{before}^{{tree}}")
+        git(clone, "update-ref", f"refs/heads/{short}", evil)
         s.post("/v1/admin/reload", headers=bearer("admin"))
         assert s.get("/v1/registry", headers=bearer("admin")).json()["revision"] == before
-    assert git(clone, "for-each-ref", "--format=%(refname)", f"refs/heads/{short}") == ""
 
 
 def test_the_cli_refuses_a_branch_that_shadows_a_ref(
