@@ -101,14 +101,20 @@ def test_a_write_to_a_short_sha_does_not_move_a_rev_server(
         assert s.get("/v1/registry", headers=bearer("admin")).json()["revision"] == before
 
 
-def test_the_cli_refuses_a_branch_that_shadows_a_ref(
-    clone: Path, other_model_file: Path
-) -> None:
+def test_the_cli_refuses_a_branch_that_shadows_a_ref(clone: Path, other_model_file: Path) -> None:
     git(clone, "tag", "release")
     for name in ("origin/main", "release", git(clone, "rev-parse", "--short", "HEAD"), "main"):
         proc = subprocess.run(
-            [*MREG, "--repo", str(clone), "register", "iris", str(other_model_file)]
-            + ["--branch", name],
+            [
+                *MREG,
+                "--repo",
+                str(clone),
+                "register",
+                "iris",
+                str(other_model_file),
+                "--branch",
+                name,
+            ],
             capture_output=True,
             text=True,
             check=False,

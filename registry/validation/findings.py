@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -139,8 +140,14 @@ class Findings:
         self.pointers_checked = 0
         self.versions: dict[str, dict[int, VersionManifest]] = {}
         self.model_dirs = set(snap.model_dirs())
-        # registry.yaml `trusted_formats` (check_settings sets it; the default until then).
-        self.trusted_formats: list[str] = list(DEFAULT_TRUSTED_FORMATS)
+
+    @cached_property
+    def trusted_formats(self) -> list[str]:
+        """registry.yaml `trusted_formats` (the default when registry.yaml is broken: reported)."""
+        try:
+            return self.snap.settings().trusted_formats
+        except RegistryError:
+            return list(DEFAULT_TRUSTED_FORMATS)
 
     # -- recording ---------------------------------------------------------
 

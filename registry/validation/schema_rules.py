@@ -26,7 +26,6 @@ class SchemaRules(Findings):
         settings = self.parse_each(RegistrySettings, [path]).get(path)
         if settings is None:
             return
-        self.trusted_formats = settings.trusted_formats
         for i, tag in enumerate(settings.protected_pointers):
             try:
                 check_tag(tag)
