@@ -25,6 +25,7 @@ from registry.errors import InvalidInputError, LoaderError
 from registry.format_policy import check_loadable
 from registry.formats import FORMAT_ALIASES, FORMATS, SUFFIX_FORMATS
 from registry.skops_trust import SKOPS_TRUSTED_TYPES
+from registry.tree_checks import check_trees
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -226,7 +227,7 @@ def _load_skops(path: Path) -> LoadedModel:
             detail={"untrusted_types": refused},
         )
     estimator = skops.io.load(path, trusted=untrusted)
-    return SklearnModel(estimator, "skops", path)
+    return SklearnModel(check_trees(estimator, path.name), "skops", path)
 
 
 def _load_joblib(path: Path) -> LoadedModel:
