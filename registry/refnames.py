@@ -84,8 +84,7 @@ def full_ref(root: Path, rev: str) -> str:
     ]
     if len(candidates) > 1:
         raise ConflictError(
-            f"{rev!r} is both a branch and a tag: name one in full"
-            f" ({' or '.join(candidates)})"
+            f"{rev!r} is both a branch and a tag: name one in full ({' or '.join(candidates)})"
         )
     if candidates:
         return candidates[0]
