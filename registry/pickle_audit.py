@@ -46,37 +46,38 @@ _STRINGS = {
     "BINSTRING",
     "STRING",
 }
-_NO_PUSH = {"PROTO", "FRAME", "MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT", "STOP", "MARK", "POP"}
 
 
 def pickle_globals(data: bytes) -> list[str]:
     """Every global (`module.name`) the pickle `data` names, read from its opcodes only."""
     found: list[str] = []
-    pushed: list[Any] = []  # what the recent opcodes pushed: a str, or None for anything else
-    memo: dict[int, Any] = {}
+    # The values pushed by the opcodes since the last one that may have consumed the stack:
+    # so the last two are surely the stack's top two when STACK_GLOBAL comes.
+    pushed: list[str | None] = []
+    memo: dict[int, str | None] = {}
     for op, arg, _ in pickletools.genops(io.BytesIO(data)):
         name = op.name
-        if name in ("GLOBAL", "INST"):
-            module, _, attr = str(arg).partition(" ")
-            found.append(f"{module}.{attr}")
-            pushed.append(None)
-        elif name == "STACK_GLOBAL":
-            module, attr = (pushed[-2], pushed[-1]) if len(pushed) >= 2 else (None, None)
-            ok = isinstance(module, str) and isinstance(attr, str)
-            found.append(f"{module}.{attr}" if ok else UNKNOWN)
-            pushed.append(None)
-        elif name in _STRINGS:
+        if name in _STRINGS:
             pushed.append(arg.decode("latin-1") if isinstance(arg, bytes) else str(arg))
+        elif name in ("GET", "BINGET", "LONG_BINGET"):
+            pushed.append(memo.get(int(str(arg))))
         elif name == "MEMOIZE":
             memo[len(memo)] = pushed[-1] if pushed else None
         elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
-            memo[int(arg)] = pushed[-1] if pushed else None
-        elif name in ("GET", "BINGET", "LONG_BINGET"):
-            pushed.append(memo.get(int(arg)))
-        elif name.startswith("EXT"):
-            found.append(UNKNOWN)  # the copyreg extension registry: a global by number
-        elif name not in _NO_PUSH:
-            pushed.append(None)
+            memo[int(str(arg))] = pushed[-1] if pushed else None
+        elif name in ("PROTO", "FRAME"):
+            continue
+        else:
+            if name in ("GLOBAL", "INST"):
+                module, _, attr = str(arg).partition(" ")
+                found.append(f"{module}.{attr}")
+            elif name == "STACK_GLOBAL":
+                last = pushed[-2:]
+                ok = len(last) == 2 and all(isinstance(v, str) for v in last)
+                found.append(f"{last[0]}.{last[1]}" if ok else UNKNOWN)
+            elif name.startswith("EXT"):
+                found.append(UNKNOWN)  # the copyreg extension registry: a global by number
+            pushed = [None]  # this opcode may have consumed the stack; its top is unknown now
     return found
 
 

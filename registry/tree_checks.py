@@ -49,7 +49,7 @@ def check_trees(model: Any, what: str) -> Any:
             stack.extend((item, n_features) for item in obj)
         elif hasattr(obj, "__dict__"):
             own = getattr(obj, "n_features_in_", None)
-            inner = own if isinstance(own, int | np.integer) else n_features
+            inner = int(own) if isinstance(own, int | np.integer) else n_features
             stack.extend((item, inner) for item in vars(obj).values())
     return model
 

@@ -240,9 +240,7 @@ class Server:
             try:
                 if not sha:
                     raise core.RevisionNotFoundError(f"revision {self.rev!r} not found")
-                served = await anyio.to_thread.run_sync(
-                    Served.load, self.registry, sha, self.label
-                )
+                served = await anyio.to_thread.run_sync(Served.load, self.registry, sha, self.label)
                 if self.preload:
                     await anyio.to_thread.run_sync(self.preload_models, served)
             except RegistryError as exc:

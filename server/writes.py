@@ -868,9 +868,7 @@ WRITE_ROUTES = [
 ]
 
 
-def check_settings(
-    mode: str, max_upload: int, allow_code_formats: bool = False
-) -> WriteSettings:
+def check_settings(mode: str, max_upload: int, allow_code_formats: bool = False) -> WriteSettings:
     if mode not in WRITE_MODES:
         raise RegistryError(f"unknown write mode {mode!r}: use {' or '.join(WRITE_MODES)}")
     if max_upload < 1:
