@@ -40,7 +40,15 @@ if TYPE_CHECKING:
         RegistryError,
         ResolutionError,
         RevisionNotFoundError,
+        UntrustedFormatError,
         VersionNotFoundError,
+    )
+    from registry.format_policy import (
+        CODE_FORMATS,
+        DEFAULT_TRUSTED_FORMATS,
+        check_loadable,
+        check_write_format,
+        named_format,
     )
     from registry.formats import FORMATS
     from registry.importers.mlflow import ImportedVersion, import_mlflow
@@ -70,6 +78,7 @@ if TYPE_CHECKING:
     from registry.names import Ref, check_model_name, check_tag, is_reserved_tag, parse_ref
     from registry.progress import transfer_progress
     from registry.quick import list_models_cached, resolve_cached
+    from registry.refnames import check_new_branch, full_ref, remote_of
     from registry.registry import Registry
     from registry.snapshot import Snapshot
     from registry.source import GitSource, OverlaySource, WorkTreeSource, blob_id, open_repo
@@ -117,7 +126,15 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "RegistryError",
         "ResolutionError",
         "RevisionNotFoundError",
+        "UntrustedFormatError",
         "VersionNotFoundError",
+    ),
+    "registry.format_policy": (
+        "CODE_FORMATS",
+        "DEFAULT_TRUSTED_FORMATS",
+        "check_loadable",
+        "check_write_format",
+        "named_format",
     ),
     "registry.formats": ("FORMATS",),
     "registry.manifests": (
@@ -134,6 +151,7 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
     ),
     "registry.names": ("Ref", "check_model_name", "check_tag", "is_reserved_tag", "parse_ref"),
     "registry.quick": ("list_models_cached", "resolve_cached"),
+    "registry.refnames": ("check_new_branch", "full_ref", "remote_of"),
     "registry.registry": ("Registry",),
     "registry.snapshot": ("Snapshot",),
     "registry.layout": (
@@ -179,6 +197,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "CODE_FORMATS",
+    "DEFAULT_TRUSTED_FORMATS",
     "FINDING_CODES",
     "FORMATS",
     "MAX_CHAIN",
@@ -222,6 +242,7 @@ __all__ = [
     "Status",
     "TrainResult",
     "TrainSpec",
+    "UntrustedFormatError",
     "ValidationReport",
     "VersionChange",
     "VersionManifest",
@@ -234,11 +255,15 @@ __all__ = [
     "cache_file",
     "changed_models",
     "check_gate",
+    "check_loadable",
     "check_model_name",
+    "check_new_branch",
     "check_tag",
+    "check_write_format",
     "diff_registry",
     "ensure_local",
     "file_md5",
+    "full_ref",
     "import_mlflow",
     "incompatible_input",
     "init_training",
@@ -248,6 +273,7 @@ __all__ = [
     "load_stage",
     "model_path",
     "model_view",
+    "named_format",
     "newest_servable",
     "open_repo",
     "parse_manifest",
@@ -255,6 +281,7 @@ __all__ = [
     "pointer_path",
     "pointer_view",
     "predict",
+    "remote_of",
     "render_new",
     "render_update",
     "resolve_cached",

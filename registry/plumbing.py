@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from registry.errors import ConflictError, InvalidNameError, RegistryError
+from registry.errors import ConflictError, RegistryError
 
 ZERO = "0" * 40
 Changes = Mapping[str, bytes | None]
@@ -70,18 +70,6 @@ def checked_out_ref(root: Path) -> str:
     """The ref a commit on the current branch moves (HEAD itself when detached)."""
     branch = current_branch(root)
     return f"refs/heads/{branch}" if branch else "HEAD"
-
-
-_BRANCH_BAD = re.compile(r"[\s~^:?*\[\\]|\.\.|@\{|^-|/$|\.lock$|^$")
-
-
-def check_new_branch(root: Path, name: str) -> None:
-    """A valid branch name that does not exist yet, or a clear error."""
-    proc = git(root, "check-ref-format", "--branch", name, check=False)
-    if proc.returncode != 0 or _BRANCH_BAD.search(name):
-        raise InvalidNameError(f"invalid branch name {name!r}")
-    if rev_sha(root, f"refs/heads/{name}") is not None:
-        raise ConflictError(f"branch {name} exists already: choose another name")
 
 
 # -- identity ------------------------------------------------------------

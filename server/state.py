@@ -37,6 +37,7 @@ from registry import (
     VersionManifest,
     VersionNotFoundError,
     load_model,
+    remote_of,
     rfc3339,
 )
 
@@ -207,7 +208,8 @@ class ModelPool:
             return future.result()
         try:
             path = self.locate(self.registry, snapshot, model, version)
-            loaded = load_model(path, version.artifact.format)
+            trusted = snapshot.settings().trusted_formats  # registry.format_policy
+            loaded = load_model(path, version.artifact.format, trusted)
         except RegistryError as exc:
             with self._lock:
                 self._failed[md5] = (time.monotonic(), exc)
@@ -242,7 +244,7 @@ def _git(registry: Registry, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def rev_parse(registry: Registry, rev: str) -> str:
-    """The commit sha of `rev`, via git itself (cheap enough for a poll every few seconds)."""
+    """The commit sha of `rev` (a full ref name or commit id, see `full_ref`), via git itself."""
     return _git(registry, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").stdout.strip()
 
 
@@ -251,15 +253,14 @@ FETCH_TIMEOUT = 60.0
 
 
 def remote_branch(registry: Registry, rev: str) -> tuple[str, str] | None:
-    """`origin/main` -> ("origin", "main") when `origin` is a remote of the repository."""
-    remote, sep, branch = rev.partition("/")
-    if not sep or not branch or remote not in _git(registry, "remote").stdout.split():
+    """`refs/remotes/origin/main` -> ("origin", "main") when `origin` is a remote of the repository."""
+    if not rev.startswith("refs/remotes/"):
         return None
-    return remote, branch
+    return remote_of(registry.root, rev)
 
 
 def fetch_remote_branch(registry: Registry, rev: str, timeout: float = FETCH_TIMEOUT) -> str | None:
-    """For `origin/main` style refs: fetch that branch from its remote; the error text if it fails.
+    """For `refs/remotes/origin/main`: fetch that branch from its remote; the error text if it fails.
 
     A server deployed as a clone follows `origin/main`; anything else (a local
     branch, a tag) needs no fetch. The fetch never prompts (no terminal, no
@@ -271,7 +272,7 @@ def fetch_remote_branch(registry: Registry, rev: str, timeout: float = FETCH_TIM
         return None
     remote, branch = found
     proc = subprocess.Popen(
-        ["git", "fetch", "--quiet", remote, f"+refs/heads/{branch}:refs/remotes/{rev}"],
+        ["git", "fetch", "--quiet", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}"],
         cwd=registry.root,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

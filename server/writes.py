@@ -36,7 +36,15 @@ from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.params import FromPath, HeaderParameter, JSONBody, PathParameter, QueryParameter
 from litestar.typing import FieldDefinition
 
-from registry import FORMATS, Registry, RegistryError, Status, WriteResult
+from registry import (
+    FORMATS,
+    Registry,
+    RegistryError,
+    Status,
+    WriteResult,
+    check_write_format,
+    named_format,
+)
 from server.errors import STATUS_MEANINGS, ApiError, ErrorBody
 from server.service import DEFAULT_MAX_BODY, Server
 
@@ -84,6 +92,8 @@ class WriteSettings:
 
     mode: str = "commit"
     max_upload: int = DEFAULT_MAX_UPLOAD
+    # Code-running formats (registry.format_policy) may be uploaded, on a branch only.
+    allow_code_formats: bool = False
 
 
 # -- bodies ----------------------------------------------------------------------
@@ -519,6 +529,7 @@ async def create_version(
                 model,
                 branch,
                 lambda reg, br: reg.register(model, path, format=format, branch=br),
+                check=_trusted_format(request, format, name),
             )
         return VersionWritten(model, _version_dict(value), info)
     limit = getattr(request.app, "request_max_body_size", None) or DEFAULT_MAX_BODY
@@ -739,6 +750,7 @@ async def upload_artifact(
             model,
             branch,
             lambda r, br: r.set_status(ref, "trained", artifact=path, format=format, branch=br),
+            check=_trusted_format(request, format, filename),
         )
     return VersionWritten(model, _version_dict(value), info)
 
@@ -856,9 +868,24 @@ WRITE_ROUTES = [
 ]
 
 
-def check_settings(mode: str, max_upload: int) -> WriteSettings:
+def check_settings(mode: str, max_upload: int, allow_code_formats: bool = False) -> WriteSettings:
     if mode not in WRITE_MODES:
         raise RegistryError(f"unknown write mode {mode!r}: use {' or '.join(WRITE_MODES)}")
     if max_upload < 1:
         raise RegistryError("max_upload must be at least 1 byte")
-    return WriteSettings(mode, max_upload)
+    return WriteSettings(mode, max_upload, allow_code_formats)
+
+
+def _trusted_format(
+    request: Request[Any, Any, Any], fmt: str | None, filename: str
+) -> Callable[[Registry, str | None], None]:
+    """The `_write` check for an uploaded artifact: registry.format_policy's rule for HTTP."""
+    allow = _settings(request).allow_code_formats
+
+    def check(reg: Registry, branch: str | None) -> None:
+        named = named_format(fmt, filename)
+        if named is not None:
+            trusted = reg.snapshot("HEAD", models=[]).settings().trusted_formats
+            check_write_format(named, trusted, branch=branch, allow_code_formats=allow)
+
+    return check
