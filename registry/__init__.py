@@ -41,7 +41,15 @@ if TYPE_CHECKING:
         RegistryError,
         ResolutionError,
         RevisionNotFoundError,
+        UntrustedFormatError,
         VersionNotFoundError,
+    )
+    from registry.format_policy import (
+        CODE_FORMATS,
+        DEFAULT_TRUSTED_FORMATS,
+        check_loadable,
+        check_write_format,
+        named_format,
     )
     from registry.formats import FILENAME_PATTERN, FORMAT_FILES, FORMATS, SUFFIX_FORMATS
     from registry.importers.mlflow import ImportedVersion, import_mlflow
@@ -82,6 +90,7 @@ if TYPE_CHECKING:
     )
     from registry.progress import transfer_progress
     from registry.quick import list_models_cached, resolve_cached
+    from registry.refnames import check_new_branch, full_ref, remote_of
     from registry.registry import Registry
     from registry.snapshot import Snapshot
     from registry.source import GitSource, OverlaySource, WorkTreeSource, blob_id, open_repo
@@ -130,7 +139,15 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "RegistryError",
         "ResolutionError",
         "RevisionNotFoundError",
+        "UntrustedFormatError",
         "VersionNotFoundError",
+    ),
+    "registry.format_policy": (
+        "CODE_FORMATS",
+        "DEFAULT_TRUSTED_FORMATS",
+        "check_loadable",
+        "check_write_format",
+        "named_format",
     ),
     "registry.formats": ("FILENAME_PATTERN", "FORMAT_FILES", "FORMATS", "SUFFIX_FORMATS"),
     "registry.manifests": (
@@ -158,6 +175,7 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "parse_ref",
     ),
     "registry.quick": ("list_models_cached", "resolve_cached"),
+    "registry.refnames": ("check_new_branch", "full_ref", "remote_of"),
     "registry.registry": ("Registry",),
     "registry.snapshot": ("Snapshot",),
     "registry.layout": (
@@ -210,6 +228,8 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "BRANCH_PATTERN",
+    "CODE_FORMATS",
+    "DEFAULT_TRUSTED_FORMATS",
     "FILENAME_PATTERN",
     "FINDING_CODES",
     "FORMATS",
@@ -261,6 +281,7 @@ __all__ = [
     "Status",
     "TrainResult",
     "TrainSpec",
+    "UntrustedFormatError",
     "ValidationReport",
     "VersionChange",
     "VersionManifest",
@@ -273,11 +294,15 @@ __all__ = [
     "cache_file",
     "changed_models",
     "check_gate",
+    "check_loadable",
     "check_model_name",
+    "check_new_branch",
     "check_tag",
+    "check_write_format",
     "diff_registry",
     "ensure_local",
     "file_md5",
+    "full_ref",
     "import_mlflow",
     "incompatible_input",
     "init_training",
@@ -287,6 +312,7 @@ __all__ = [
     "load_stage",
     "model_path",
     "model_view",
+    "named_format",
     "newest_servable",
     "open_repo",
     "parse_manifest",
@@ -294,6 +320,7 @@ __all__ = [
     "pointer_path",
     "pointer_view",
     "predict",
+    "remote_of",
     "render_new",
     "render_update",
     "resolve_cached",

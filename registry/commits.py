@@ -20,7 +20,6 @@ from registry.errors import ConflictError, ManifestError, NotARegistryError
 from registry.plumbing import (
     CommitMessage,
     build_tree,
-    check_new_branch,
     checked_out_ref,
     commit_tree,
     create_tag,
@@ -34,6 +33,7 @@ from registry.plumbing import (
     write_lock,
     write_worktree,
 )
+from registry.refnames import check_new_branch
 from registry.snapshot import Snapshot
 from registry.source import OverlaySource, WorkTreeSource
 

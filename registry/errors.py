@@ -146,6 +146,13 @@ class LoaderError(RegistryError):
     status = 503
 
 
+class UntrustedFormatError(RegistryError):
+    """An artifact in a format that runs code where registry.yaml `trusted_formats` forbids it."""
+
+    code = "untrusted_format"
+    status = 403
+
+
 class InvalidInputError(RegistryError):
     """Input the model rejects (wrong shape, wrong type)."""
 

@@ -5,7 +5,7 @@ Formats: scikit-learn as ``skops`` (default), ``joblib`` or ``pickle``; ``onnx``
 legacy ``h5``. Heavy libraries are imported on first use, so a server that
 only serves scikit-learn never imports torch.
 
-Trust: see `registry.skops_trust`.
+Trust: see `registry.format_policy` (which formats run code) and `registry.skops_trust`.
 """
 
 from __future__ import annotations
@@ -15,15 +15,17 @@ import os
 import pickle
 import re
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from registry.errors import InvalidInputError, LoaderError
+from registry.format_policy import check_loadable
 from registry.formats import FORMAT_ALIASES, FORMATS, SUFFIX_FORMATS
 from registry.skops_trust import SKOPS_TRUSTED_TYPES
+from registry.tree_checks import check_trees
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -225,7 +227,7 @@ def _load_skops(path: Path) -> LoadedModel:
             detail={"untrusted_types": refused},
         )
     estimator = skops.io.load(path, trusted=untrusted)
-    return SklearnModel(estimator, "skops", path)
+    return SklearnModel(check_trees(estimator, path.name), "skops", path)
 
 
 def _load_joblib(path: Path) -> LoadedModel:
@@ -335,13 +337,17 @@ _LOADERS: dict[str, Callable[[Path], LoadedModel]] = {
 }
 
 
-def load_model(path: str | os.PathLike[str], fmt: str | None = None) -> LoadedModel:
-    """Load the artifact at `path` as format `fmt` (default: from its suffix).
+def load_model(
+    path: str | os.PathLike[str], fmt: str | None = None, trusted: Iterable[str] | None = None
+) -> LoadedModel:
+    """Load the artifact at `path` as format `fmt` (default: its suffix), if `trusted` lists it.
 
     Raises LoaderError when the file cannot be loaded (its message names the file).
     """
     p = Path(path)
     canonical = artifact_format(fmt, p)
+    if trusted is not None:
+        check_loadable(canonical, trusted, p.name)
     if not p.is_file():
         raise LoaderError(f"artifact {p} does not exist")
     try:

@@ -10,6 +10,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from registry.format_policy import DEFAULT_TRUSTED_FORMATS
+from registry.formats import FORMAT_ALIASES, FORMATS
 from registry.names import MODEL_NAME_RE, VERSION_ID_RE
 
 
@@ -97,7 +99,21 @@ class RegistrySettings(Manifest):
     name: str | None = None
     description: str | None = None
     protected_pointers: list[str] = Field(default_factory=list)
+    # The artifact formats this registry serves (registry.format_policy): code-running ones
+    # (pickle, joblib, torchscript, mlflow) only when listed here.
+    trusted_formats: list[str] = Field(default_factory=lambda: list(DEFAULT_TRUSTED_FORMATS))
     metadata: FreeMap = Field(default_factory=dict)
+
+    @field_validator("trusted_formats")
+    @classmethod
+    def _known_formats(cls, formats: list[str]) -> list[str]:
+        out = []
+        for fmt in formats:
+            canonical = FORMAT_ALIASES.get(fmt.lower())
+            if canonical is None:
+                raise ValueError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
+            out.append(canonical)
+        return out
 
 
 # A metric gate condition: `accuracy >= 0.9` (a metric name, a comparison, a number).

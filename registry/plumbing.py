@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from registry.errors import ConflictError, InvalidNameError, RegistryError
+from registry.errors import ConflictError, RegistryError
 
 ZERO = "0" * 40
 Changes = Mapping[str, bytes | None]
@@ -59,10 +59,6 @@ def git_out(
 def rev_sha(root: Path, rev: str) -> str | None:
     proc = git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
     return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
-
-
-def remotes(root: Path) -> list[str]:
-    return git_out(root, "remote").split()
 
 
 def fetch_branch(root: Path, remote: str, branch: str, into: str, timeout: float) -> str | None:
@@ -103,18 +99,6 @@ def checked_out_ref(root: Path) -> str:
     """The ref a commit on the current branch moves (HEAD itself when detached)."""
     branch = current_branch(root)
     return f"refs/heads/{branch}" if branch else "HEAD"
-
-
-_BRANCH_BAD = re.compile(r"[\s~^:?*\[\\]|\.\.|@\{|^-|/$|\.lock$|^$")
-
-
-def check_new_branch(root: Path, name: str) -> None:
-    """A valid branch name that does not exist yet, or a clear error."""
-    proc = git(root, "check-ref-format", "--branch", name, check=False)
-    if proc.returncode != 0 or _BRANCH_BAD.search(name):
-        raise InvalidNameError(f"invalid branch name {name!r}")
-    if rev_sha(root, f"refs/heads/{name}") is not None:
-        raise ConflictError(f"branch {name} exists already: choose another name")
 
 
 # -- identity ------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from registry import artifacts, plumbing
 from registry.errors import (
@@ -37,14 +38,18 @@ class Registry(ModelWrites, VersionWrites, PointerWrites, History):
 
     @classmethod
     def init(
-        cls, path: str | os.PathLike[str] | None = None, remote: str | None = None
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        remote: str | None = None,
+        trusted_formats: list[str] | None = None,
     ) -> Registry:
         """Make `path` a registry: git and DVC, registry.yaml, a default DVC remote, one commit.
 
         Without `remote` the default DVC remote is the local directory
         `.dvc/storage` (git-ignored, recorded as an absolute path so that
         local clones share it). Running it again changes nothing, unless a
-        different `remote` is given.
+        different `remote` is given. `trusted_formats` goes to a new registry.yaml
+        (default: registry.format_policy.DEFAULT_TRUSTED_FORMATS).
         """
         root = Path(path or ".").resolve()
         root.mkdir(parents=True, exist_ok=True)
@@ -58,10 +63,10 @@ class Registry(ModelWrites, VersionWrites, PointerWrites, History):
             )
         reg = cls(root, require=False)
         with plumbing.write_lock(reg.state_dir):
-            reg._init_locked(remote)
+            reg._init_locked(remote, trusted_formats)
         return cls(root)
 
-    def _init_locked(self, remote: str | None) -> None:
+    def _init_locked(self, remote: str | None, trusted_formats: list[str] | None) -> None:
         from dvc.exceptions import DvcException
         from dvc.repo import Repo as DvcRepo
 
@@ -89,7 +94,10 @@ class Registry(ModelWrites, VersionWrites, PointerWrites, History):
             ignore.write_text("\n".join([*lines, f"/{artifacts.LOCAL_STORAGE}"]) + "\n")
         settings = root / "registry.yaml"
         if not settings.is_file():
-            settings.write_text(render_new(RegistrySettings(schema_version=1, name=root.name)))
+            fields: dict[str, Any] = {"schema_version": 1, "name": root.name}
+            if trusted_formats is not None:
+                fields["trusted_formats"] = trusted_formats
+            settings.write_text(render_new(RegistrySettings(**fields)))
         for top in ("models", "pointers"):
             (root / top).mkdir(exist_ok=True)
         paths = ["registry.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore"]

@@ -43,6 +43,7 @@ def create_app(
     max_upload: int = DEFAULT_MAX_UPLOAD,
     usage_url: str | None = None,
     allowed_hosts: list[str] | None = None,
+    allow_code_formats: bool = False,
 ) -> Litestar:
     """A Litestar app serving the registry `repo` at `rev` (or following branch `follow`).
 
@@ -53,9 +54,13 @@ def create_app(
     (default `.git/mreg/usage.sqlite`).
     allowed_hosts: answer only requests whose Host header is one of these (Litestar's
     AllowedHostsConfig: `host` or `host:port`, `*.domain`); None answers any Host.
+    allow_code_formats: accept uploads in formats that run code (pickle, joblib, torchscript,
+    mlflow) when registry.yaml does not trust them, on a branch only (registry.format_policy).
+    allow_code_formats: accept uploads in formats that run code (pickle, joblib, torchscript,
+    mlflow) when registry.yaml does not trust them, on a branch only (registry.format_policy).
     Raises RegistryError when the revision or the usage store cannot be loaded.
     """
-    writes = check_settings(write_mode, max_upload)
+    writes = check_settings(write_mode, max_upload, allow_code_formats)
     registry = repo if isinstance(repo, Registry) else Registry(repo)
     auth = Auth(tokens if isinstance(tokens, list) else load_tokens(tokens))
     runtime = Runtime(

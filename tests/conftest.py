@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 
 FIXED_DATE = "2026-11-24T05:00:00Z"
+# registry.yaml `trusted_formats` of the fixtures that serve every format (pickle, joblib,
+# torchscript, mlflow run code at load: a registry trusts them only when it lists them).
+ALL_FORMATS = ["skops", "onnx", "keras", "h5", "joblib", "pickle", "torchscript", "mlflow"]
 
 # Variables a machine (a CI runner, a developer's shell) may set that would change what
 # a test's git commands, DVC or mreg do: identities, another repository, tokens.

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from registry import Registry
-from tests.conftest import apply_isolation
+from tests.conftest import ALL_FORMATS, apply_isolation
 
 LABELS = ["setosa", "versicolor", "virginica"]
 SETOSA = [5.1, 3.5, 1.4, 0.2]
@@ -141,7 +141,7 @@ def other_model_file(tmp_path_factory: pytest.TempPathFactory, session_env: None
 
 def build_served(root: Path, model_files: dict[str, Path], other: Path) -> Registry:
     """The registry most server tests read (see the module docstring of test_server.py)."""
-    reg = Registry.init(root)
+    reg = Registry.init(root, trusted_formats=ALL_FORMATS)
     out = {"labels": LABELS}
     reg.create_model("iris", library="sklearn", project="flowers", description="Iris species")
     reg.register("iris", model_files["skops"], output_info=out, point=["prod"])

@@ -50,7 +50,9 @@ def build_showcase(root: Path) -> Showcase:
 
     src = root.parent / f"{root.name}-artifacts"
     src.mkdir(parents=True, exist_ok=True)
-    reg = Registry.init(root)
+    from tests.conftest import ALL_FORMATS
+
+    reg = Registry.init(root, trusted_formats=ALL_FORMATS)
     show = Showcase(root)
 
     x, y = load_iris(return_X_y=True)

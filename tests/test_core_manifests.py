@@ -78,6 +78,7 @@ schema_version: 1
 name: example
 description: the example registry
 protected_pointers: [prod]
+trusted_formats: [skops, onnx, joblib]
 metadata: {team: ml}
 """
 

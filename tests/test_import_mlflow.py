@@ -22,9 +22,9 @@ import pytest
 from click.testing import CliRunner, Result
 from litestar.testing import TestClient
 
-from registry import Registry, rfc3339
+from registry import LoaderError, Registry, rfc3339
 from server import create_app
-from tests.conftest import git
+from tests.conftest import ALL_FORMATS, git
 from tests.server_fixtures import SETOSA, VIRGINICA
 from tool.cli import cli
 
@@ -106,7 +106,7 @@ def mlflow_uri(tmp_path_factory: pytest.TempPathFactory, session_env: None) -> s
 def imported(
     mlflow_uri: str, tmp_path_factory: pytest.TempPathFactory, session_env: None
 ) -> Registry:
-    reg = Registry.init(tmp_path_factory.mktemp("imported") / "reg")
+    reg = Registry.init(tmp_path_factory.mktemp("imported") / "reg", trusted_formats=ALL_FORMATS)
     result = mreg(reg.root, "import", "mlflow", "--tracking-uri", mlflow_uri, "--json")
     assert result.exit_code == 0, result.output
     return reg
@@ -247,7 +247,7 @@ def test_an_mlflow_model_directory_registers_as_one_mlflow_file(tmp_path: Path) 
     code.write_text(DOUBLER)
     folder = tmp_path / "doubler-model"
     mlflow.pyfunc.save_model(str(folder), python_model=str(code), pip_requirements=["numpy"])
-    reg = Registry.init(tmp_path / "reg")
+    reg = Registry.init(tmp_path / "reg", trusted_formats=ALL_FORMATS)
     for _ in range(2):
         result = mreg(reg.root, "register", "doubler", str(folder), "--create")
         assert result.exit_code == 0, result.output
@@ -265,3 +265,93 @@ def test_an_mlflow_model_directory_registers_as_one_mlflow_file(tmp_path: Path) 
     result = mreg(reg.root, "register", "doubler", str(plain))
     assert result.exit_code == 1
     assert result.stderr == f"error: artifact {plain} is not a file\n"
+
+
+HOSTILE = textwrap.dedent(
+    """
+    import sys
+    import mlflow
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    uri, artifacts = sys.argv[1:3]
+    mlflow.set_tracking_uri(uri)
+    exp = mlflow.create_experiment("hostile", artifact_location=artifacts)
+    X, y = load_iris(return_X_y=True)
+    with mlflow.start_run(experiment_id=exp):
+        mlflow.sklearn.log_model(
+            LogisticRegression(max_iter=500).fit(X, y),
+            name="model",
+            registered_model_name="Hostile",
+            serialization_format="cloudpickle",
+            pip_requirements=["scikit-learn"],
+        )
+    """
+)
+
+
+class Hostile:
+    """Unpickling this creates the file `target` (a stand-in for any code)."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (str(self.target), "w"))
+
+
+@pytest.mark.slow
+def test_importing_a_hostile_pickle_runs_nothing(tmp_path: Path) -> None:
+    """A store whose sklearn model.pkl was replaced: imported as `mlflow`, never unpickled."""
+    import pickle
+
+    store = tmp_path / "mlflow"
+    store.mkdir()
+    uri = f"sqlite:///{store}/mlflow.db"
+    subprocess.run(
+        [sys.executable, "-c", HOSTILE, uri, (store / "artifacts").as_uri()],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"},
+    )
+    marker = tmp_path / "pwned"
+    pickles = list((store / "artifacts").rglob("model.pkl"))
+    assert pickles, "MLflow stored no model.pkl"
+    for path in pickles:
+        path.write_bytes(pickle.dumps(Hostile(marker)))
+
+    reg = Registry.init(tmp_path / "reg")
+    result = mreg(reg.root, "import", "mlflow", "--tracking-uri", uri)
+    assert result.exit_code == 0, result.output
+    assert not marker.exists()
+    (version,) = reg.snapshot("HEAD").versions("hostile")
+    assert version.artifact is not None and version.artifact.format == "mlflow"
+    with TestClient(app=create_app(reg)) as c:  # mlflow is not a trusted format here
+        r = c.post("/v1/models/hostile/invoke", json={"data": SETOSA})
+    assert r.status_code == 503, r.text
+    assert "trusted_formats" in r.json()["error"]["message"]
+    assert not marker.exists()
+    result = mreg(reg.root, "validate")
+    assert result.exit_code == 1 and "untrusted-format" in result.output
+
+
+def test_the_pickle_audit_reads_globals_without_running_anything(tmp_path: Path) -> None:
+    import pickle
+
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from registry.pickle_audit import load_trusted, untrusted_globals
+
+    marker = tmp_path / "pwned"
+    assert untrusted_globals(pickle.dumps(Hostile(marker))) == [f"{open.__module__}.open"]
+    path = tmp_path / "hostile.pkl"
+    path.write_bytes(pickle.dumps(Hostile(marker)))
+    with pytest.raises(LoaderError, match="untrusted globals"):
+        load_trusted(path)
+    assert not marker.exists()
+    x, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=500).fit(x, y)
+    path.write_bytes(pickle.dumps(model))
+    assert untrusted_globals(path.read_bytes()) == []
+    assert load_trusted(path).predict(x[:2]).tolist() == model.predict(x[:2]).tolist()

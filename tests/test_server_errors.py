@@ -13,6 +13,7 @@ from litestar.testing import TestClient
 from registry import Registry
 from server import create_app
 from server.runtime.auth import Token, hash_token
+from tests.conftest import ALL_FORMATS
 from tests.server_fixtures import LABELS, SETOSA, bearer, dvc_objects, remove_artifact
 
 pytest_plugins = ["tests.server_fixtures"]
@@ -35,7 +36,7 @@ def faulty_registry(
     session_env: None,
 ) -> Registry:
     root = tmp_path_factory.mktemp("faulty") / "reg"
-    reg = Registry.init(root)
+    reg = Registry.init(root, trusted_formats=ALL_FORMATS)
     reg.create_model("iris")
     reg.register("iris", model_files["skops"], output_info={"labels": LABELS})
     reg.register("iris", untrained=True)
@@ -197,7 +198,7 @@ def test_a_broken_model_fails_alone(client: TestClient[Any]) -> None:
 def test_a_missing_cache_file_is_fetched_from_the_remote(
     tmp_path: Path, model_files: dict[str, Path]
 ) -> None:
-    reg = Registry.init(tmp_path / "reg")
+    reg = Registry.init(tmp_path / "reg", trusted_formats=ALL_FORMATS)
     reg.create_model("iris")
     version = reg.register("iris", model_files["joblib"]).value
     assert version.artifact is not None
@@ -212,7 +213,7 @@ def test_a_missing_cache_file_is_fetched_from_the_remote(
 
 
 def test_a_corrupt_cache_file_is_never_loaded(tmp_path: Path, model_files: dict[str, Path]) -> None:
-    reg = Registry.init(tmp_path / "reg")
+    reg = Registry.init(tmp_path / "reg", trusted_formats=ALL_FORMATS)
     reg.create_model("iris")
     version = reg.register("iris", model_files["joblib"]).value
     assert version.artifact is not None

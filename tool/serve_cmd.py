@@ -94,6 +94,12 @@ def loopback_hosts(host: str, port: int) -> list[str]:
     help="Largest artifact upload (PUT .../artifact) in bytes; bigger ones get 413.",
 )
 @click.option(
+    "--allow-code-formats",
+    is_flag=True,
+    help="Accept uploads in formats that run code at load (pickle, joblib, torchscript, mlflow)"
+    " that registry.yaml does not trust: on a branch (?branch=NAME) only, for review.",
+)
+@click.option(
     "--tokens",
     "tokens_file",
     type=click.Path(dir_okay=False),
@@ -128,6 +134,7 @@ def serve(
     max_body: int,
     write_mode: str,
     max_upload: int,
+    allow_code_formats: bool,
     tokens_file: str | None,
     insecure: bool,
     usage_url: str | None,
@@ -170,6 +177,7 @@ def serve(
         "max_body": max_body,
         "write_mode": write_mode,
         "max_upload": max_upload,
+        "allow_code_formats": allow_code_formats,
         "usage_url": usage_url or None,
         # Without tokens, a loopback server answers only loopback Host names: a web page that
         # rebinds its own name to 127.0.0.1 cannot read or invoke it.

@@ -4,7 +4,9 @@ Each MLflow model becomes an mreg model (its name made a valid mreg name; the
 original is kept in every version's ``import_info``), its description and
 tags become the model's description and labels. Each version, oldest first,
 becomes one commit: the artifact is downloaded from MLflow and stored as
-``skops`` when it is a scikit-learn model whose types mreg trusts, otherwise
+``skops`` when it is a scikit-learn model whose types mreg trusts (a pickle's
+globals are audited from its opcodes first, registry.pickle_audit: nothing
+is unpickled during an import unless every global is trusted), otherwise
 as the whole MLflow model directory packed into one ``.mlflow`` file (format
 ``mlflow``, served through ``mlflow.pyfunc``). The run's params and metrics,
 the version's description and tags (as labels) and its aliases (as pointers)
@@ -238,19 +240,22 @@ def _as_skops(local: Path, sklearn: dict[str, Any] | None, tmp: Path) -> Path | 
         return None
     import skops.io
 
+    from registry.pickle_audit import load_trusted
     from registry.skops_trust import SKOPS_TRUSTED_TYPES
 
     saved = local / str(sklearn.get("pickled_model") or "")
     target = tmp / "model.skops"
     if sklearn.get("serialization_format") == "skops" and saved.is_file():
         target.write_bytes(saved.read_bytes())
-    else:
+    elif saved.is_file():
+        # Never unpickle what the audit has not cleared (registry.pickle_audit): a hostile
+        # store's pickle would run code right here, during the import.
         try:
-            import mlflow.sklearn
-
-            skops.io.dump(mlflow.sklearn.load_model(str(local)), target)
-        except Exception:  # any failure to convert keeps the MLflow directory instead
+            skops.io.dump(load_trusted(saved), target)
+        except Exception:  # untrusted globals, or any failure to convert: keep the MLflow dir
             return None
+    else:
+        return None
     untrusted = skops.io.get_untrusted_types(file=target)
     if set(untrusted) - SKOPS_TRUSTED_TYPES:
         return None

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from registry.errors import ManifestError, RegistryError
+from registry.format_policy import DEFAULT_TRUSTED_FORMATS
 from registry.manifests import VersionManifest
 from registry.snapshot import Snapshot
 from registry.validation.storage import ArtifactStore
@@ -39,6 +41,7 @@ FINDING_CODES = {
     "pointer-cycle": "pointers that target each other in a loop",
     "pointer-too-deep": "a pointer chain longer than the resolver follows",
     "pointer-untrained": "a pointer that resolves to a version that is not trained",
+    "untrusted-format": "a version whose artifact format is not in registry.yaml trusted_formats",
     "stray-file": "a file that fits no part of the registry layout",
     "train-stage": "a model's train.stage names a dvc.yaml or stage that does not exist",
     "immutable-field": "a change to id, created_at, created_by or a set artifact",
@@ -137,6 +140,14 @@ class Findings:
         self.pointers_checked = 0
         self.versions: dict[str, dict[int, VersionManifest]] = {}
         self.model_dirs = set(snap.model_dirs())
+
+    @cached_property
+    def trusted_formats(self) -> list[str]:
+        """registry.yaml `trusted_formats` (the default when registry.yaml is broken: reported)."""
+        try:
+            return self.snap.settings().trusted_formats
+        except RegistryError:
+            return list(DEFAULT_TRUSTED_FORMATS)
 
     # -- recording ---------------------------------------------------------
 

@@ -6,6 +6,8 @@ from pathlib import PurePosixPath
 
 from registry.artifacts import artifact_path_problem
 from registry.errors import InvalidNameError
+from registry.format_policy import CODE_FORMATS
+from registry.formats import FORMAT_ALIASES, infer_format
 from registry.layout import VERSION_FILE_RE
 from registry.manifests import RegistrySettings, Status, VersionManifest
 from registry.names import check_tag
@@ -84,6 +86,7 @@ class SchemaRules(Findings):
                         "missing-artifact", path, line, "a trained version needs an artifact"
                     )
                 continue
+            self.check_format(path, v)
             rel = PurePosixPath(v.artifact.path)
             problem = artifact_path_problem(v.artifact.path)
             if problem is not None:
@@ -118,6 +121,20 @@ class SchemaRules(Findings):
             owner = orphan.split("/")[3][1:]  # models/M/artifacts/v<n>/...
             if f"{owner}.yaml" not in snap.version_files(name):
                 self.add(WARNING, "dvc-orphan", orphan, None, "no version refers to this .dvc file")
+
+    def check_format(self, path: str, v: VersionManifest) -> None:
+        """registry.format_policy: a version in a format the registry does not trust."""
+        assert v.artifact is not None
+        fmt = FORMAT_ALIASES.get((v.artifact.format or "").lower()) or infer_format(v.artifact.path)
+        if fmt is not None and fmt not in self.trusted_formats:
+            runs = " (it runs code when loaded)" if fmt in CODE_FORMATS else ""
+            self.error(
+                "untrusted-format",
+                path,
+                self.line(self.snap, path, "artifact", "format"),
+                f"format {fmt!r}{runs} is not in registry.yaml trusted_formats"
+                f" ({', '.join(self.trusted_formats)}): the server will not load it",
+            )
 
     def check_dvc(self, dvc: str, parsed: DvcFile, vpath: str, v: VersionManifest) -> None:
         assert v.artifact is not None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from registry import Registry, plumbing, rfc3339
+from registry import Registry, plumbing, remote_of, rfc3339
 
 FETCH_TIMEOUT = 60.0
 """Seconds a `git fetch` of a followed remote branch may take before it is stopped."""
@@ -25,20 +25,20 @@ class ReloadError:
 
 
 def rev_parse(registry: Registry, rev: str) -> str:
-    """The commit sha of `rev`, "" when there is none (cheap enough for a poll every few seconds)."""
+    """The commit sha of `rev` (a full ref name or commit id, see `registry.full_ref`), "" when
+    there is none (cheap enough for a poll every few seconds)."""
     return plumbing.rev_sha(registry.root, rev) or ""
 
 
 def remote_branch(registry: Registry, rev: str) -> tuple[str, str] | None:
-    """`origin/main` -> ("origin", "main") when `origin` is a remote of the repository."""
-    remote, sep, branch = rev.partition("/")
-    if not sep or not branch or remote not in plumbing.remotes(registry.root):
+    """`refs/remotes/origin/main` -> ("origin", "main") when `origin` is a remote of the repository."""
+    if not rev.startswith("refs/remotes/"):
         return None
-    return remote, branch
+    return remote_of(registry.root, rev)
 
 
 def fetch_remote_branch(registry: Registry, rev: str, timeout: float = FETCH_TIMEOUT) -> str | None:
-    """For `origin/main` style refs: fetch that branch from its remote; the error text if it fails.
+    """For `refs/remotes/origin/main`: fetch that branch from its remote; the error text if it fails.
 
     A server deployed as a clone follows `origin/main`; anything else (a local
     branch, a tag) needs no fetch.
@@ -47,4 +47,5 @@ def fetch_remote_branch(registry: Registry, rev: str, timeout: float = FETCH_TIM
     if found is None:
         return None
     remote, branch = found
-    return plumbing.fetch_branch(registry.root, remote, branch, f"refs/remotes/{rev}", timeout)
+    into = f"refs/remotes/{remote}/{branch}"
+    return plumbing.fetch_branch(registry.root, remote, branch, into, timeout)

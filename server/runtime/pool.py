@@ -72,7 +72,8 @@ class ModelPool:
             return future.result()
         try:
             path = self.locate(self.registry, snapshot, model, version)
-            loaded = load_model(path, version.artifact.format)
+            trusted = snapshot.settings().trusted_formats  # registry.format_policy
+            loaded = load_model(path, version.artifact.format, trusted)
         except RegistryError as exc:
             with self._lock:
                 self._failed[md5] = (time.monotonic(), exc)

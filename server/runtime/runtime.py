@@ -56,7 +56,10 @@ class Runtime:
         usage_path: Path | str | None = None,
     ) -> None:
         self.registry = registry
-        self.rev = follow or rev
+        # What is served is pinned to a full ref name or commit id, never a short name that a
+        # new branch (`refs/heads/origin/main`) could shadow; `label` is the name as given.
+        self.label = follow or rev
+        self.rev = core.full_ref(registry.root, self.label)
         self.follow = follow
         self.poll = poll
         self.fetch_timeout = fetch_timeout
@@ -65,13 +68,13 @@ class Runtime:
         self.last_fetch_at: datetime | None = None
         self.last_fetch_error: ReloadError | None = None
         self.fetching_since: datetime | None = None
-        self.fetches = follow is not None and remote_branch(registry, follow) is not None
+        self.fetches = follow is not None and remote_branch(registry, self.rev) is not None
         self.auth = auth
         self.preload = preload
         self.metrics = Metrics()
         self.pool = ModelPool(registry, locate, max_loaded)
         self.usage = open_usage_store(usage_path)
-        self.served: Served = Served.load(registry, self.rev)
+        self.served: Served = Served.load(registry, self.rev, self.label)
         self.previous: Served | None = None
         self.last_reload_error: ReloadError | None = None
         self.ready = not preload
@@ -157,9 +160,9 @@ class Runtime:
             fetch_error = await self._fetch() if self.fetches else None
             if fetch_error:
                 # Keep serving; the next poll tries again. The last good fetch is what rev-parse sees.
-                log.warning("fetching %s failed: %s", self.rev, fetch_error)
+                log.warning("fetching %s failed: %s", self.label, fetch_error)
                 self.last_reload_error = ReloadError(
-                    None, f"fetching {self.rev} failed: {fetch_error}", datetime.now(UTC)
+                    None, f"fetching {self.label} failed: {fetch_error}", datetime.now(UTC)
                 )
             elif self.last_reload_error and self.last_reload_error.revision is None:
                 self.last_reload_error = None  # the fetch works again
@@ -171,7 +174,7 @@ class Runtime:
             try:
                 if not sha:
                     raise core.RevisionNotFoundError(f"revision {self.rev!r} not found")
-                served = await anyio.to_thread.run_sync(Served.load, self.registry, sha, self.rev)
+                served = await anyio.to_thread.run_sync(Served.load, self.registry, sha, self.label)
                 if self.preload:
                     await anyio.to_thread.run_sync(self.preload_models, served)
             except RegistryError as exc:

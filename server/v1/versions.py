@@ -92,6 +92,7 @@ class VersionsController(Controller):
                     model,
                     branch,
                     lambda reg, br: reg.register(model, path, format=format, branch=br),
+                    check=writer.trusted_format(format, name),
                 )
         else:
             fields = msgspec.structs.asdict(await json_fields(request))
@@ -186,5 +187,6 @@ class VersionsController(Controller):
                 model,
                 branch,
                 lambda r, br: r.set_status(ref, "trained", artifact=path, format=format, branch=br),
+                check=writer.trusted_format(format, filename),
             )
         return VersionWritten(model, value.model_dump(mode="json"), info)

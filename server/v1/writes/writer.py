@@ -20,7 +20,7 @@ from litestar import Request
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 
-from registry import Registry, RegistryError, WriteResult
+from registry import Registry, RegistryError, WriteResult, check_write_format, named_format
 from server.http.auth import may_write, runtime_of
 from server.http.errors import STATUS_MEANINGS, ErrorBody
 from server.runtime import Runtime
@@ -74,14 +74,16 @@ class WriteSettings:
 
     mode: str = "commit"
     max_upload: int = DEFAULT_MAX_UPLOAD
+    # Code-running formats (registry.format_policy) may be uploaded, on a branch only.
+    allow_code_formats: bool = False
 
 
-def check_settings(mode: str, max_upload: int) -> WriteSettings:
+def check_settings(mode: str, max_upload: int, allow_code_formats: bool = False) -> WriteSettings:
     if mode not in WRITE_MODES:
         raise RegistryError(f"unknown write mode {mode!r}: use {' or '.join(WRITE_MODES)}")
     if max_upload < 1:
         raise RegistryError("max_upload must be at least 1 byte")
-    return WriteSettings(mode, max_upload)
+    return WriteSettings(mode, max_upload, allow_code_formats)
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,15 @@ class Writer:
         return self.runtime.registry
 
     async def commit(
-        self, model: str, branch: str | None, action: Action[T]
+        self,
+        model: str,
+        branch: str | None,
+        action: Action[T],
+        *,
+        check: Callable[[Registry, str | None], None] | None = None,
     ) -> tuple[T, WriteInfo]:
-        """Run `action` in a worker thread as the caller; serve its commit when it lands here."""
+        """Run `action` in a worker thread as the caller (after `check`, given the registry and
+        the branch); serve its commit when it lands here."""
         if branch is None and self.settings.mode == "branch":
             branch = f"mreg/{model}-{secrets.token_hex(4)}"
         runtime, who = self.runtime, self.who
@@ -110,6 +118,8 @@ class Writer:
                     f"this server serves {runtime.rev}, not the checked-out branch:"
                     " write to a new branch with ?branch=NAME"
                 )
+            if check is not None:
+                check(runtime.registry, branch)
             with runtime.registry.authored_as(who, f"{who}@mreg.invalid"):
                 return action(runtime.registry, branch)
 
@@ -125,6 +135,20 @@ class Writer:
             revision=runtime.served.revision,
         )
         return result.value, info
+
+    def trusted_format(
+        self, fmt: str | None, filename: str
+    ) -> Callable[[Registry, str | None], None]:
+        """The check of an uploaded artifact's format: registry.format_policy's rule for HTTP."""
+        allow = self.settings.allow_code_formats
+
+        def check(reg: Registry, branch: str | None) -> None:
+            named = named_format(fmt, filename)
+            if named is not None:
+                trusted = reg.snapshot("HEAD", models=[]).settings().trusted_formats
+                check_write_format(named, trusted, branch=branch, allow_code_formats=allow)
+
+        return check
 
     async def unchanged(self, read: Callable[[Registry], T]) -> tuple[T, WriteInfo]:
         """An empty patch changes nothing: answer with what is there, and no commit."""
