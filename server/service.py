@@ -176,6 +176,12 @@ class Server:
         if self._poller is not None:
             self._poller.cancel()
         await anyio.to_thread.run_sync(self.usage.close)
+        # Said after uvicorn drained the in-flight requests: the exact count of what was answered.
+        log.info(
+            "answered %d invocations, %d usage records dropped",
+            self.metrics.invocations_total(),
+            getattr(self.usage, "dropped", 0),
+        )
 
     def preload_models(self, served: Served) -> None:
         """Load the latest version and every pointer target of each served model."""
