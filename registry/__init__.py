@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from registry.train import TrainResult, changed_models, train_changed, train_model
     from registry.train_setup import init_training
     from registry.train_stage import Stage, check_gate, load_stage
+    from registry.uploads import UploadSpaceError, clean_uploads, receive_upload
     from registry.validation import (
         FINDING_CODES,
         Finding,
@@ -125,6 +126,7 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "RegistrySettings",
         "Status",
         "TrainSpec",
+        "UploadSpaceError",
         "VersionManifest",
         "rfc3339",
         "utcnow",
@@ -154,6 +156,7 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "incompatible_input",
         "validate_registry",
     ),
+    "registry.uploads": ("UploadSpaceError", "clean_uploads", "receive_upload"),
     "registry.yamlio": ("parse_manifest", "render_new", "render_update"),
     "registry.loaders": ("LoadedModel", "artifact_format", "load_model", "predict"),
     "registry.importers.mlflow": ("ImportedVersion", "import_mlflow"),
@@ -218,6 +221,7 @@ __all__ = [
     "Status",
     "TrainResult",
     "TrainSpec",
+    "UploadSpaceError",
     "ValidationReport",
     "VersionChange",
     "VersionManifest",
@@ -232,6 +236,7 @@ __all__ = [
     "check_gate",
     "check_model_name",
     "check_tag",
+    "clean_uploads",
     "diff_registry",
     "ensure_local",
     "file_md5",
@@ -249,6 +254,7 @@ __all__ = [
     "parse_ref",
     "pointer_path",
     "predict",
+    "receive_upload",
     "render_new",
     "render_update",
     "resolve_cached",

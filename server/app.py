@@ -23,6 +23,7 @@ from server.ui import TEMPLATE_CONFIG, UI_ROUTES
 from server.v2 import V2_ROUTER
 from server.writes import (
     DEFAULT_MAX_UPLOAD,
+    DEFAULT_MAX_UPLOAD_TOTAL,
     WRITE_ROUTES,
     StrictBodies,
     allowed_methods,
@@ -63,6 +64,7 @@ def create_app(
     usage_path: str | os.PathLike[str] | None = None,
     write_mode: str = "commit",
     max_upload: int = DEFAULT_MAX_UPLOAD,
+    max_upload_total: int = DEFAULT_MAX_UPLOAD_TOTAL,
     usage_url: str | None = None,
 ) -> Litestar:
     """A Litestar app serving the registry `repo` at `rev` (or following branch `follow`).
@@ -70,11 +72,12 @@ def create_app(
     tokens: a list of Token, a tokens file, or None to read MREG_TOKENS (none: no auth).
     fetch_timeout: seconds a fetch of a followed remote branch (`origin/main`) may take.
     write_mode: "commit" (writes commit to the served branch) or "branch" (to new branches).
+    max_upload_total: the bytes all uploads in progress may hold together (507 beyond).
     usage_url: a shared usage store (`postgresql://...`); default: SQLite at `usage_path`
     (default `.git/mreg/usage.sqlite`).
     Raises RegistryError when the revision or the usage store cannot be loaded.
     """
-    writes = check_settings(write_mode, max_upload)
+    writes = check_settings(write_mode, max_upload, max_upload_total)
     registry = repo if isinstance(repo, Registry) else Registry(repo)
     auth = Auth(tokens if isinstance(tokens, list) else load_tokens(tokens))
     server = Server(

@@ -31,6 +31,7 @@ from registry import (
     RegistryError,
     VersionManifest,
     VersionNotFoundError,
+    clean_uploads,
     rfc3339,
 )
 from server import visibility
@@ -165,6 +166,8 @@ class Server:
     # -- lifecycle -------------------------------------------------------------
 
     async def startup(self) -> None:
+        # Uploads of a server killed mid-transfer; a live worker's own are locked and stay.
+        await anyio.to_thread.run_sync(clean_uploads, self.registry.state_dir)
         self.usage.start()
         if self.preload:
             await anyio.to_thread.run_sync(self.preload_models, self.served)

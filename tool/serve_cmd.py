@@ -87,6 +87,13 @@ def is_loopback(host: str) -> bool:
     help="Largest artifact upload (PUT .../artifact) in bytes; bigger ones get 413.",
 )
 @click.option(
+    "--max-upload-total",
+    type=click.IntRange(min=1),
+    default=4 << 30,
+    show_default=True,
+    help="Bytes all uploads in progress may hold on disk together; beyond it 507.",
+)
+@click.option(
     "--tokens",
     "tokens_file",
     type=click.Path(dir_okay=False),
@@ -121,6 +128,7 @@ def serve(
     max_body: int,
     write_mode: str,
     max_upload: int,
+    max_upload_total: int,
     tokens_file: str | None,
     insecure: bool,
     usage_url: str | None,
@@ -163,6 +171,7 @@ def serve(
         "max_body": max_body,
         "write_mode": write_mode,
         "max_upload": max_upload,
+        "max_upload_total": max_upload_total,
         "usage_url": usage_url or None,
     }
     app = create_app(**{**options, "tokens": tokens})
