@@ -12,7 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from registry.artifacts import cache_file, ensure_local, file_md5
+    from registry.artifacts import cache_file, ensure_local
     from registry.cache import ManifestCache
     from registry.commits import WriteResult
     from registry.diff import (
@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from registry.names import Ref, check_model_name, check_tag, is_reserved_tag, parse_ref
     from registry.quick import list_models_cached, resolve_cached
     from registry.registry import Registry
+    from registry.remotes import file_md5
     from registry.snapshot import Snapshot
     from registry.source import GitSource, OverlaySource, WorkTreeSource, blob_id, open_repo
     from registry.train import TrainResult, changed_models, train_changed, train_model
@@ -87,7 +88,8 @@ if TYPE_CHECKING:
 
 # Where each public name lives.
 _SUBMODULES: dict[str, tuple[str, ...]] = {
-    "registry.artifacts": ("cache_file", "ensure_local", "file_md5"),
+    "registry.artifacts": ("cache_file", "ensure_local"),
+    "registry.remotes": ("file_md5",),
     "registry.cache": ("ManifestCache",),
     "registry.commits": ("WriteResult",),
     "registry.diff": (

@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from registry import artifacts, plumbing
+from registry import artifacts, plumbing, remotes
 from registry.errors import (
     ConflictError,
     ModelNotFoundError,
@@ -66,7 +66,7 @@ class Registry(ModelWrites, VersionWrites, PointerWrites, History):
         from dvc.repo import Repo as DvcRepo
 
         root = self.root
-        artifacts.quiet_dvc()
+        remotes.quiet_dvc()
         try:
             if not (root / ".dvc" / "config").is_file():
                 DvcRepo.init(str(root)).close()

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from registry.artifacts import _open_dvc as open_dvc
-from registry.artifacts import cache_file, remote_file
+from registry.artifacts import cache_file
+from registry.remotes import open_dvc, remote_file
 
 
 class DvcOut(BaseModel):
