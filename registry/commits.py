@@ -32,11 +32,11 @@ from registry.plumbing import (
     swap_ref,
     tag_exists,
     tree_of,
-    write_lock,
     write_worktree,
 )
 from registry.snapshot import Snapshot
 from registry.source import OverlaySource, WorkTreeSource
+from registry.writelock import write_lock
 
 T = TypeVar("T")
 ATTEMPTS = 4

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from registry import artifacts, plumbing
+from registry import artifacts, plumbing, writelock
 
 JOURNAL = "pending-write.json"
 KILL_ENV = "MREG_TEST_KILL_AT"
@@ -129,7 +129,7 @@ def recover(root: Path, state_dir: Path) -> bool:
     """Finish an interrupted write, if there is one; True if there was."""
     if not (state_dir / JOURNAL).exists():
         return False
-    with plumbing.write_lock(state_dir):
+    with writelock.write_lock(state_dir):
         return recover_locked(root, state_dir)
 
 

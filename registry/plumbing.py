@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import fcntl
 import os
 import re
 import subprocess
@@ -116,31 +115,6 @@ def author(root: Path) -> tuple[str, datetime]:
             " 'git config user.name NAME' and 'git config user.email EMAIL'"
         )
     return m.group("who"), datetime.fromtimestamp(int(m.group("ts")), UTC)
-
-
-# -- locking -------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def write_lock(state_dir: Path, timeout: float = 60.0) -> Iterator[None]:
-    """Serialise writers of one repository (processes and threads) with flock."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(state_dir / "write.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise ConflictError(
-                        "another mreg write is still running on this registry: retry later"
-                    ) from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 # -- the work tree -------------------------------------------------------

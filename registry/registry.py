@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from registry import artifacts, plumbing, remotes
+from registry import artifacts, plumbing, remotes, writelock
 from registry.errors import (
     ConflictError,
     ModelNotFoundError,
@@ -57,7 +57,7 @@ class Registry(ModelWrites, VersionWrites, PointerWrites, History):
                 " run 'mreg init' at the top of that repository"
             )
         reg = cls(root, require=False)
-        with plumbing.write_lock(reg.state_dir):
+        with writelock.write_lock(reg.state_dir):
             reg._init_locked(remote)
         return cls(root)
 
