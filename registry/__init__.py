@@ -84,6 +84,7 @@ if TYPE_CHECKING:
         incompatible_input,
         validate_registry,
     )
+    from registry.validation.storage import ServedArtifactProblem, check_served_artifacts
     from registry.yamlio import parse_manifest, render_new, render_update
 
 # Where each public name lives.
@@ -159,6 +160,7 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "validate_registry",
     ),
     "registry.uploads": ("UploadSpaceError", "clean_uploads", "receive_upload"),
+    "registry.validation.storage": ("ServedArtifactProblem", "check_served_artifacts"),
     "registry.yamlio": ("parse_manifest", "render_new", "render_update"),
     "registry.loaders": ("LoadedModel", "artifact_format", "load_model", "predict"),
     "registry.importers.mlflow": ("ImportedVersion", "import_mlflow"),
@@ -218,6 +220,7 @@ __all__ = [
     "Resolution",
     "ResolutionError",
     "RevisionNotFoundError",
+    "ServedArtifactProblem",
     "Snapshot",
     "Stage",
     "Status",
@@ -237,6 +240,7 @@ __all__ = [
     "changed_models",
     "check_gate",
     "check_model_name",
+    "check_served_artifacts",
     "check_tag",
     "clean_uploads",
     "diff_registry",

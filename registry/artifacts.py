@@ -153,6 +153,11 @@ def _verified_md5(path: Path, md5: str) -> bool:
     return True
 
 
+def verified_in_cache(root: str | os.PathLike[str], md5: str) -> bool:
+    """The DVC cache holds the object `md5` with bytes that match it (checked once per file)."""
+    return _verified_md5(cache_file(root, md5), md5)
+
+
 def ensure_local(
     registry: HasRoot, snapshot: Snapshot, model: str, version: VersionManifest
 ) -> Path:

@@ -31,6 +31,7 @@ from registry import (
     RegistryError,
     VersionManifest,
     VersionNotFoundError,
+    check_served_artifacts,
     clean_uploads,
     rfc3339,
 )
@@ -247,6 +248,13 @@ class Server:
                 if not sha:
                     raise core.RevisionNotFoundError(f"revision {self.rev!r} not found")
                 served = await anyio.to_thread.run_sync(Served.load, self.registry, sha, self.rev)
+                # Swapping in a commit whose served artifacts are corrupt or gone fails every
+                # unpinned call: keep the last good revision instead.
+                problems = await anyio.to_thread.run_sync(
+                    check_served_artifacts, self.registry.root, served.snapshot
+                )
+                if problems:
+                    raise core.ArtifactError("; ".join(str(p) for p in problems))
                 if self.preload:
                     await anyio.to_thread.run_sync(self.preload_models, served)
             except RegistryError as exc:
