@@ -129,10 +129,17 @@ class _Checker(SchemaRules, ReferenceRules, ChangeRules):
             problems = served_artifact_problems(self.snap, self.store)
         except RegistryError:
             return  # a manifest that does not parse: the other rules report it
+        # One finding per version, naming every ref that reaches it; an artifact missing
+        # everywhere is `artifact-unavailable` already.
+        unavailable = {f.file for f in self.findings if f.code == "artifact-unavailable"}
+        by_version: dict[str, list[str]] = {}
         for problem in problems:
             path = version_path(problem.model, problem.version)
+            if path not in unavailable:
+                by_version.setdefault(path, []).append(str(problem))
+        for path, messages in by_version.items():
             line = self.line(self.snap, path, "artifact", "md5")
-            self.error("served-artifact", path, line, str(problem))
+            self.error("served-artifact", path, line, "; ".join(messages))
 
     def check_model(self, name: str) -> None:
         snap = self.snap
