@@ -12,7 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from registry.artifacts import cache_file, ensure_local, file_md5
+    from registry.artifacts import cache_file, ensure_local
     from registry.cache import ManifestCache
     from registry.commits import WriteResult
     from registry.diff import (
@@ -80,11 +80,13 @@ if TYPE_CHECKING:
     from registry.quick import list_models_cached, resolve_cached
     from registry.refnames import check_new_branch, full_ref, remote_of
     from registry.registry import Registry
+    from registry.remotes import file_md5
     from registry.snapshot import Snapshot
     from registry.source import GitSource, OverlaySource, WorkTreeSource, blob_id, open_repo
     from registry.train import TrainResult, changed_models, train_changed, train_model
     from registry.train_setup import init_training
     from registry.train_stage import Stage, check_gate, load_stage
+    from registry.uploads import UploadSpaceError, clean_uploads, receive_upload
     from registry.validation import (
         FINDING_CODES,
         Finding,
@@ -92,13 +94,15 @@ if TYPE_CHECKING:
         incompatible_input,
         validate_registry,
     )
+    from registry.validation.storage import ServedArtifactProblem, check_served_artifacts
     from registry.views import model_view, pointer_view, version_rows
     from registry.yamlio import parse_manifest, render_new, render_update
 
 # Where each public name lives.
 _SUBMODULES: dict[str, tuple[str, ...]] = {
-    "registry.artifacts": ("cache_file", "ensure_local", "file_md5"),
+    "registry.artifacts": ("cache_file", "ensure_local"),
     "registry.progress": ("transfer_progress",),
+    "registry.remotes": ("file_md5",),
     "registry.cache": ("ManifestCache",),
     "registry.commits": ("WriteResult",),
     "registry.diff": (
@@ -145,6 +149,7 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "RegistrySettings",
         "Status",
         "TrainSpec",
+        "UploadSpaceError",
         "VersionManifest",
         "rfc3339",
         "utcnow",
@@ -175,6 +180,8 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "incompatible_input",
         "validate_registry",
     ),
+    "registry.uploads": ("UploadSpaceError", "clean_uploads", "receive_upload"),
+    "registry.validation.storage": ("ServedArtifactProblem", "check_served_artifacts"),
     "registry.yamlio": ("parse_manifest", "render_new", "render_update"),
     "registry.views": ("model_view", "pointer_view", "version_rows"),
     "registry.loaders": ("LoadedModel", "artifact_format", "load_model", "predict"),
@@ -237,12 +244,14 @@ __all__ = [
     "Resolution",
     "ResolutionError",
     "RevisionNotFoundError",
+    "ServedArtifactProblem",
     "Snapshot",
     "Stage",
     "Status",
     "TrainResult",
     "TrainSpec",
     "UntrustedFormatError",
+    "UploadSpaceError",
     "ValidationReport",
     "VersionChange",
     "VersionManifest",
@@ -258,8 +267,10 @@ __all__ = [
     "check_loadable",
     "check_model_name",
     "check_new_branch",
+    "check_served_artifacts",
     "check_tag",
     "check_write_format",
+    "clean_uploads",
     "diff_registry",
     "ensure_local",
     "file_md5",
@@ -281,6 +292,7 @@ __all__ = [
     "pointer_path",
     "pointer_view",
     "predict",
+    "receive_upload",
     "remote_of",
     "render_new",
     "render_update",

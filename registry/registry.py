@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from registry import artifacts, plumbing
+from registry import artifacts, plumbing, remotes, writelock
 from registry.errors import (
     ConflictError,
     ModelNotFoundError,
@@ -62,7 +62,7 @@ class Registry(ModelWrites, VersionWrites, PointerWrites, History):
                 " run 'mreg init' at the top of that repository"
             )
         reg = cls(root, require=False)
-        with plumbing.write_lock(reg.state_dir):
+        with writelock.write_lock(reg.state_dir):
             reg._init_locked(remote, trusted_formats)
         return cls(root)
 
@@ -71,7 +71,7 @@ class Registry(ModelWrites, VersionWrites, PointerWrites, History):
         from dvc.repo import Repo as DvcRepo
 
         root = self.root
-        artifacts.quiet_dvc()
+        remotes.quiet_dvc()
         try:
             if not (root / ".dvc" / "config").is_file():
                 DvcRepo.init(str(root)).close()

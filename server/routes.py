@@ -456,7 +456,7 @@ async def list_jobs(
         jobs = await anyio.to_thread.run_sync(
             lambda: server.usage.jobs(model=model, models=None, limit=limit)
         )
-        return _json({"jobs": jobs})
+        return _json({"jobs": jobs, **server.usage.freshness()})
     public = {n for n, m in served.models.items() if m.is_public}
     # Jobs of public models' private versions are dropped after the query: ask for more.
     hidden = sum(1 for n in public for v in served.versions[n] if v.visibility == "private")
@@ -465,7 +465,9 @@ async def list_jobs(
             model=model, models=public, limit=limit if not hidden else 10 * limit
         )
     )
-    return _json({"jobs": [j for j in jobs if _public_job(served, j)][:limit]})
+    shown = [j for j in jobs if _public_job(served, j)][:limit]
+    # stale/warning: records still queued in memory (the store cannot write) are not in `jobs`.
+    return _json({"jobs": shown, **server.usage.freshness()})
 
 
 @post(

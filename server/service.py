@@ -31,6 +31,8 @@ from registry import (
     RegistryError,
     VersionManifest,
     VersionNotFoundError,
+    check_served_artifacts,
+    clean_uploads,
     rfc3339,
 )
 from server import visibility
@@ -168,6 +170,8 @@ class Server:
     # -- lifecycle -------------------------------------------------------------
 
     async def startup(self) -> None:
+        # Uploads of a server killed mid-transfer; a live worker's own are locked and stay.
+        await anyio.to_thread.run_sync(clean_uploads, self.registry.state_dir)
         self.usage.start()
         if self.preload:
             await anyio.to_thread.run_sync(self.preload_models, self.served)
@@ -179,6 +183,12 @@ class Server:
         if self._poller is not None:
             self._poller.cancel()
         await anyio.to_thread.run_sync(self.usage.close)
+        # Said after uvicorn drained the in-flight requests: the exact count of what was answered.
+        log.info(
+            "answered %d invocations, %d usage records dropped",
+            self.metrics.invocations_total(),
+            getattr(self.usage, "dropped", 0),
+        )
 
     def preload_models(self, served: Served) -> None:
         """Load the latest version and every pointer target of each served model."""
@@ -241,6 +251,13 @@ class Server:
                 if not sha:
                     raise core.RevisionNotFoundError(f"revision {self.rev!r} not found")
                 served = await anyio.to_thread.run_sync(Served.load, self.registry, sha, self.label)
+                # Swapping in a commit whose served artifacts are corrupt or gone fails every
+                # unpinned call: keep the last good revision instead.
+                problems = await anyio.to_thread.run_sync(
+                    check_served_artifacts, self.registry.root, served.snapshot
+                )
+                if problems:
+                    raise core.ArtifactError("; ".join(str(p) for p in problems))
                 if self.preload:
                     await anyio.to_thread.run_sync(self.preload_models, served)
             except RegistryError as exc:

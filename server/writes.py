@@ -16,8 +16,6 @@ import contextlib
 import hashlib
 import re
 import secrets
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +42,7 @@ from registry import (
     WriteResult,
     check_write_format,
     named_format,
+    receive_upload,
 )
 from server.errors import STATUS_MEANINGS, ApiError, ErrorBody
 from server.service import DEFAULT_MAX_BODY, Server
@@ -52,6 +51,7 @@ T = TypeVar("T")
 
 WRITE_MODES = ("commit", "branch")
 DEFAULT_MAX_UPLOAD = 1 << 30  # 1 GiB
+DEFAULT_MAX_UPLOAD_TOTAL = 4 << 30  # 4 GiB
 # The OpenAPI document states every rule a request must follow, so that a request
 # the schema allows is never refused as malformed (schemathesis checks that).
 # What git refuses in a ref (registry.names.git_ref_problem): '..', a trailing '.' or '.lock'.
@@ -92,6 +92,8 @@ class WriteSettings:
 
     mode: str = "commit"
     max_upload: int = DEFAULT_MAX_UPLOAD
+    max_upload_total: int = DEFAULT_MAX_UPLOAD_TOTAL
+    """The bound on the bytes of all uploads in progress together (507 beyond it)."""
     # Code-running formats (registry.format_policy) may be uploaded, on a branch only.
     allow_code_formats: bool = False
 
@@ -212,6 +214,7 @@ def _errors(*statuses: int) -> dict[int, ResponseSpec]:
         422: "The change would leave an invalid manifest or pointer",
         500: STATUS_MEANINGS[500],
         503: "The DVC remote cannot be reached",
+        507: "The uploads in progress would exceed the server's --max-upload-total",
     }
     return {
         s: ResponseSpec(data_container=ErrorBody, description=why[s], generate_examples=False)
@@ -485,7 +488,7 @@ class CreateVersionOperation(Operation):
     summary="Register the next version: untrained with its *_info (JSON), or trained with its"
     " artifact (application/octet-stream)",
     tags=["writes"],
-    responses=_errors(400, 401, 403, 404, 409, 413, 422, 503),
+    responses=_errors(400, 401, 403, 404, 409, 413, 422, 503, 507),
     operation_class=CreateVersionOperation,
     request_max_body_size=None,  # an artifact: bounded by max_upload; JSON: by max_body
 )
@@ -659,11 +662,9 @@ async def _received(
     expected = _expected_md5(content_md5 or None)
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "body_too_large", f"the upload is larger than {limit} bytes")
-    uploads = reg.state_dir / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="upload-", dir=uploads))
-    try:
-        path = folder / filename
+    total = _settings(request).max_upload_total
+    with receive_upload(reg.state_dir, total, request.content_length) as spool:
+        path = spool.folder / filename
         digest = hashlib.md5()
         size = 0
         async with await anyio.open_file(path, "wb") as out:
@@ -673,6 +674,7 @@ async def _received(
                     raise ApiError(
                         413, "body_too_large", f"the upload is larger than {limit} bytes"
                     )
+                spool.check(size)
                 digest.update(chunk)
                 await out.write(chunk)
         if size == 0:
@@ -685,8 +687,6 @@ async def _received(
                 " the upload was damaged, send it again",
             )
         yield path
-    finally:
-        await anyio.to_thread.run_sync(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 def _check_untrained(reg: Registry, model: str, n: int) -> None:
@@ -707,7 +707,7 @@ def _check_untrained(reg: Registry, model: str, n: int) -> None:
     status_code=200,
     summary="Upload a version's artifact: pushed to the DVC remote, the version becomes trained",
     tags=["writes"],
-    responses=_errors(400, 401, 403, 404, 409, 413, 422, 503),
+    responses=_errors(400, 401, 403, 404, 409, 413, 422, 503, 507),
     operation_class=UploadOperation,
     request_max_body_size=None,  # bounded by the server's max_upload, checked while streaming
 )
@@ -868,12 +868,19 @@ WRITE_ROUTES = [
 ]
 
 
-def check_settings(mode: str, max_upload: int, allow_code_formats: bool = False) -> WriteSettings:
+def check_settings(
+    mode: str,
+    max_upload: int,
+    max_upload_total: int = DEFAULT_MAX_UPLOAD_TOTAL,
+    allow_code_formats: bool = False,
+) -> WriteSettings:
     if mode not in WRITE_MODES:
         raise RegistryError(f"unknown write mode {mode!r}: use {' or '.join(WRITE_MODES)}")
     if max_upload < 1:
         raise RegistryError("max_upload must be at least 1 byte")
-    return WriteSettings(mode, max_upload, allow_code_formats)
+    if max_upload_total < 1:
+        raise RegistryError("max_upload_total must be at least 1 byte")
+    return WriteSettings(mode, max_upload, max_upload_total, allow_code_formats)
 
 
 def _trusted_format(

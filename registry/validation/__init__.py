@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from registry.base import RegistryBase
 from registry.diff import changed_paths, scoped_snapshot
 from registry.errors import InvalidNameError, RegistryError
-from registry.layout import model_path, pointer_path
+from registry.layout import model_path, pointer_path, version_path
 from registry.manifests import ModelManifest, PointerManifest, VersionManifest
 from registry.names import check_model_name
 from registry.snapshot import Snapshot
@@ -29,7 +29,7 @@ from registry.validation.change_rules import ChangeRules, incompatible_input
 from registry.validation.findings import FINDING_CODES, WARNING, Finding, ValidationReport
 from registry.validation.reference_rules import ReferenceRules
 from registry.validation.schema_rules import SchemaRules
-from registry.validation.storage import ArtifactStore, DvcFile
+from registry.validation.storage import ArtifactStore, DvcFile, served_artifact_problems
 
 __all__ = [
     "FINDING_CODES",
@@ -82,6 +82,7 @@ class _Checker(SchemaRules, ReferenceRules, ChangeRules):
         for name in sorted(names):
             self.check_model(name)
         self.check_unique_ids(self.snap.model_names())
+        self.check_served_artifacts()
 
     def prefetch(self, chunk: int = 1000) -> None:
         """Parse every manifest in large batches first: one cache write per batch, not per model.
@@ -118,6 +119,27 @@ class _Checker(SchemaRules, ReferenceRules, ChangeRules):
             self.check_model_change(old, name)
             self.check_protected(old, name)
         self.check_unique_ids(sorted(models))
+        self.check_served_artifacts()
+
+    def check_served_artifacts(self) -> None:
+        """What a server would refuse to swap in (with --check-artifacts only)."""
+        if self.store is None:
+            return
+        try:
+            problems = served_artifact_problems(self.snap, self.store)
+        except RegistryError:
+            return  # a manifest that does not parse: the other rules report it
+        # One finding per version, naming every ref that reaches it; an artifact missing
+        # everywhere is `artifact-unavailable` already.
+        unavailable = {f.file for f in self.findings if f.code == "artifact-unavailable"}
+        by_version: dict[str, list[str]] = {}
+        for problem in problems:
+            path = version_path(problem.model, problem.version)
+            if path not in unavailable:
+                by_version.setdefault(path, []).append(str(problem))
+        for path, messages in by_version.items():
+            line = self.line(self.snap, path, "artifact", "md5")
+            self.error("served-artifact", path, line, "; ".join(messages))
 
     def check_model(self, name: str) -> None:
         snap = self.snap

@@ -37,6 +37,7 @@ FINDING_CODES = {
     "dvc-mismatch": "a .dvc file whose md5, size or path disagrees with the version",
     "dvc-orphan": "a .dvc file no version refers to",
     "artifact-unavailable": "an artifact in neither the DVC cache nor the remote",
+    "served-artifact": "latest or a pointer resolves to an artifact that is corrupt or unavailable",
     "dangling-pointer": "a pointer whose target or model does not exist",
     "pointer-cycle": "pointers that target each other in a loop",
     "pointer-too-deep": "a pointer chain longer than the resolver follows",
