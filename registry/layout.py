@@ -78,9 +78,7 @@ class Pointer:
         targets = tuple(p.arms) if p.targets is not None else ()
         target = primary([_W(t, w) for t, w in targets]).target if targets else p.target
         assert target is not None
-        return cls(
-            model, tag, target, p.description, file, targets, p.shadow, p.shadow_sample
-        )
+        return cls(model, tag, target, p.description, file, targets, p.shadow, p.shadow_sample)
 
     @property
     def weighted(self) -> bool:

@@ -127,6 +127,12 @@ class PromotionRule(Manifest):
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
+    @model_validator(mode="after")
+    def _time_needs_from(self) -> PromotionRule:
+        if self.require.min_time is not None and not self.from_:
+            raise ValueError("require.min_time is the time on the `from` pointer: give from")
+        return self
+
 
 class RegistrySettings(Manifest):
     """registry.yaml."""
@@ -143,9 +149,7 @@ class RegistrySettings(Manifest):
     def _rules_are_protected(self) -> RegistrySettings:
         for tag in self.promotion:
             if tag not in self.protected_pointers:
-                raise ValueError(
-                    f"promotion rule for {tag!r}, which is not in protected_pointers"
-                )
+                raise ValueError(f"promotion rule for {tag!r}, which is not in protected_pointers")
         return self
 
 

@@ -313,10 +313,7 @@ class Snapshot:
             (m, t): path for m in models for t, path in sorted(self._pointers.get(m, {}).items())
         }
         parsed = self.parse(PointerManifest, list(paths.values()))
-        return [
-            Pointer.from_manifest(m, t, parsed[path], path)
-            for (m, t), path in paths.items()
-        ]
+        return [Pointer.from_manifest(m, t, parsed[path], path) for (m, t), path in paths.items()]
 
     # -- references --------------------------------------------------------
 
