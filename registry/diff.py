@@ -365,9 +365,9 @@ class _Differ:
             res = snap.resolve(f"{name}:{pointer.tag}")
         except RegistryError:
             return tuple((t, w, None) for t, w in pointer.arms)
-        ends = {a.target: a.version.version for a in res.arms} or {
-            pointer.target: res.version.version
-        }
+        ends = {pointer.target: res.version.version}
+        if pointer.weighted:
+            ends = {a.target: a.version.version for a in res.arms}
         return tuple((t, w, ends.get(t)) for t, w in pointer.arms)
 
     def _pointer_map(self, snap: Snapshot, name: str) -> dict[str, tuple[SplitArm, ...]]:

@@ -73,9 +73,11 @@ class PointerState:
     previous_version: int | None
     targets: tuple[tuple[str, int], ...] = ()
     """(target, weight) of each arm when the pointer was weighted then; `target` is the heaviest."""
+    previous_targets: tuple[tuple[str, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         weighted = [{"target": t, "weight": w} for t, w in self.targets]
+        was = [{"target": t, "weight": w} for t, w in self.previous_targets]
         return {
             "commit": self.commit,
             "author": self.author,
@@ -86,6 +88,7 @@ class PointerState:
             "from_target": self.previous_target,
             "from_version": self.previous_version,
             **({"targets": weighted} if weighted else {}),
+            **({"from_targets": was} if was else {}),
         }
 
 
@@ -155,6 +158,7 @@ def pointer_states(
     oldest_first: list[PointerState] = []
     prev_target: str | None = None
     prev_version: int | None = None
+    prev_targets: tuple[tuple[str, int], ...] = ()
     for sha, who, when, subject in reversed(raw):
         snap = Snapshot(GitSource(registry.repo, sha), registry.cache)
         target: str | None = None
@@ -178,7 +182,8 @@ def pointer_states(
                 prev_target,
                 prev_version,
                 targets,
+                prev_targets,
             )
         )
-        prev_target, prev_version = target, version
+        prev_target, prev_version, prev_targets = target, version, targets
     return list(reversed(oldest_first))

@@ -274,9 +274,13 @@ def history(reg: Registry, ref: str, rev: str | None, as_json: bool) -> None:
         echo_json([s.to_dict() for s in states])
         return
 
-    def label(target: str | None, version: int | None) -> str:
+    def label(
+        target: str | None, version: int | None, targets: tuple[tuple[str, int], ...] = ()
+    ) -> str:
         if target is None:
             return "-"
+        if targets:
+            return split_text(targets)
         return target if version is None or target == f"v{version}" else f"{target} (v{version})"
 
     echo_table(
@@ -286,8 +290,8 @@ def history(reg: Registry, ref: str, rev: str | None, as_json: bool) -> None:
                 s.date,
                 s.commit[:10],
                 s.author.split(" <")[0],
-                label(s.previous_target, s.previous_version),
-                label(s.target, s.version) if s.target else "(deleted)",
+                label(s.previous_target, s.previous_version, s.previous_targets),
+                label(s.target, s.version, s.targets) if s.target else "(deleted)",
                 s.subject,
             )
             for s in states
