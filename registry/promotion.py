@@ -12,9 +12,10 @@ promotion:
     approvers: [alice@example.com, "@ml-leads"]
 ```
 
-`from`, `require` apply to every version the move brings to the pointer (a
-new target, or a new arm of a split; arms already there are not checked
-again). `approvers` applies to every change of the pointer's file: the
+`from`, `require` apply to every version the move brings to the pointer for
+the first time (a new target, or a new arm of a split): an arm already there,
+or a version the pointer resolved to before (a rollback), is not checked
+again. `approvers` applies to every change of the pointer's file: the
 change's commit author (its email) or one of its `Approved-by:` trailers
 (`Name <email>`, an email or an `@handle`) must be one of them. A trailer
 is a claim anyone can write; the host's review is what makes it true, so
@@ -100,17 +101,28 @@ def check_move(
     history_rev: str | None,
     when: datetime,
     approvals: Sequence[Approval],
+    base_rev: str | None = None,
 ) -> list[Breach]:
     """The rules a change of pointer `model:tag` from `old` to `new` breaks (none: allowed).
 
     `history_rev` is where the `from` pointers' history is read (None: HEAD);
-    `when` is the time of the move; `approvals` the changes that made it.
+    `base_rev` where the pointer's own is (the state before the change; None:
+    HEAD); `when` is the time of the move; `approvals` the changes that made it.
     """
     rule = settings.promotion.get(tag)
     if rule is None or tag not in settings.protected_pointers or new is None:
         return []
     out: list[Breach] = []
     prefix = f"promotion.{tag}"
+    before = set(arm_versions(old))
+    newcomers = [v for vid, v in arm_versions(new).items() if vid not in before]
+    if newcomers:
+        held = _held(registry, f"{model}:{tag}", base_rev)
+        for version in newcomers:
+            if version.version not in held:
+                out += _version_rules(
+                    registry, rule, prefix, model, tag, version, history_rev, when
+                )
     if rule.approvers:
         for a in approvals:
             if not approved(rule.approvers, a):
@@ -122,11 +134,15 @@ def check_move(
                         f" ({', '.join(rule.approvers)}) as author or Approved-by: trailer",
                     )
                 )
-    before = arm_versions(old)
-    for vid, version in arm_versions(new).items():
-        if vid not in before:
-            out += _version_rules(registry, rule, prefix, model, tag, version, history_rev, when)
     return out
+
+
+def _held(registry: RegistryBase, ref: str, rev: str | None) -> set[int]:
+    """The versions the pointer itself resolved to before (a rollback returns to one of them)."""
+    try:
+        return {s.version for s in pointer_states(registry, ref, rev=rev) if s.version is not None}
+    except RegistryError:
+        return set()
 
 
 def _version_rules(

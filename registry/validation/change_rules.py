@@ -209,6 +209,7 @@ class ChangeRules(Findings):
                 history_rev=move.rev,
                 when=when,
                 approvals=approvals,
+                base_rev=move.base,
             ):
                 self.error("promotion-rule", path, line, f"rule {breach.rule}: {breach.message}")
 
