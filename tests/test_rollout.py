@@ -5,7 +5,9 @@ Showcase: iris v1, v2, v3 trained; prod -> v2, staging -> v3, champion -> prod.
 
 from __future__ import annotations
 
+import json
 import random
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from registry import (
     validate_registry,
 )
 from tests.conftest import git
+from tests.processes import MREG
 from tests.showcase import Showcase
 
 PROD = "pointers/iris/prod.yaml"
@@ -223,3 +226,67 @@ def test_protected_pointer_schema_applies_to_every_arm(showcase: Showcase, tmp_p
     report = validate_registry(reg, base="HEAD~1", rev="HEAD")
     assert [(f.code, f.file) for f in report.errors] == [("protected-pointer-schema", PROD)]
     assert "v2 to v4, whose input_info differs in features" in report.errors[0].message
+
+
+def mreg(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*MREG, "--repo", str(root), *args], capture_output=True, text=True)
+
+
+def test_cli_canary_resolve_diff_promote_rollback(showcase: Showcase) -> None:
+    root = showcase.root
+    # Warm the parse cache: the fast path of resolve must not answer a split on its own.
+    assert mreg(root, "resolve", "iris:prod").stdout.startswith("iris:v2 ")
+    out = mreg(root, "point", "iris:prod", "v3", "--weight", "10")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("iris:prod -> v2 90%, v3 10%: ")
+    for _ in range(2):  # cold, then warm cache: the same answer
+        text = mreg(root, "resolve", "iris:prod").stdout.splitlines()
+        assert text[0] == "iris:prod  split: v2 90%, v3 10%"
+        assert text[1].split() == [
+            "90%",
+            "iris:v2",
+            showcase.ids["iris:v2"],
+            *["iris:prod", "->", "iris:v2"],
+        ]
+        assert text[2].split()[:3] == ["10%", "iris:v3", showcase.ids["iris:v3"]]
+    data = json.loads(mreg(root, "resolve", "iris:prod", "--json").stdout)
+    assert (data["version"], data["id"]) == (2, showcase.ids["iris:v2"])
+    assert [(a["target"], a["weight"], a["version"]) for a in data["arms"]] == [
+        ("v2", 90, 2),
+        ("v3", 10, 3),
+    ]
+    assert mreg(root, "validate", "--base", "HEAD~1", "--rev", "HEAD").returncode == 0
+    diff = mreg(root, "diff", "HEAD~1", "HEAD").stdout
+    assert "pointer iris:prod: moved v2 -> v2 90%, v3 10%" in diff
+    change = json.loads(mreg(root, "diff", "HEAD~1", "HEAD", "--json").stdout)["pointers"]
+    assert change == [
+        {
+            "model": "iris",
+            "tag": "prod",
+            "ref": "iris:prod",
+            "change": "moved",
+            "old_target": "v2",
+            "new_target": "v2",
+            "old_version": 2,
+            "new_version": 2,
+            "old_targets": [{"target": "v2", "weight": 100, "version": 2}],
+            "new_targets": [
+                {"target": "v2", "weight": 90, "version": 2},
+                {"target": "v3", "weight": 10, "version": 3},
+            ],
+        }
+    ]
+    out = mreg(root, "promote", "iris:prod")
+    assert out.returncode == 0 and out.stdout.startswith("iris:prod -> v3: "), out.stderr
+    assert mreg(root, "resolve", "iris:prod").stdout.startswith("iris:v3 ")
+    assert mreg(root, "validate", "--base", "HEAD~1", "--rev", "HEAD").returncode == 0
+    out = mreg(root, "rollback", "iris:prod")
+    assert out.returncode == 0 and out.stdout.startswith("iris:prod -> v2 90%, v3 10%: ")
+    assert mreg(root, "validate", "--base", "HEAD~1", "--rev", "HEAD").returncode == 0
+    history = mreg(root, "pointer", "history", "iris:prod").stdout.splitlines()
+    assert "v3" in history[1] and "v2 90%, v3 10%" in history[1]
+    bad = mreg(root, "point", "iris:prod", "v3", "--weight", "100")
+    assert (bad.returncode, bad.stderr) == (
+        1,
+        "error: weight 100 is not 1-99 (point without a weight to send all traffic)\n",
+    )
