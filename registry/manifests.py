@@ -120,7 +120,9 @@ class PromotionRule(Manifest):
     approvers: list[str] = Field(default_factory=list)
     """Emails or @handles: a move needs a commit author or an `Approved-by:` trailer among them."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, populate_by_name=True, serialize_by_alias=True
+    )
 
     @field_validator("from_", "approvers", mode="before")
     @classmethod
