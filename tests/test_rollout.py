@@ -174,12 +174,14 @@ def test_arms_and_shadows_must_end_at_one_trained_version(showcase: Showcase) ->
     )
     (root / "pointers/churn/shadowed.yaml").write_text("target: v1\nshadow: v9\n")
     (root / "pointers/churn/shadow-split.yaml").write_text("target: v1\nshadow: prod\n")
+    (root / "pointers/churn/shadow-untrained.yaml").write_text("target: v1\nshadow: v2\n")
     found = {(f.code, f.file) for f in validate_registry(reg).errors}
     assert found == {
         ("pointer-untrained", "pointers/churn/prod.yaml"),
         ("pointer-split", "pointers/churn/ab.yaml"),
         ("dangling-pointer", "pointers/churn/shadowed.yaml"),
         ("pointer-split", "pointers/churn/shadow-split.yaml"),
+        ("pointer-untrained", "pointers/churn/shadow-untrained.yaml"),
     }
     message = next(f.message for f in validate_registry(reg).errors if "shadowed" in f.file)
     assert message == "churn:shadowed shadows v9, which does not exist"
