@@ -59,6 +59,23 @@ class Shadow:
     version: VersionManifest | None
     error: str | None = None
 
+    def takes(
+        self,
+        key: str | None = None,
+        rand: random.Random | Callable[[], float] | None = None,
+    ) -> bool:
+        """Whether this call is also sent to the shadow: `sample` of the calls.
+
+        With a routing key the answer is stable per key (a bucket of its own,
+        independent of the arm the key chooses); without one, at random.
+        """
+        if self.version is None:
+            return False
+        if key is not None:
+            return bucket(f"shadow:{key}") < self.sample * 100
+        draw = rand.random if isinstance(rand, random.Random) else (rand or random.random)
+        return draw() < self.sample
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,

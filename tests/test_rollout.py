@@ -197,11 +197,19 @@ def test_shadow_config_is_resolved_without_breaking_the_primary(showcase: Showca
     assert res.shadow is not None
     assert (res.shadow.target, res.shadow.sample, res.shadow.version.version) == ("v3", 0.2, 3)  # type: ignore[union-attr]
     assert res.to_dict()["shadow"]["version"] == 3
+    # About a fifth of the calls also go to the shadow; per key, always the same answer.
+    keys = [f"user-{i}" for i in range(2000)]
+    taken = [k for k in keys if res.shadow.takes(k)]
+    assert 0.16 < len(taken) / len(keys) < 0.24
+    assert all(res.shadow.takes(k) for k in taken[:100])
+    rng = random.Random(3)
+    assert 0.16 < sum(res.shadow.takes(None, rng) for _ in keys) / len(keys) < 0.24
     # A broken shadow is reported, and the primary still resolves.
     (root / PROD).write_text("target: v2\nshadow: v9\n")
     res = showcase.registry().resolve("iris:prod")
     assert res.version.version == 2 and res.shadow is not None and res.shadow.version is None
     assert "v9" in str(res.shadow.error)
+    assert not res.shadow.takes("anyone")  # a broken shadow gets no calls
     # Moving the pointer keeps its shadow.
     (root / PROD).write_text("target: v2\nshadow: v3\n")
     git(root, "commit", "-qam", "shadow")
