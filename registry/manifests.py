@@ -63,6 +63,25 @@ class Visibility(StrEnum):
     private = "private"
 
 
+class RegistrySettings(Manifest):
+    """registry.yaml."""
+
+    schema_version: int = 1
+    name: str | None = None
+    description: str | None = None
+    protected_pointers: list[str] = Field(default_factory=list)
+    promotion: dict[str, PromotionRule] = Field(default_factory=dict)
+    """Promotion rules by protected pointer tag (PromotionRule: below)."""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _rules_are_protected(self) -> RegistrySettings:
+        for tag in self.promotion:
+            if tag not in self.protected_pointers:
+                raise ValueError(f"promotion rule for {tag!r}, which is not in protected_pointers")
+        return self
+
+
 # A metric gate condition: `accuracy >= 0.9` (a metric name, a comparison, a number).
 GATE_RE = re.compile(
     r"^\s*(?P<metric>[A-Za-z_][\w.\-/]*)\s*(?P<op>>=|<=|==|!=|>|<)\s*"
@@ -133,25 +152,6 @@ class PromotionRule(Manifest):
     def _time_needs_from(self) -> PromotionRule:
         if self.require.min_time is not None and not self.from_:
             raise ValueError("require.min_time is the time on the `from` pointer: give from")
-        return self
-
-
-class RegistrySettings(Manifest):
-    """registry.yaml."""
-
-    schema_version: int = 1
-    name: str | None = None
-    description: str | None = None
-    protected_pointers: list[str] = Field(default_factory=list)
-    promotion: dict[str, PromotionRule] = Field(default_factory=dict)
-    """Promotion rules by protected pointer tag."""
-    metadata: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _rules_are_protected(self) -> RegistrySettings:
-        for tag in self.promotion:
-            if tag not in self.protected_pointers:
-                raise ValueError(f"promotion rule for {tag!r}, which is not in protected_pointers")
         return self
 
 
