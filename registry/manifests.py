@@ -260,19 +260,25 @@ class PointerManifest(Manifest):
 
     _text = field_validator("target", "shadow", mode="before")(_target_text)
 
+    @field_validator("targets")
+    @classmethod
+    def _split(cls, arms: list[PointerArm] | None) -> list[PointerArm] | None:
+        if arms is None:
+            return arms
+        if not arms:
+            raise ValueError("give at least one arm")
+        total = sum(arm.weight for arm in arms)
+        if total != 100:
+            raise ValueError(f"the weights sum to {total}, not 100")
+        names = [arm.target for arm in arms]
+        if len(set(names)) != len(names):
+            raise ValueError("the same target is named twice")
+        return arms
+
     @model_validator(mode="after")
     def _one_form(self) -> PointerManifest:
         if (self.target is None) == (self.targets is None):
             raise ValueError("a pointer has exactly one of target or targets")
-        if self.targets is not None:
-            if not self.targets:
-                raise ValueError("targets is empty: give at least one arm")
-            total = sum(arm.weight for arm in self.targets)
-            if total != 100:
-                raise ValueError(f"the weights of targets sum to {total}, not 100")
-            names = [arm.target for arm in self.targets]
-            if len(set(names)) != len(names):
-                raise ValueError("targets names the same target twice")
         if self.shadow_sample is not None and self.shadow is None:
             raise ValueError("shadow_sample without shadow")
         return self

@@ -132,7 +132,7 @@ def test_choose_is_sticky_per_key_and_follows_the_weights(showcase: Showcase) ->
 BAD_POINTERS = {
     "weights do not sum to 100": (
         "targets:\n- target: v2\n  weight: 80\n- target: v3\n  weight: 10\n",
-        "sum to 90",
+        "targets: Value error, the weights sum to 90, not 100",
     ),
     "zero weight": ("targets:\n- target: v2\n  weight: 100\n- target: v3\n  weight: 0\n", ""),
     "fractional weight": (
@@ -142,7 +142,7 @@ BAD_POINTERS = {
     "both forms": ("target: v2\ntargets:\n- target: v2\n  weight: 100\n", "exactly one"),
     "same target twice": (
         "targets:\n- target: v2\n  weight: 50\n- target: v2\n  weight: 50\n",
-        "twice",
+        "named twice",
     ),
     "shadow sample above 1": ("target: v2\nshadow: v3\nshadow_sample: 1.5\n", "shadow_sample"),
 }
