@@ -82,6 +82,14 @@ def test_canary_promote_rollback_each_one_commit_that_validates(showcase: Showca
     assert git(root, "status", "--porcelain") == ""
 
 
+def test_pull_of_a_weighted_pointer_fetches_every_arm(showcase: Showcase) -> None:
+    reg = showcase.registry()
+    reg.point("iris:prod", "v3", weight=10)
+    pulled = reg.pull(["iris:prod"])
+    assert sorted(ref for ref, _, _ in pulled) == ["iris:v2", "iris:v3"]
+    assert all(path.is_file() for _, path, _ in pulled)
+
+
 def test_rollback_of_a_created_pointer_is_refused_and_changes_nothing(
     showcase: Showcase,
 ) -> None:
