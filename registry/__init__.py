@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         NotFoundError,
         NotServableError,
         PointerNotFoundError,
+        PromotionRuleError,
         RegistryError,
         ResolutionError,
         RevisionNotFoundError,
@@ -67,7 +68,10 @@ if TYPE_CHECKING:
         STATUS_MOVES,
         Artifact,
         ModelManifest,
+        PointerArm,
         PointerManifest,
+        PromotionRequire,
+        PromotionRule,
         RegistrySettings,
         Status,
         TrainSpec,
@@ -77,12 +81,14 @@ if TYPE_CHECKING:
     )
     from registry.names import Ref, check_model_name, check_tag, is_reserved_tag, parse_ref
     from registry.progress import transfer_progress
+    from registry.promotion import Approval, Breach, approved, check_move, codeowners
     from registry.quick import list_models_cached, resolve_cached
     from registry.refnames import check_new_branch, full_ref, remote_of
     from registry.registry import Registry
     from registry.remotes import file_md5
     from registry.snapshot import Snapshot
     from registry.source import GitSource, OverlaySource, WorkTreeSource, blob_id, open_repo
+    from registry.split import Arm, Shadow, bucket, choose
     from registry.train import TrainResult, changed_models, train_changed, train_model
     from registry.train_setup import init_training
     from registry.train_stage import Stage, check_gate, load_stage
@@ -127,6 +133,7 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "NotFoundError",
         "NotServableError",
         "PointerNotFoundError",
+        "PromotionRuleError",
         "RegistryError",
         "ResolutionError",
         "RevisionNotFoundError",
@@ -145,7 +152,10 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "STATUS_MOVES",
         "Artifact",
         "ModelManifest",
+        "PointerArm",
         "PointerManifest",
+        "PromotionRequire",
+        "PromotionRule",
         "RegistrySettings",
         "Status",
         "TrainSpec",
@@ -155,10 +165,12 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "utcnow",
     ),
     "registry.names": ("Ref", "check_model_name", "check_tag", "is_reserved_tag", "parse_ref"),
+    "registry.promotion": ("Approval", "Breach", "approved", "check_move", "codeowners"),
     "registry.quick": ("list_models_cached", "resolve_cached"),
     "registry.refnames": ("check_new_branch", "full_ref", "remote_of"),
     "registry.registry": ("Registry",),
     "registry.snapshot": ("Snapshot",),
+    "registry.split": ("Arm", "Shadow", "bucket", "choose"),
     "registry.layout": (
         "MAX_CHAIN",
         "Pointer",
@@ -210,8 +222,11 @@ __all__ = [
     "FORMATS",
     "MAX_CHAIN",
     "STATUS_MOVES",
+    "Approval",
+    "Arm",
     "Artifact",
     "ArtifactError",
+    "Breach",
     "ConflictError",
     "Finding",
     "GitSource",
@@ -233,9 +248,13 @@ __all__ = [
     "NotServableError",
     "OverlaySource",
     "Pointer",
+    "PointerArm",
     "PointerChange",
     "PointerManifest",
     "PointerNotFoundError",
+    "PromotionRequire",
+    "PromotionRule",
+    "PromotionRuleError",
     "Ref",
     "Registry",
     "RegistryDiff",
@@ -245,6 +264,7 @@ __all__ = [
     "ResolutionError",
     "RevisionNotFoundError",
     "ServedArtifactProblem",
+    "Shadow",
     "Snapshot",
     "Stage",
     "Status",
@@ -258,19 +278,24 @@ __all__ = [
     "VersionNotFoundError",
     "WorkTreeSource",
     "WriteResult",
+    "approved",
     "artifact_dir",
     "artifact_format",
     "blob_id",
+    "bucket",
     "cache_file",
     "changed_models",
     "check_gate",
     "check_loadable",
     "check_model_name",
+    "check_move",
     "check_new_branch",
     "check_served_artifacts",
     "check_tag",
     "check_write_format",
+    "choose",
     "clean_uploads",
+    "codeowners",
     "diff_registry",
     "ensure_local",
     "file_md5",

@@ -27,11 +27,12 @@ from registry.names import parse_ref
 from registry.plumbing import CommitMessage
 from registry.writes.models import ModelWrites
 from registry.writes.pointers import PointerWrites
+from registry.writes.rollout import RolloutWrites
 from registry.writes.versions import VersionWrites
 from registry.yamlio import render_new
 
 
-class Registry(ModelWrites, VersionWrites, PointerWrites, History):
+class Registry(ModelWrites, VersionWrites, PointerWrites, RolloutWrites, History):
     """A registry repository. Reads go through snapshots; writes are commits."""
 
     # -- creating a registry -------------------------------------------------
@@ -145,7 +146,10 @@ class Registry(ModelWrites, VersionWrites, PointerWrites, History):
                 ):
                     raise ModelNotFoundError(f"model {ref!r} not found at {snap.label}", ref=ref)
                 res = snap.resolve(parsed)
-                wanted.append((res.model, res.version))
+                # A weighted pointer serves every arm: pull them all.
+                wanted += [(res.model, arm.version) for arm in res.arms] or [
+                    (res.model, res.version)
+                ]
         else:
             for m in snap.models(archived=None):
                 wanted += [(m.name, v) for v in snap.versions(m.name) if v.artifact is not None]

@@ -24,8 +24,9 @@ from registry.layout import model_path, pointer_path, version_path
 from registry.manifests import ModelManifest, PointerManifest, VersionManifest
 from registry.names import check_model_name
 from registry.snapshot import Snapshot
+from registry.source import resolve_revision
 from registry.train_stage import is_training_file, stage_problems
-from registry.validation.change_rules import ChangeRules, incompatible_input
+from registry.validation.change_rules import ChangeRules, MoveContext, incompatible_input
 from registry.validation.findings import FINDING_CODES, WARNING, Finding, ValidationReport
 from registry.validation.reference_rules import ReferenceRules
 from registry.validation.schema_rules import SchemaRules
@@ -62,7 +63,8 @@ def validate_registry(
         snap = scoped_snapshot(registry, rev, touched.models)
         old = scoped_snapshot(registry, base, touched.models)
         checker = _Checker(snap, store)
-        checker.check_change(old, touched.models, touched.settings)
+        move = MoveContext(registry, resolve_revision(registry.repo, base), rev)
+        checker.check_change(old, touched.models, touched.settings, move)
         report = ValidationReport(snap.label, snap.revision, old.label, old.revision)
     report.findings = sorted(set(checker.findings), key=lambda f: (f.file, f.line or 0, f.code))
     report.models_checked = checker.models_checked
@@ -109,7 +111,9 @@ class _Checker(SchemaRules, ReferenceRules, ChangeRules):
                 except RegistryError:
                     continue
 
-    def check_change(self, old: Snapshot, models: Iterable[str], settings: bool) -> None:
+    def check_change(
+        self, old: Snapshot, models: Iterable[str], settings: bool, move: MoveContext
+    ) -> None:
         if settings:
             self.check_settings()
         for path in self.snap.stray_files:
@@ -117,7 +121,7 @@ class _Checker(SchemaRules, ReferenceRules, ChangeRules):
         for name in sorted(models):
             self.check_model(name)
             self.check_model_change(old, name)
-            self.check_protected(old, name)
+            self.check_protected(old, name, move)
         self.check_unique_ids(sorted(models))
         self.check_served_artifacts()
 
