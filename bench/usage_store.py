@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,21 @@ def measure_store(
     finally:
         stop(proc)  # shutdown flushes the rest
     total = written(url, store)
+    answered = server_answered(work.path / f"usage-{name}.log")
     log(f"usage {name:10s} {res.rps:8.0f} req/s  p99 {res.p99_ms} ms  written {total}")
-    return {**res.to_dict(), "written": total, "answered": res.requests + 1}
+    return {**res.to_dict(), "written": total, "answered": answered}
+
+
+def server_answered(log_file: Path) -> int:
+    """The invocations the server answered, from the line it logs once shut down.
+
+    Not the load generator's count: that one stops at its deadline, while the
+    server still answers (and records) the requests in flight then.
+    """
+    found = re.findall(r"answered (\d+) invocations", log_file.read_text(errors="replace"))
+    if not found:
+        raise RuntimeError(f"the server did not log its invocation count: see {log_file}")
+    return int(found[-1])
 
 
 def run(mode: Mode, work: Workdir) -> dict[str, Any]:

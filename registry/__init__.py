@@ -12,7 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from registry.artifacts import cache_file, ensure_local, file_md5
+    from registry.artifacts import cache_file, ensure_local
     from registry.cache import ManifestCache
     from registry.commits import WriteResult
     from registry.diff import (
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         NotFoundError,
         NotServableError,
         PointerNotFoundError,
+        PromotionRuleError,
         ProtectedPointerError,
         RegistryError,
         ResolutionError,
@@ -68,7 +69,10 @@ if TYPE_CHECKING:
         STATUS_MOVES,
         Artifact,
         ModelManifest,
+        PointerArm,
         PointerManifest,
+        PromotionRequire,
+        PromotionRule,
         RegistrySettings,
         Status,
         TrainSpec,
@@ -89,14 +93,18 @@ if TYPE_CHECKING:
         parse_ref,
     )
     from registry.progress import transfer_progress
+    from registry.promotion import Approval, Breach, approved, check_move, codeowners
     from registry.quick import list_models_cached, resolve_cached
     from registry.refnames import check_new_branch, full_ref, remote_of
     from registry.registry import Registry
+    from registry.remotes import file_md5
     from registry.snapshot import Snapshot
     from registry.source import GitSource, OverlaySource, WorkTreeSource, blob_id, open_repo
+    from registry.split import Arm, Shadow, bucket, choose
     from registry.train import TrainResult, changed_models, train_changed, train_model
     from registry.train_setup import init_training
     from registry.train_stage import Stage, check_gate, load_stage
+    from registry.uploads import UploadSpaceError, clean_uploads, receive_upload
     from registry.validation import (
         FINDING_CODES,
         Finding,
@@ -104,13 +112,15 @@ if TYPE_CHECKING:
         incompatible_input,
         validate_registry,
     )
+    from registry.validation.storage import ServedArtifactProblem, check_served_artifacts
     from registry.views import model_view, pointer_view, version_rows
     from registry.yamlio import parse_manifest, render_new, render_update
 
 # Where each public name lives.
 _SUBMODULES: dict[str, tuple[str, ...]] = {
-    "registry.artifacts": ("cache_file", "ensure_local", "file_md5"),
+    "registry.artifacts": ("cache_file", "ensure_local"),
     "registry.progress": ("transfer_progress",),
+    "registry.remotes": ("file_md5",),
     "registry.cache": ("ManifestCache",),
     "registry.commits": ("WriteResult",),
     "registry.diff": (
@@ -136,6 +146,7 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "NotServableError",
         "PointerNotFoundError",
         "ProtectedPointerError",
+        "PromotionRuleError",
         "RegistryError",
         "ResolutionError",
         "RevisionNotFoundError",
@@ -154,10 +165,14 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "STATUS_MOVES",
         "Artifact",
         "ModelManifest",
+        "PointerArm",
         "PointerManifest",
+        "PromotionRequire",
+        "PromotionRule",
         "RegistrySettings",
         "Status",
         "TrainSpec",
+        "UploadSpaceError",
         "VersionManifest",
         "rfc3339",
         "utcnow",
@@ -174,10 +189,12 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "is_reserved_tag",
         "parse_ref",
     ),
+    "registry.promotion": ("Approval", "Breach", "approved", "check_move", "codeowners"),
     "registry.quick": ("list_models_cached", "resolve_cached"),
     "registry.refnames": ("check_new_branch", "full_ref", "remote_of"),
     "registry.registry": ("Registry",),
     "registry.snapshot": ("Snapshot",),
+    "registry.split": ("Arm", "Shadow", "bucket", "choose"),
     "registry.layout": (
         "MAX_CHAIN",
         "Pointer",
@@ -199,6 +216,8 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "incompatible_input",
         "validate_registry",
     ),
+    "registry.uploads": ("UploadSpaceError", "clean_uploads", "receive_upload"),
+    "registry.validation.storage": ("ServedArtifactProblem", "check_served_artifacts"),
     "registry.yamlio": ("parse_manifest", "render_new", "render_update"),
     "registry.views": ("model_view", "pointer_view", "version_rows"),
     "registry.loaders": ("LoadedModel", "artifact_format", "load_model", "predict"),
@@ -241,8 +260,11 @@ __all__ = [
     "SUFFIX_FORMATS",
     "TAG_PATTERN",
     "TARGET_PATTERN",
+    "Approval",
+    "Arm",
     "Artifact",
     "ArtifactError",
+    "Breach",
     "ConflictError",
     "Finding",
     "GitSource",
@@ -264,9 +286,13 @@ __all__ = [
     "NotServableError",
     "OverlaySource",
     "Pointer",
+    "PointerArm",
     "PointerChange",
     "PointerManifest",
     "PointerNotFoundError",
+    "PromotionRequire",
+    "PromotionRule",
+    "PromotionRuleError",
     "ProtectedPointerError",
     "Ref",
     "Registry",
@@ -276,29 +302,39 @@ __all__ = [
     "Resolution",
     "ResolutionError",
     "RevisionNotFoundError",
+    "ServedArtifactProblem",
+    "Shadow",
     "Snapshot",
     "Stage",
     "Status",
     "TrainResult",
     "TrainSpec",
     "UntrustedFormatError",
+    "UploadSpaceError",
     "ValidationReport",
     "VersionChange",
     "VersionManifest",
     "VersionNotFoundError",
     "WorkTreeSource",
     "WriteResult",
+    "approved",
     "artifact_dir",
     "artifact_format",
     "blob_id",
+    "bucket",
     "cache_file",
     "changed_models",
     "check_gate",
     "check_loadable",
     "check_model_name",
+    "check_move",
     "check_new_branch",
+    "check_served_artifacts",
     "check_tag",
     "check_write_format",
+    "choose",
+    "clean_uploads",
+    "codeowners",
     "diff_registry",
     "ensure_local",
     "file_md5",
@@ -320,6 +356,7 @@ __all__ = [
     "pointer_path",
     "pointer_view",
     "predict",
+    "receive_upload",
     "remote_of",
     "render_new",
     "render_update",

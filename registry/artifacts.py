@@ -12,23 +12,24 @@ DVC is slow to import, so it is imported inside the functions that need it.
 
 from __future__ import annotations
 
-import configparser
-import hashlib
-import logging
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import yaml
 
-from registry import progress
 from registry.errors import ArtifactError, ManifestError, RegistryError
+from registry.remotes import (
+    corrupt_local_copy,
+    dvc_config,
+    fetch,
+    file_md5,
+    missing_reason,
+)
 
 if TYPE_CHECKING:
     from registry.manifests import VersionManifest
@@ -52,29 +53,10 @@ _fetch_lock = threading.Lock()
 _verified: set[tuple[str, int, int]] = set()
 
 
-def file_md5(path: str | os.PathLike[str]) -> str:
-    """The md5 of a file's bytes, as DVC records it."""
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _dvc_config(root: Path) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    for name in ("config", "config.local"):
-        try:
-            parser.read(root / ".dvc" / name, encoding="utf-8")
-        except configparser.Error:
-            continue
-    return parser
-
-
 def cache_dir(root: str | os.PathLike[str]) -> Path:
     """The DVC cache of the registry at `root` (``cache.dir`` if configured, else .dvc/cache)."""
     base = Path(root) / ".dvc"
-    configured = _dvc_config(Path(root)).get("cache", "dir", fallback=None)
+    configured = dvc_config(Path(root)).get("cache", "dir", fallback=None)
     if configured:
         # DVC resolves a relative cache.dir against the .dvc directory holding the config.
         return (base / os.path.expanduser(configured)).resolve()
@@ -84,10 +66,6 @@ def cache_dir(root: str | os.PathLike[str]) -> Path:
 def cache_file(root: str | os.PathLike[str], md5: str) -> Path:
     """Where DVC 3 keeps the object with this md5 in the local cache."""
     return cache_dir(root) / "files" / "md5" / md5[:2] / md5[2:]
-
-
-def has_default_remote(root: str | os.PathLike[str]) -> bool:
-    return bool(_dvc_config(Path(root)).get("core", "remote", fallback=None))
 
 
 # -- writing -------------------------------------------------------------
@@ -158,117 +136,6 @@ def gitignore_text(filename: str) -> bytes:
     return f"/{GitWildMatchPattern.escape(filename)}\n".encode()
 
 
-def quiet_dvc() -> None:
-    """DVC logs progress to stdout; mreg's core never prints, so only DVC warnings get through."""
-    logging.getLogger("dvc").setLevel(logging.WARNING)
-    progress.apply()  # DVC's bars only where the CLI asked for them
-
-
-def _relative_remotes_at(root: Path, rev: str) -> dict[str, Any]:
-    """The local remotes that `.dvc/config` at `rev` records relative to `.dvc/`, made absolute.
-
-    DVC reading its config from a git revision resolves a relative path against
-    the tree's virtual root (`../examples/storage` becomes `/examples/storage`),
-    not against the repository on disk, and then finds nothing there.
-    """
-    shown = subprocess.run(
-        ["git", "show", f"{rev}:.dvc/config"], cwd=root, capture_output=True, text=True
-    )
-    if shown.returncode != 0:
-        return {}
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    try:
-        parser.read_string(shown.stdout)
-    except configparser.Error:
-        return {}
-    remotes: dict[str, Any] = {}
-    for section in parser.sections():
-        # DVC writes ['remote "name"'] (configobj quoting); configparser keeps the quotes.
-        name = section.strip("'").removeprefix('remote "').removesuffix('"')
-        url = parser.get(section, "url", fallback=None)
-        if (
-            name == section.strip("'")
-            or not url
-            or "://" in url
-            or os.path.isabs(os.path.expanduser(url))
-        ):
-            continue
-        remotes[name] = {"url": str((root / ".dvc" / url).resolve())}
-    return {"remote": remotes} if remotes else {}
-
-
-def _open_dvc(root: Path, rev: str | None = None) -> Any:
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
-
-    quiet_dvc()
-    try:
-        if not rev:
-            return Repo(str(root))
-        return Repo(str(root), rev=rev, config=_relative_remotes_at(root, rev) or None)
-    except DvcException as exc:
-        raise ArtifactError(f"cannot open the DVC project at {root}: {exc}") from None
-
-
-def _hash_infos(md5s: Iterable[str]) -> list[Any]:
-    from dvc_data.hashfile.hash_info import HashInfo
-
-    return [HashInfo("md5", m) for m in dict.fromkeys(md5s)]
-
-
-def push(root: str | os.PathLike[str], md5s: Iterable[str]) -> None:
-    """Upload these cache objects to the default DVC remote; every failure is an ArtifactError."""
-    from dvc.exceptions import DvcException
-
-    objs = _hash_infos(md5s)
-    if not objs:
-        return
-    repo = _open_dvc(Path(root))
-    try:
-        result = repo.cloud.push(objs)
-    except DvcException as exc:
-        raise ArtifactError(f"cannot push to the default DVC remote: {exc}") from None
-    except OSError as exc:
-        raise ArtifactError(f"cannot push to the default DVC remote: {exc}") from None
-    finally:
-        repo.close()
-    if result.failed:
-        names = ", ".join(sorted(h.value for h in result.failed))
-        raise ArtifactError(f"pushing to the default DVC remote failed for {names}")
-
-
-def fetch(root: str | os.PathLike[str], md5s: Iterable[str], rev: str | None = None) -> None:
-    """Download these objects from the default DVC remote (as configured at `rev`) into the cache."""
-    from dvc.exceptions import DvcException
-
-    objs = _hash_infos(md5s)
-    if not objs:
-        return
-    repo = _open_dvc(Path(root), rev)
-    try:
-        repo.cloud.pull(objs)
-    except DvcException as exc:
-        raise ArtifactError(f"cannot fetch from the default DVC remote: {exc}") from None
-    except OSError as exc:
-        raise ArtifactError(f"cannot fetch from the default DVC remote: {exc}") from None
-    finally:
-        repo.close()
-
-
-def remote_file(root: str | os.PathLike[str], md5: str) -> str | None:
-    """Where the object lives in the default remote (a local path or URL), or None without one."""
-    parser = _dvc_config(Path(root))
-    name = parser.get("core", "remote", fallback=None)
-    if not name:
-        return None
-    url = parser.get(f'remote "{name}"', "url", fallback=None)
-    if not url:
-        return None
-    if "://" not in url:
-        url = str((Path(root) / ".dvc" / url).resolve())
-    return f"{url.rstrip('/')}/files/md5/{md5[:2]}/{md5[2:]}"
-
-
 # -- reading -------------------------------------------------------------
 
 
@@ -284,6 +151,11 @@ def _verified_md5(path: Path, md5: str) -> bool:
         return False
     _verified.add(key)
     return True
+
+
+def verified_in_cache(root: str | os.PathLike[str], md5: str) -> bool:
+    """The DVC cache holds the object `md5` with bytes that match it (checked once per file)."""
+    return _verified_md5(cache_file(root, md5), md5)
 
 
 def ensure_local(
@@ -308,18 +180,25 @@ def ensure_local(
         if path.is_file():
             # Corrupt bytes in the cache: fetch a fresh copy over them.
             path.unlink()
+        corrupt = corrupt_local_copy(registry.root, art.md5)
+        if corrupt is not None:
+            raise ArtifactError(f"artifact of {ref} is not available: {corrupt}", ref=ref)
         try:
             fetch(registry.root, [art.md5], snapshot.revision)
         except ArtifactError as exc:
             raise ArtifactError(f"artifact of {ref} is not available: {exc}", ref=ref) from None
         if not path.is_file():
+            why = missing_reason(registry.root, art.md5, snapshot.revision)
             raise ArtifactError(
-                f"artifact of {ref} (md5 {art.md5}) is neither in the DVC cache"
-                " nor in the default remote",
-                ref=ref,
+                f"artifact of {ref} (md5 {art.md5}) is not available: {why}", ref=ref
             )
         if not _verified_md5(path, art.md5):
-            raise ArtifactError(f"artifact of {ref} does not match its md5 {art.md5}", ref=ref)
+            path.unlink()
+            raise ArtifactError(
+                f"artifact of {ref}: the copy fetched from the default remote is corrupt"
+                f" (md5 mismatch: not {art.md5})",
+                ref=ref,
+            )
     return path
 
 

@@ -19,6 +19,7 @@ from registry.base import RegistryBase
 from registry.errors import ConflictError, ManifestError, NotARegistryError
 from registry.plumbing import (
     CommitMessage,
+    GitLockError,
     build_tree,
     checked_out_ref,
     commit_tree,
@@ -30,12 +31,12 @@ from registry.plumbing import (
     swap_ref,
     tag_exists,
     tree_of,
-    write_lock,
     write_worktree,
 )
 from registry.refnames import check_new_branch
 from registry.snapshot import Snapshot
 from registry.source import OverlaySource, WorkTreeSource
+from registry.writelock import write_lock
 
 T = TypeVar("T")
 ATTEMPTS = 4
@@ -158,6 +159,7 @@ def land(registry: RegistryBase, plan: Plan[Any], base: str | None, new: str) ->
     """
     root, state_dir = registry.root, registry.state_dir
     ref = checked_out_ref(root)
+    pid, started = journal.this_process()
     record = journal.Journal(
         ref=ref,
         old=base,
@@ -167,10 +169,17 @@ def land(registry: RegistryBase, plan: Plan[Any], base: str | None, new: str) ->
         removals=list(plan.worktree_removals),
         tag=plan.tag,
         tag_message=plan.message.subject,
+        pid=pid,
+        started=started,
     )
     journal.save(state_dir, record)
     journal.checkpoint("journal")
-    if not swap_ref(root, ref, new, base):
+    try:
+        swapped = swap_ref(root, ref, new, base)
+    except GitLockError:
+        journal.clear(state_dir)
+        raise
+    if not swapped:
         journal.clear(state_dir)
         return False
     journal.checkpoint("ref")

@@ -15,7 +15,7 @@ from typing import Any
 
 from registry.base import RegistryBase
 from registry.errors import RegistryError
-from registry.layout import VERSION_FILE_RE, model_path
+from registry.layout import VERSION_FILE_RE, Pointer, model_path
 from registry.manifests import ModelManifest, VersionManifest
 from registry.snapshot import Snapshot
 from registry.source import REGISTRY_ROOTS, GitSource, WorkTreeSource, resolve_revision
@@ -152,9 +152,13 @@ class VersionChange:
         }
 
 
+SplitArm = tuple[str, int, int | None]
+"""(target, weight, version it resolves to) of one arm; a single target is one arm of 100."""
+
+
 @dataclass(frozen=True)
 class PointerChange:
-    """change: created, moved or deleted; versions are what the pointer resolves to."""
+    """change: created, moved (target, weights or resolved version) or deleted."""
 
     model: str
     tag: str
@@ -163,8 +167,13 @@ class PointerChange:
     new_target: str | None
     old_version: int | None
     new_version: int | None
+    old_targets: tuple[SplitArm, ...] = ()
+    new_targets: tuple[SplitArm, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        def arms(split: tuple[SplitArm, ...]) -> list[dict[str, Any]]:
+            return [{"target": t, "weight": w, "version": v} for t, w, v in split]
+
         return {
             "model": self.model,
             "tag": self.tag,
@@ -174,6 +183,8 @@ class PointerChange:
             "new_target": self.new_target,
             "old_version": self.old_version,
             "new_version": self.new_version,
+            "old_targets": arms(self.old_targets),
+            "new_targets": arms(self.new_targets),
         }
 
 
@@ -349,32 +360,38 @@ class _Differ:
             metrics=metrics,
         )
 
-    def _resolved(self, snap: Snapshot, name: str, tag: str) -> int | None:
+    def _split(self, snap: Snapshot, name: str, pointer: Pointer) -> tuple[SplitArm, ...]:
         try:
-            return snap.resolve(f"{name}:{tag}").version.version
+            res = snap.resolve(f"{name}:{pointer.tag}")
         except RegistryError:
-            return None
+            return tuple((t, w, None) for t, w in pointer.arms)
+        ends = {pointer.target: res.version.version}
+        if pointer.weighted:
+            ends = {a.target: a.version.version for a in res.arms}
+        return tuple((t, w, ends.get(t)) for t, w in pointer.arms)
 
-    def _targets(self, snap: Snapshot, name: str) -> dict[str, str | None]:
-        out: dict[str, str | None] = {}
+    def _pointer_map(self, snap: Snapshot, name: str) -> dict[str, tuple[SplitArm, ...]]:
+        out: dict[str, tuple[SplitArm, ...]] = {}
         for tag in snap.pointer_tags(name):
             pointer = self._read(snap.pointer, name, tag)
-            out[tag] = pointer.target if pointer is not None else None
+            out[tag] = self._split(snap, name, pointer) if pointer is not None else ()
         return out
 
     def _pointers(self, name: str) -> None:
-        old, new = self._targets(self.old, name), self._targets(self.new, name)
+        old, new = self._pointer_map(self.old, name), self._pointer_map(self.new, name)
         for tag in sorted(set(old) | set(new)):
-            was = self._resolved(self.old, name, tag) if tag in old else None
-            now = self._resolved(self.new, name, tag) if tag in new else None
+            a, b = old.get(tag, ()), new.get(tag, ())
             if tag not in old:
                 change = "created"
             elif tag not in new:
                 change = "deleted"
-            elif old[tag] != new[tag] or was != now:
+            elif a != b:
                 change = "moved"
             else:
                 continue
+            # The heaviest arm stands for the pointer in the one-target fields.
+            was = max(a, key=lambda arm: arm[1]) if a else (None, 0, None)
+            now = max(b, key=lambda arm: arm[1]) if b else (None, 0, None)
             self.result.pointers.append(
-                PointerChange(name, tag, change, old.get(tag), new.get(tag), was, now)
+                PointerChange(name, tag, change, was[0], now[0], was[2], now[2], a, b)
             )

@@ -158,3 +158,14 @@ class InvalidInputError(RegistryError):
 
     code = "invalid_input"
     status = 422
+
+
+class PromotionRuleError(RegistryError):
+    """A protected pointer's move that breaks a promotion rule of registry.yaml (`rule` names it)."""
+
+    code = "promotion_rule"
+    status = 409
+
+    def __init__(self, message: str, *, rule: str, ref: str | None = None) -> None:
+        super().__init__(message, ref=ref, detail={"rule": rule})
+        self.rule = rule

@@ -71,8 +71,13 @@ class PointerState:
     version: int | None
     previous_target: str | None
     previous_version: int | None
+    targets: tuple[tuple[str, int], ...] = ()
+    """(target, weight) of each arm when the pointer was weighted then; `target` is the heaviest."""
+    previous_targets: tuple[tuple[str, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        weighted = [{"target": t, "weight": w} for t, w in self.targets]
+        was = [{"target": t, "weight": w} for t, w in self.previous_targets]
         return {
             "commit": self.commit,
             "author": self.author,
@@ -82,6 +87,8 @@ class PointerState:
             "version": self.version,
             "from_target": self.previous_target,
             "from_version": self.previous_version,
+            **({"targets": weighted} if weighted else {}),
+            **({"from_targets": was} if was else {}),
         }
 
 
@@ -143,45 +150,7 @@ class History(RegistryBase):
 
     def pointer_history(self, ref: str, *, rev: str | None = None) -> list[PointerState]:
         """Every state of the pointer `model:tag` over the history, newest first, with from -> to."""
-        parsed = parse_ref(ref)
-        if parsed.model is None or parsed.tag is None:
-            raise InvalidNameError(f"expected MODEL:TAG, got {ref!r}")
-        model, tag = parsed.model, parsed.tag
-        path = pointer_path(model, tag)
-        root = self.root
-        start = resolve_revision(self.repo, rev or "HEAD")
-        fmt = _FIELD.join(["%H", "%an <%ae>", "%aI", "%s"]) + _RECORD
-        out = plumbing.git(root, "log", f"--format={fmt}", start, "--", path).stdout.decode()
-        raw = [r.strip("\n").split(_FIELD) for r in out.split(_RECORD) if r.strip("\n")]
-        if not raw:
-            raise RegistryError(f"pointer {model}:{tag} has no history at {rev or 'HEAD'}", ref=ref)
-        oldest_first: list[PointerState] = []
-        prev_target: str | None = None
-        prev_version: int | None = None
-        for sha, who, when, subject in reversed(raw):
-            snap = Snapshot(GitSource(self.repo, sha), self.cache)
-            target: str | None = None
-            version: int | None = None
-            if tag in snap.pointer_tags(model):
-                try:
-                    target = snap.pointer(model, tag).target
-                    version = snap.resolve(f"{model}:{tag}").version.version
-                except RegistryError:
-                    pass  # a broken state in history is still history: keep the target text
-            oldest_first.append(
-                PointerState(
-                    sha,
-                    who,
-                    datetime.fromisoformat(when),
-                    subject,
-                    target,
-                    version,
-                    prev_target,
-                    prev_version,
-                )
-            )
-            prev_target, prev_version = target, version
-        return list(reversed(oldest_first))
+        return pointer_states(self, ref, rev=rev)
 
     def version_tags(self, *, rev: str | None = None) -> list[VersionTag]:
         """The `<model>@v<n>` tag of every register commit reachable from `rev` (default HEAD),
@@ -251,3 +220,53 @@ class History(RegistryBase):
                     f" {pushed.stderr.decode(errors='replace').strip()}"
                 )
         return tags
+
+
+def pointer_states(
+    registry: RegistryBase, ref: str, *, rev: str | None = None
+) -> list[PointerState]:
+    """`History.pointer_history`, for any registry reader (validation and promotion rules use it)."""
+    parsed = parse_ref(ref)
+    if parsed.model is None or parsed.tag is None:
+        raise InvalidNameError(f"expected MODEL:TAG, got {ref!r}")
+    model, tag = parsed.model, parsed.tag
+    path = pointer_path(model, tag)
+    root = registry.root
+    start = resolve_revision(registry.repo, rev or "HEAD")
+    fmt = _FIELD.join(["%H", "%an <%ae>", "%aI", "%s"]) + _RECORD
+    out = plumbing.git(root, "log", f"--format={fmt}", start, "--", path).stdout.decode()
+    raw = [r.strip("\n").split(_FIELD) for r in out.split(_RECORD) if r.strip("\n")]
+    if not raw:
+        raise RegistryError(f"pointer {model}:{tag} has no history at {rev or 'HEAD'}", ref=ref)
+    oldest_first: list[PointerState] = []
+    prev_target: str | None = None
+    prev_version: int | None = None
+    prev_targets: tuple[tuple[str, int], ...] = ()
+    for sha, who, when, subject in reversed(raw):
+        snap = Snapshot(GitSource(registry.repo, sha), registry.cache)
+        target: str | None = None
+        version: int | None = None
+        targets: tuple[tuple[str, int], ...] = ()
+        if tag in snap.pointer_tags(model):
+            try:
+                pointer = snap.pointer(model, tag)
+                target, targets = pointer.target, pointer.targets
+                version = snap.resolve(f"{model}:{tag}").version.version
+            except RegistryError:
+                pass  # a broken state in history is still history: keep the target text
+        oldest_first.append(
+            PointerState(
+                sha,
+                who,
+                datetime.fromisoformat(when),
+                subject,
+                target,
+                version,
+                prev_target,
+                prev_version,
+                targets,
+                prev_targets,
+            )
+        )
+        prev_target, prev_version, prev_targets = target, version, targets
+    return list(reversed(oldest_first))

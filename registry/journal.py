@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from registry import artifacts, plumbing
+from registry import artifacts, plumbing, writelock
 
 JOURNAL = "pending-write.json"
 KILL_ENV = "MREG_TEST_KILL_AT"
@@ -47,6 +47,44 @@ class Journal:
     """Git-ignored files to remove from the work tree."""
     tag: str | None = None
     tag_message: str = ""
+    pid: int | None = None
+    """The writing process, to tell a lock file it left from one a live git holds."""
+    started: str | None = None
+    """When that process started (so a reused pid is not taken for it)."""
+
+
+def this_process() -> tuple[int, str | None]:
+    """The pid and start time to record in a journal."""
+    return os.getpid(), _start_time(os.getpid())
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22, starttime, after "pid (comm)"
+
+
+def writer_gone(journal: Journal) -> bool:
+    """True when the process that wrote `journal` can no longer be running git for it.
+
+    Its own process counts as gone: the caller holds the write lock, so that
+    write ended (and `subprocess.run` reaped its git before raising).
+    """
+    if journal.pid is None:
+        return False
+    if journal.pid == os.getpid():
+        return True
+    if journal.started is not None:
+        return _start_time(journal.pid) != journal.started
+    try:
+        os.kill(journal.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def checkpoint(step: str) -> None:
@@ -91,15 +129,18 @@ def recover(root: Path, state_dir: Path) -> bool:
     """Finish an interrupted write, if there is one; True if there was."""
     if not (state_dir / JOURNAL).exists():
         return False
-    with plumbing.write_lock(state_dir):
+    with writelock.write_lock(state_dir):
         return recover_locked(root, state_dir)
 
 
 def recover_locked(root: Path, state_dir: Path) -> bool:
     """`recover` for a caller that holds the write lock already."""
+    saved = _mtime(state_dir / JOURNAL)
     journal = load(state_dir)
     if journal is None:
         return False
+    if saved is not None and writer_gone(journal):
+        remove_stale_locks(root, journal, saved)
     now = plumbing.rev_sha(root, journal.ref)
     if now == journal.new and plumbing.checked_out_ref(root) == journal.ref:
         finish_worktree(root, journal)
@@ -109,6 +150,42 @@ def recover_locked(root: Path, state_dir: Path) -> bool:
         plumbing.create_tag(root, journal.tag, journal.new, journal.tag_message)
     clear(state_dir)
     return True
+
+
+def remove_stale_locks(root: Path, journal: Journal, saved: float) -> list[Path]:
+    """Remove the git lock files a write killed during its ref update or tag left behind.
+
+    A lock is proven ours when the journal's writer is gone (see `writer_gone`),
+    no mreg write runs (the caller holds the write lock), the lock is no
+    older than the journal, and it holds nothing or what this write was
+    writing. Any other lock stays, and the write that meets it names it.
+    """
+    names = {journal.ref: journal.new, "HEAD": journal.new}
+    if journal.tag:
+        names[f"refs/tags/{journal.tag}"] = ""
+    removed = []
+    for name, value in names.items():
+        lock = plumbing.git_path(root, f"{name}.lock")
+        mtime = _mtime(lock)
+        if mtime is None or mtime < saved - 1:  # coarse file-system clocks: a second's slack
+            continue
+        content = lock.read_text(errors="replace").strip()
+        if content in ("", value, f"ref: {journal.ref}") or (not value and _is_sha(content)):
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+            removed.append(lock)
+    return removed
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def _is_sha(text: str) -> bool:
+    return len(text) == 40 and all(c in "0123456789abcdef" for c in text)
 
 
 def finish_worktree(root: Path, journal: Journal) -> None:

@@ -7,7 +7,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from registry.format_policy import DEFAULT_TRUSTED_FORMATS
@@ -99,6 +107,8 @@ class RegistrySettings(Manifest):
     name: str | None = None
     description: str | None = None
     protected_pointers: list[str] = Field(default_factory=list)
+    promotion: dict[str, PromotionRule] = Field(default_factory=dict)
+    """Promotion rules by protected pointer tag (PromotionRule: below)."""
     # The artifact formats this registry serves (registry.format_policy): code-running ones
     # (pickle, joblib, torchscript, mlflow) only when listed here.
     trusted_formats: list[str] = Field(default_factory=lambda: list(DEFAULT_TRUSTED_FORMATS))
@@ -115,6 +125,13 @@ class RegistrySettings(Manifest):
             out.append(canonical)
         return out
 
+    @model_validator(mode="after")
+    def _rules_are_protected(self) -> RegistrySettings:
+        for tag in self.promotion:
+            if tag not in self.protected_pointers:
+                raise ValueError(f"promotion rule for {tag!r}, which is not in protected_pointers")
+        return self
+
 
 # A metric gate condition: `accuracy >= 0.9` (a metric name, a comparison, a number).
 GATE_RE = re.compile(
@@ -130,6 +147,63 @@ def _gate_condition(cond: str) -> str:
 
 
 GateCondition = Annotated[str, AfterValidator(_gate_condition)]
+
+# A duration such as `30m`, `24h`, `7d` (seconds, minutes, hours, days, weeks).
+DURATION_RE = re.compile(r"^(?P<n>[0-9]+)(?P<unit>[smhdw])$")
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _duration(value: str) -> str:
+    if not DURATION_RE.match(value):
+        raise ValueError(f"duration {value!r} is not <n>s|m|h|d|w (24h, 7d)")
+    return value
+
+
+def duration_seconds(value: str) -> int:
+    m = DURATION_RE.match(value)
+    assert m is not None  # the schema checked it
+    return int(m.group("n")) * DURATION_UNITS[m.group("unit")]
+
+
+class PromotionRequire(Manifest):
+    """What a version needs before a protected pointer may take it (see registry/promotion.py)."""
+
+    metrics: list[GateCondition] = Field(default_factory=list)
+    """Conditions on the version's train_info.metrics, as a training gate: `accuracy >= 0.9`."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Entries the version's `metadata` must hold, as strings: `validated: "true"`."""
+    min_time: Annotated[str, AfterValidator(_duration)] | None = None
+    """How long the version must have been the target of the `from` pointer(s): `24h`."""
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class PromotionRule(Manifest):
+    """registry.yaml `promotion.<tag>`: how a protected pointer may move."""
+
+    from_: list[str] = Field(default_factory=list, alias="from")
+    """Pointers of the same model that must have targeted the version first (history)."""
+    require: PromotionRequire = Field(default_factory=PromotionRequire)
+    approvers: list[str] = Field(default_factory=list)
+    """Emails or @handles: a move needs a commit author or an `Approved-by:` trailer among them."""
+
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, populate_by_name=True, serialize_by_alias=True
+    )
+
+    @field_validator("from_", "approvers", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _time_needs_from(self) -> PromotionRule:
+        if self.require.min_time is not None and not self.from_:
+            raise ValueError("require.min_time is the time on the `from` pointer: give from")
+        return self
 
 
 class TrainSpec(Manifest):
@@ -210,16 +284,63 @@ class VersionManifest(Manifest):
         return self.status == Status.trained and self.artifact is not None
 
 
-class PointerManifest(Manifest):
-    """pointers/<model>/<tag>.yaml."""
+def _target_text(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class PointerArm(Manifest):
+    """One arm of a weighted pointer: a target and its share of traffic, in percent."""
 
     target: str
+    weight: StrictInt = Field(gt=0, le=100)
+
+    _text = field_validator("target", mode="before")(_target_text)
+
+
+class PointerManifest(Manifest):
+    """pointers/<model>/<tag>.yaml: one `target`, or weighted `targets` (a traffic split)."""
+
+    target: str | None = None
+    targets: list[PointerArm] | None = None
+    """Weighted arms: positive integer weights that sum to 100, distinct targets."""
+    shadow: str | None = None
+    """A target that also gets a sample of the calls, off the request path (server side)."""
+    shadow_sample: float | None = Field(default=None, gt=0, le=1)
+    """The share of calls the shadow gets (0 < s <= 1); default 1."""
     description: str | None = None
 
-    @field_validator("target", mode="before")
+    _text = field_validator("target", "shadow", mode="before")(_target_text)
+
+    @field_validator("targets")
     @classmethod
-    def _target_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
+    def _split(cls, arms: list[PointerArm] | None) -> list[PointerArm] | None:
+        if arms is None:
+            return arms
+        if not arms:
+            raise ValueError("give at least one arm")
+        total = sum(arm.weight for arm in arms)
+        if total != 100:
+            raise ValueError(f"the weights sum to {total}, not 100")
+        names = [arm.target for arm in arms]
+        if len(set(names)) != len(names):
+            raise ValueError("the same target is named twice")
+        return arms
+
+    @model_validator(mode="after")
+    def _one_form(self) -> PointerManifest:
+        if (self.target is None) == (self.targets is None):
+            raise ValueError("a pointer has exactly one of target or targets")
+        if self.shadow_sample is not None and self.shadow is None:
+            raise ValueError("shadow_sample without shadow")
+        return self
+
+    @property
+    def arms(self) -> list[tuple[str, int]]:
+        """(target, weight) of every arm; a single target is one arm of weight 100."""
+        if self.targets is not None:
+            return [(arm.target, arm.weight) for arm in self.targets]
+        assert self.target is not None
+        return [(self.target, 100)]
 
 
 # Fields of a version that may never change once merged (artifact: once set).

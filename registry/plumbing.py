@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import fcntl
 import os
 import re
 import signal
@@ -133,31 +132,6 @@ def author(root: Path) -> tuple[str, datetime]:
             " 'git config user.name NAME' and 'git config user.email EMAIL'"
         )
     return m.group("who"), datetime.fromtimestamp(int(m.group("ts")), UTC)
-
-
-# -- locking -------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def write_lock(state_dir: Path, timeout: float = 60.0) -> Iterator[None]:
-    """Serialise writers of one repository (processes and threads) with flock."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(state_dir / "write.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise ConflictError(
-                        "another mreg write is still running on this registry: retry later"
-                    ) from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 # -- the work tree -------------------------------------------------------
@@ -326,10 +300,38 @@ def read_committed(root: Path, commit: str | None, paths: Iterable[str]) -> dict
     return out
 
 
+_LOCK_EXISTS = re.compile(r"Unable to create '(?P<path>[^']+\.lock)': File exists")
+
+
 def swap_ref(root: Path, ref: str, new: str, old: str | None) -> bool:
-    """Point `ref` at `new` only if it still points at `old` (None: must not exist)."""
+    """Point `ref` at `new` only if it still points at `old` (None: must not exist).
+
+    False when `ref` moved; a git lock file in the way is an error that names
+    it, not a concurrent writer.
+    """
     proc = git(root, "update-ref", "-m", "mreg", ref, new, old or ZERO, check=False)
+    if proc.returncode != 0:
+        locked = _LOCK_EXISTS.search(proc.stderr.decode(errors="replace"))
+        if locked:
+            raise GitLockError(Path(locked["path"]))
     return proc.returncode == 0
+
+
+class GitLockError(ConflictError):
+    """A git lock file stops a ref update: a git command is running, or one was killed."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"git's lock file {path} exists: another git command is running in this repository,"
+            " or one was killed and left it; if no git command is running, delete the file"
+            " and retry"
+        )
+        self.path = path
+
+
+def git_path(root: Path, name: str) -> Path:
+    """Where git keeps `name` (a ref, a lock file) for this work tree."""
+    return root / git_out(root, "rev-parse", "--git-path", name)
 
 
 def create_tag(root: Path, name: str, commit: str, message: str) -> None:

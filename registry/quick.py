@@ -150,7 +150,10 @@ class _Reader:
             path = pointers.get(tag)
             if path is None:
                 raise _Miss
-            target = str(self.load("PointerManifest", [path])[path]["target"])
+            pointer = self.load("PointerManifest", [path])[path]
+            if pointer.get("targets") is not None or pointer.get("shadow") is not None:
+                raise _Miss  # a split or a shadow: the full reader lists the arms
+            target = str(pointer["target"])
             if VERSION_ID_RE.fullmatch(target):
                 raise _Miss
             if VERSION_TAG_RE.fullmatch(target) and f"{target[1:]}.yaml" not in files:

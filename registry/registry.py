@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from registry import artifacts, plumbing
+from registry import artifacts, plumbing, remotes, writelock
 from registry.errors import (
     ConflictError,
     ModelNotFoundError,
@@ -27,11 +27,12 @@ from registry.names import parse_ref
 from registry.plumbing import CommitMessage
 from registry.writes.models import ModelWrites
 from registry.writes.pointers import PointerWrites
+from registry.writes.rollout import RolloutWrites
 from registry.writes.versions import VersionWrites
 from registry.yamlio import render_new
 
 
-class Registry(ModelWrites, VersionWrites, PointerWrites, History):
+class Registry(ModelWrites, VersionWrites, PointerWrites, RolloutWrites, History):
     """A registry repository. Reads go through snapshots; writes are commits."""
 
     # -- creating a registry -------------------------------------------------
@@ -62,7 +63,7 @@ class Registry(ModelWrites, VersionWrites, PointerWrites, History):
                 " run 'mreg init' at the top of that repository"
             )
         reg = cls(root, require=False)
-        with plumbing.write_lock(reg.state_dir):
+        with writelock.write_lock(reg.state_dir):
             reg._init_locked(remote, trusted_formats)
         return cls(root)
 
@@ -71,7 +72,7 @@ class Registry(ModelWrites, VersionWrites, PointerWrites, History):
         from dvc.repo import Repo as DvcRepo
 
         root = self.root
-        artifacts.quiet_dvc()
+        remotes.quiet_dvc()
         try:
             if not (root / ".dvc" / "config").is_file():
                 DvcRepo.init(str(root)).close()
@@ -145,7 +146,10 @@ class Registry(ModelWrites, VersionWrites, PointerWrites, History):
                 ):
                     raise ModelNotFoundError(f"model {ref!r} not found at {snap.label}", ref=ref)
                 res = snap.resolve(parsed)
-                wanted.append((res.model, res.version))
+                # A weighted pointer serves every arm: pull them all.
+                wanted += [(res.model, arm.version) for arm in res.arms] or [
+                    (res.model, res.version)
+                ]
         else:
             for m in snap.models(archived=None):
                 wanted += [(m.name, v) for v in snap.versions(m.name) if v.artifact is not None]

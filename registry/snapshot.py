@@ -305,7 +305,7 @@ class Snapshot:
                 f"pointer {name}:{tag} not found at {self.label}", ref=f"{name}:{tag}"
             )
         p = self.parse(PointerManifest, [path])[path]
-        return Pointer(name, tag, p.target, p.description, path)
+        return Pointer.from_manifest(name, tag, p, path)
 
     def pointers(self, name: str | None = None) -> list[Pointer]:
         models = [name] if name is not None else self.pointer_models()
@@ -313,10 +313,7 @@ class Snapshot:
             (m, t): path for m in models for t, path in sorted(self._pointers.get(m, {}).items())
         }
         parsed = self.parse(PointerManifest, list(paths.values()))
-        return [
-            Pointer(m, t, parsed[path].target, parsed[path].description, path)
-            for (m, t), path in paths.items()
-        ]
+        return [Pointer.from_manifest(m, t, parsed[path], path) for (m, t), path in paths.items()]
 
     # -- references --------------------------------------------------------
 

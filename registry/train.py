@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry import artifacts, commits, plumbing
+from registry import artifacts, commits, plumbing, remotes
 from registry.commits import Plan, WriteResult
 from registry.errors import ArtifactError, ConflictError, RegistryError, RevisionNotFoundError
 from registry.layout import version_path
@@ -267,9 +267,9 @@ def train_model(
 
     fresh = load_stage(reg.root, model, spec)  # the hashes and params dvc.lock now records
     staged = artifacts.add_to_cache(reg.root, reg.root / artifact)
-    if not artifacts.has_default_remote(reg.root):
+    if not remotes.has_default_remote(reg.root):
         raise ArtifactError("the registry has no default DVC remote: run 'mreg init --remote URL'")
-    artifacts.push(reg.root, [staged.md5])
+    remotes.push(reg.root, [staged.md5])
     prefix = f"models/{model}/"
     info: dict[str, Any] = {
         "stage": spec.stage,

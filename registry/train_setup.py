@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from registry import artifacts, commits
+from registry import artifacts, commits, remotes
 from registry.commits import Plan, WriteResult
 from registry.errors import ArtifactError, ConflictError, RegistryError
 from registry.layout import model_path
@@ -49,7 +49,7 @@ def init_training(
     code_path = Path(code)
     if not code_path.is_file():
         raise RegistryError(f"training code {code_path} is not a file")
-    if not artifacts.has_default_remote(reg.root):
+    if not remotes.has_default_remote(reg.root):
         raise ArtifactError("the registry has no default DVC remote: run 'mreg init --remote URL'")
     keys: list[str] = []
     params_text: bytes | None = None
@@ -67,7 +67,7 @@ def init_training(
         raise RegistryError("data files and the code need distinct file names")
     staged = [artifacts.add_to_cache(reg.root, d) for d in data]
     if staged:
-        artifacts.push(reg.root, [s.md5 for s in staged])
+        remotes.push(reg.root, [s.md5 for s in staged])
     folder = training_dir(model)
     spec = TrainSpec(stage=f"{TRAIN_DIR}/dvc.yaml:{STAGE_NAME}", format=format, gate=list(gate))
 

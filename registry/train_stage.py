@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from registry import artifacts, plumbing
+from registry import plumbing, remotes
 from registry.errors import ArtifactError, ConflictError, RegistryError
 from registry.manifests import GATE_RE, TrainSpec
 from registry.snapshot import Snapshot
@@ -84,7 +84,7 @@ def load_stage(root: Path, model: str, spec: TrainSpec) -> Stage:
     dvc_yaml = f"models/{model}/{file}"
     if not (root / dvc_yaml).is_file():
         raise RegistryError(f"{model}: training stage file {dvc_yaml} does not exist")
-    dvc = artifacts._open_dvc(root)
+    dvc = remotes.open_dvc(root)
     try:
         stage = dvc.stage.load_one(str(root / dvc_yaml), name)
         deps = [d for d in stage.deps if not isinstance(d, ParamsDependency)]
@@ -218,7 +218,7 @@ def check_data(root: Path, stage: Stage) -> None:
         if not target.is_file() or not (root / f"{dep}.dvc").is_file():
             continue
         tracked = _dvc_md5(root / f"{dep}.dvc")
-        if tracked is not None and artifacts.file_md5(target) != tracked:
+        if tracked is not None and remotes.file_md5(target) != tracked:
             raise ConflictError(
                 f"{dep} differs from {dep}.dvc: 'dvc add' and commit it to train on it,"
                 f" or 'dvc checkout {dep}.dvc' to drop the change",

@@ -23,7 +23,7 @@ from server.runtime.follow import FETCH_TIMEOUT
 from server.runtime.pool import ArtifactLocator, default_locator
 from server.ui import TEMPLATE_CONFIG, UI_ROUTES
 from server.v1 import V1_ROUTES
-from server.v1.writes import DEFAULT_MAX_UPLOAD, check_settings
+from server.v1.writes import DEFAULT_MAX_UPLOAD, DEFAULT_MAX_UPLOAD_TOTAL, check_settings
 
 
 def create_app(
@@ -41,6 +41,7 @@ def create_app(
     usage_path: str | os.PathLike[str] | None = None,
     write_mode: str = "commit",
     max_upload: int = DEFAULT_MAX_UPLOAD,
+    max_upload_total: int = DEFAULT_MAX_UPLOAD_TOTAL,
     usage_url: str | None = None,
     allowed_hosts: list[str] | None = None,
     allow_code_formats: bool = False,
@@ -50,6 +51,7 @@ def create_app(
     tokens: a list of Token, a tokens file, or None to read MREG_TOKENS (none: no auth).
     fetch_timeout: seconds a fetch of a followed remote branch (`origin/main`) may take.
     write_mode: "commit" (writes commit to the served branch) or "branch" (to new branches).
+    max_upload_total: the bytes all uploads in progress may hold together (507 beyond).
     usage_url: a shared usage store (`postgresql://...`); default: SQLite at `usage_path`
     (default `.git/mreg/usage.sqlite`).
     allowed_hosts: answer only requests whose Host header is one of these (Litestar's
@@ -60,7 +62,7 @@ def create_app(
     mlflow) when registry.yaml does not trust them, on a branch only (registry.format_policy).
     Raises RegistryError when the revision or the usage store cannot be loaded.
     """
-    writes = check_settings(write_mode, max_upload, allow_code_formats)
+    writes = check_settings(write_mode, max_upload, max_upload_total, allow_code_formats)
     registry = repo if isinstance(repo, Registry) else Registry(repo)
     auth = Auth(tokens if isinstance(tokens, list) else load_tokens(tokens))
     runtime = Runtime(

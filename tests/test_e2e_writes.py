@@ -289,6 +289,11 @@ def test_schemathesis_finds_the_write_routes_honest(
                 "examples,coverage,fuzzing",
                 "--seed",
                 "1",
+                # Not the 10 s defaults: a write on a busy machine may take longer (no timing).
+                "--request-timeout",
+                "60",
+                "--max-response-time",
+                "60",
                 "--no-color",
             ],
             capture_output=True,

@@ -11,7 +11,7 @@ cli.lazy_commands = {
     **dict.fromkeys(("init", "register", "resolve", "log", "pull"), "tool.repo_cmd"),
     "model": "tool.models_cmd",
     "version": "tool.versions_cmd",
-    **dict.fromkeys(("point", "pointer"), "tool.pointers_cmd"),
+    **dict.fromkeys(("point", "pointer", "promote", "rollback", "codeowners"), "tool.pointers_cmd"),
     **dict.fromkeys(("validate", "diff"), "tool.validate_cmd"),
     **dict.fromkeys(("serve", "invoke"), "tool.serve_cmd"),
     "train": "tool.train_cmd",

@@ -217,6 +217,11 @@ def register(
 def resolve(state: State, ref: str, rev: str | None, as_json: bool) -> None:
     """Print the version REF resolves to, and the links followed.
 
+    A weighted pointer prints its split: each arm's weight, version and
+    chain (with --json, the usual keys describe the heaviest arm and `arms`
+    lists every arm: target, weight, version, id, status, chain), and its
+    shadow if it has one (`shadow`: target, sample, version, id, error).
+
     \b
     Example:
         mreg resolve iris:prod
@@ -229,9 +234,20 @@ def resolve(state: State, ref: str, rev: str | None, as_json: bool) -> None:
     if as_json:
         echo_json(res)
         return
-    click.echo(f"{res['model']}:v{res['version']}  {res['id']}  {res['status']}")
-    if len(res["chain"]) > 1:
-        click.echo("  " + " -> ".join(res["chain"]))
+    if "arms" in res:
+        split = ", ".join(f"{a['target']} {a['weight']}%" for a in res["arms"])
+        click.echo(f"{res['ref']}  split: {split}")
+        for a in res["arms"]:
+            chain = " -> ".join(a["chain"])
+            click.echo(f"  {a['weight']:>3}%  {res['model']}:v{a['version']}  {a['id']}  {chain}")
+    else:
+        click.echo(f"{res['model']}:v{res['version']}  {res['id']}  {res['status']}")
+        if len(res["chain"]) > 1:
+            click.echo("  " + " -> ".join(res["chain"]))
+    shadow = res.get("shadow")
+    if shadow:
+        end = f"{res['model']}:v{shadow['version']}" if shadow["version"] else shadow["error"]
+        click.echo(f"  shadow: {shadow['target']} ({end}), {shadow['sample']:.0%} of calls")
 
 
 @cli.command()

@@ -94,6 +94,13 @@ def loopback_hosts(host: str, port: int) -> list[str]:
     help="Largest artifact upload (PUT .../artifact) in bytes; bigger ones get 413.",
 )
 @click.option(
+    "--max-upload-total",
+    type=click.IntRange(min=1),
+    default=4 << 30,
+    show_default=True,
+    help="Bytes all uploads in progress may hold on disk together; beyond it 507.",
+)
+@click.option(
     "--allow-code-formats",
     is_flag=True,
     help="Accept uploads in formats that run code at load (pickle, joblib, torchscript, mlflow)"
@@ -134,6 +141,7 @@ def serve(
     max_body: int,
     write_mode: str,
     max_upload: int,
+    max_upload_total: int,
     allow_code_formats: bool,
     tokens_file: str | None,
     insecure: bool,
@@ -177,6 +185,7 @@ def serve(
         "max_body": max_body,
         "write_mode": write_mode,
         "max_upload": max_upload,
+        "max_upload_total": max_upload_total,
         "allow_code_formats": allow_code_formats,
         "usage_url": usage_url or None,
         # Without tokens, a loopback server answers only loopback Host names: a web page that

@@ -11,6 +11,7 @@ import click
 from registry import (
     Finding,
     MetricChange,
+    PointerChange,
     Registry,
     RegistryDiff,
     ValidationReport,
@@ -149,6 +150,16 @@ def _pointer_side(target: str | None, version: int | None) -> str:
     return f"{target} (v{version})"
 
 
+def _pointer_state(p: PointerChange, new: bool) -> str:
+    """One side of a pointer change; a weighted side shows each arm: `v3 90%, v4 10%`."""
+    arms = p.new_targets if new else p.old_targets
+    if len(arms) > 1:
+        return ", ".join(f"{_pointer_side(t, v)} {w}%" for t, w, v in arms)
+    if new:
+        return _pointer_side(p.new_target, p.new_version)
+    return _pointer_side(p.old_target, p.old_version)
+
+
 def diff_text(d: RegistryDiff) -> list[str]:
     lines = [f"registry changes {d.base} -> {d.head}"]
     if d.empty:
@@ -166,8 +177,7 @@ def diff_text(d: RegistryDiff) -> list[str]:
     for p in d.pointers:
         lines.append(
             f"pointer {p.model}:{p.tag}: {p.change}"
-            f" {_pointer_side(p.old_target, p.old_version)}"
-            f" -> {_pointer_side(p.new_target, p.new_version)}"
+            f" {_pointer_state(p, False)} -> {_pointer_state(p, True)}"
         )
     lines += [f"unreadable: {text}" for text in d.unreadable]
     return lines
@@ -216,8 +226,8 @@ def diff_markdown(d: RegistryDiff) -> list[str]:
         for p in d.pointers:
             lines.append(
                 f"| `{p.model}:{p.tag}` | {p.change}"
-                f" | {_md(_pointer_side(p.old_target, p.old_version))}"
-                f" | {_md(_pointer_side(p.new_target, p.new_version))} |"
+                f" | {_md(_pointer_state(p, False))}"
+                f" | {_md(_pointer_state(p, True))} |"
             )
         lines.append("")
     if d.unreadable:
@@ -244,7 +254,8 @@ def diff_cmd(registry: Registry, rev1: str, rev2: str | None, output: str, as_js
 
     Models added, archived, restored, deleted or updated; versions registered
     (with their metrics against the latest trained version at REV1), deleted
-    or moved to another status; pointers created, moved (from -> to) or deleted.
+    or moved to another status; pointers created, moved (from -> to, with
+    each arm's weight for a weighted pointer) or deleted.
 
     \b
     Examples:

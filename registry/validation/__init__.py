@@ -20,16 +20,17 @@ from pydantic import BaseModel
 from registry.base import RegistryBase
 from registry.diff import changed_paths, scoped_snapshot
 from registry.errors import InvalidNameError, RegistryError
-from registry.layout import model_path, pointer_path
+from registry.layout import model_path, pointer_path, version_path
 from registry.manifests import ModelManifest, PointerManifest, VersionManifest
 from registry.names import check_model_name
 from registry.snapshot import Snapshot
+from registry.source import resolve_revision
 from registry.train_stage import is_training_file, stage_problems
-from registry.validation.change_rules import ChangeRules, incompatible_input
+from registry.validation.change_rules import ChangeRules, MoveContext, incompatible_input
 from registry.validation.findings import FINDING_CODES, WARNING, Finding, ValidationReport
 from registry.validation.reference_rules import ReferenceRules
 from registry.validation.schema_rules import SchemaRules
-from registry.validation.storage import ArtifactStore, DvcFile
+from registry.validation.storage import ArtifactStore, DvcFile, served_artifact_problems
 
 __all__ = [
     "FINDING_CODES",
@@ -62,7 +63,8 @@ def validate_registry(
         snap = scoped_snapshot(registry, rev, touched.models)
         old = scoped_snapshot(registry, base, touched.models)
         checker = _Checker(snap, store)
-        checker.check_change(old, touched.models, touched.settings)
+        move = MoveContext(registry, resolve_revision(registry.repo, base), rev)
+        checker.check_change(old, touched.models, touched.settings, move)
         report = ValidationReport(snap.label, snap.revision, old.label, old.revision)
     report.findings = sorted(set(checker.findings), key=lambda f: (f.file, f.line or 0, f.code))
     report.models_checked = checker.models_checked
@@ -82,6 +84,7 @@ class _Checker(SchemaRules, ReferenceRules, ChangeRules):
         for name in sorted(names):
             self.check_model(name)
         self.check_unique_ids(self.snap.model_names())
+        self.check_served_artifacts()
 
     def prefetch(self, chunk: int = 1000) -> None:
         """Parse every manifest in large batches first: one cache write per batch, not per model.
@@ -108,7 +111,9 @@ class _Checker(SchemaRules, ReferenceRules, ChangeRules):
                 except RegistryError:
                     continue
 
-    def check_change(self, old: Snapshot, models: Iterable[str], settings: bool) -> None:
+    def check_change(
+        self, old: Snapshot, models: Iterable[str], settings: bool, move: MoveContext
+    ) -> None:
         if settings:
             self.check_settings()
         for path in self.snap.stray_files:
@@ -116,8 +121,29 @@ class _Checker(SchemaRules, ReferenceRules, ChangeRules):
         for name in sorted(models):
             self.check_model(name)
             self.check_model_change(old, name)
-            self.check_protected(old, name)
+            self.check_protected(old, name, move)
         self.check_unique_ids(sorted(models))
+        self.check_served_artifacts()
+
+    def check_served_artifacts(self) -> None:
+        """What a server would refuse to swap in (with --check-artifacts only)."""
+        if self.store is None:
+            return
+        try:
+            problems = served_artifact_problems(self.snap, self.store)
+        except RegistryError:
+            return  # a manifest that does not parse: the other rules report it
+        # One finding per version, naming every ref that reaches it; an artifact missing
+        # everywhere is `artifact-unavailable` already.
+        unavailable = {f.file for f in self.findings if f.code == "artifact-unavailable"}
+        by_version: dict[str, list[str]] = {}
+        for problem in problems:
+            path = version_path(problem.model, problem.version)
+            if path not in unavailable:
+                by_version.setdefault(path, []).append(str(problem))
+        for path, messages in by_version.items():
+            line = self.line(self.snap, path, "artifact", "md5")
+            self.error("served-artifact", path, line, "; ".join(messages))
 
     def check_model(self, name: str) -> None:
         snap = self.snap

@@ -3,15 +3,20 @@
 A protected pointer's move is compatible when every key of the old version's
 `input_info` (except the free-text `description`) is present with the same
 value in the new version's; the new one may add keys. An old version with no
-`input_info` allows any move.
+`input_info` allows any move. For weighted pointers every arm of the new
+state is compared with every arm of the old. The promotion rules of
+registry.yaml (registry/promotion.py) are checked for every protected
+pointer the change touches, by the base's rules and the head's.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from registry.base import RegistryBase
 from registry.errors import RegistryError
-from registry.layout import VERSION_FILE_RE, model_path, pointer_path
+from registry.layout import VERSION_FILE_RE, Resolution, model_path, pointer_path
 from registry.manifests import (
     IMMUTABLE_VERSION_FIELDS,
     STATUS_MOVES,
@@ -19,8 +24,18 @@ from registry.manifests import (
     RegistrySettings,
     VersionManifest,
 )
+from registry.promotion import arm_versions, change_approvals, check_move
 from registry.snapshot import Snapshot
 from registry.validation.findings import WARNING, Findings, M
+
+
+@dataclass(frozen=True)
+class MoveContext:
+    """What the promotion rules need of a change: the registry (history), the base and the head."""
+
+    registry: RegistryBase
+    base: str
+    rev: str | None
 
 
 def incompatible_input(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -118,15 +133,15 @@ class ChangeRules(Findings):
                 " (untrained -> training -> trained | failed)",
             )
 
-    def check_protected(self, old: Snapshot, name: str) -> None:
+    def check_protected(self, old: Snapshot, name: str, move: MoveContext | None = None) -> None:
+        """Protected pointers: deletions warned; every arm's input compatible; promotion rules."""
         new = self.snap
         protected: set[str] = set()
-        for snap in (old, new):
-            settings = self.settings(snap)
-            if settings is not None:
-                protected.update(settings.protected_pointers)
+        rule_sets = [s for s in (self.settings(old), self.settings(new)) if s is not None]
+        for settings in rule_sets:
+            protected.update(settings.protected_pointers)
         old_tags, new_tags = set(old.pointer_tags(name)), set(new.pointer_tags(name))
-        for tag in sorted(protected & old_tags):
+        for tag in sorted(protected & (old_tags | new_tags)):
             path = pointer_path(name, tag)
             if tag not in new_tags:
                 if new.has_model(name):
@@ -138,18 +153,65 @@ class ChangeRules(Findings):
                         f"protected pointer {name}:{tag} was deleted",
                     )
                 continue
-            was, now = _resolve(old, name, tag), _resolve(new, name, tag)
-            if was is None or now is None or was.id == now.id:
-                continue
-            bad = incompatible_input(was.input_info, now.input_info)
-            if bad:
-                self.error(
-                    "protected-pointer-schema",
-                    path,
-                    self.line(new, path, "target"),
-                    f"protected pointer {name}:{tag} moves from v{was.version} to v{now.version},"
-                    f" whose input_info differs in {', '.join(bad)}",
-                )
+            was = _resolve(old, name, tag) if tag in old_tags else None
+            now = _resolve(new, name, tag)
+            if now is None:
+                continue  # it does not resolve: the reference rules say why
+            line = self.line(new, path, "targets" if now.arms else "target")
+            self._check_schema(name, tag, path, line, was, now)
+            if move is not None:
+                self._check_rules(move, rule_sets, name, tag, path, line, was, now)
+
+    def _check_schema(
+        self,
+        name: str,
+        tag: str,
+        path: str,
+        line: int | None,
+        was: Resolution | None,
+        now: Resolution,
+    ) -> None:
+        for a in arm_versions(was).values():
+            for b in arm_versions(now).values():
+                bad = incompatible_input(a.input_info, b.input_info) if a.id != b.id else []
+                if bad:
+                    self.error(
+                        "protected-pointer-schema",
+                        path,
+                        line,
+                        f"protected pointer {name}:{tag} moves from v{a.version} to v{b.version},"
+                        f" whose input_info differs in {', '.join(bad)}",
+                    )
+
+    def _check_rules(
+        self,
+        move: MoveContext,
+        rule_sets: list[RegistrySettings],
+        name: str,
+        tag: str,
+        path: str,
+        line: int | None,
+        was: Resolution | None,
+        now: Resolution,
+    ) -> None:
+        rules = [s for s in rule_sets if tag in s.promotion]
+        if not rules:
+            return
+        approvals, when = change_approvals(move.registry, move.base, move.rev, path)
+        for settings in rules:
+            for breach in check_move(
+                move.registry,
+                settings,
+                name,
+                tag,
+                was,
+                now,
+                history_rev=move.rev,
+                when=when,
+                approvals=approvals,
+                base_rev=move.base,
+            ):
+                self.error("promotion-rule", path, line, f"rule {breach.rule}: {breach.message}")
 
     @staticmethod
     def _quiet(snap: Snapshot, kind: type[M], path: str) -> M | None:
@@ -165,8 +227,8 @@ class ChangeRules(Findings):
             return None
 
 
-def _resolve(snap: Snapshot, name: str, tag: str) -> VersionManifest | None:
+def _resolve(snap: Snapshot, name: str, tag: str) -> Resolution | None:
     try:
-        return snap.resolve(f"{name}:{tag}").version
+        return snap.resolve(f"{name}:{tag}")
     except RegistryError:
         return None

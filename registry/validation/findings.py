@@ -37,11 +37,13 @@ FINDING_CODES = {
     "dvc-mismatch": "a .dvc file whose md5, size or path disagrees with the version",
     "dvc-orphan": "a .dvc file no version refers to",
     "artifact-unavailable": "an artifact in neither the DVC cache nor the remote",
+    "served-artifact": "latest or a pointer resolves to an artifact that is corrupt or unavailable",
     "dangling-pointer": "a pointer whose target or model does not exist",
     "pointer-cycle": "pointers that target each other in a loop",
     "pointer-too-deep": "a pointer chain longer than the resolver follows",
     "pointer-untrained": "a pointer that resolves to a version that is not trained",
     "untrusted-format": "a version whose artifact format is not in registry.yaml trusted_formats",
+    "pointer-split": "an arm or a shadow of a pointer that leads to another weighted pointer",
     "stray-file": "a file that fits no part of the registry layout",
     "train-stage": "a model's train.stage names a dvc.yaml or stage that does not exist",
     "immutable-field": "a change to id, created_at, created_by or a set artifact",
@@ -50,6 +52,7 @@ FINDING_CODES = {
     "status-backwards": "a status move the lifecycle does not allow",
     "protected-pointer-schema": "a protected pointer moved to a version with incompatible input",
     "protected-pointer-deleted": "a protected pointer removed",
+    "promotion-rule": "a protected pointer move that breaks a promotion rule of registry.yaml",
 }
 
 

@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from registry import artifacts
+from registry import artifacts, remotes
 from registry.errors import ArtifactError
 from registry.formats import infer_format, infer_library, is_mlflow_dir, pack_mlflow_dir
 from registry.layout import artifact_dir
@@ -30,10 +30,10 @@ def stage_artifact(
             return stage_artifact(root, packed, fmt)
     artifacts.check_artifact_file(artifact)
     format_of(Path(artifact).name, fmt)
-    if not artifacts.has_default_remote(root):
+    if not remotes.has_default_remote(root):
         raise ArtifactError("the registry has no default DVC remote: run 'mreg init --remote URL'")
     staged = artifacts.add_to_cache(root, artifact)
-    artifacts.push(root, [staged.md5])
+    remotes.push(root, [staged.md5])
     return staged
 
 

@@ -31,7 +31,7 @@ from registry.names import check_model_name, check_tag, new_version_id, parse_re
 from registry.plumbing import CommitMessage
 from registry.snapshot import Snapshot
 from registry.writes.fields import action_trailers, given, parse_values, ref_scope, revalidate
-from registry.writes.pointers import pointer_text
+from registry.writes.pointers import check_point_rules, pointer_text
 from registry.writes.staging import artifact_changes, infer_lib, stage_artifact
 from registry.yamlio import render_new, render_update
 
@@ -149,8 +149,10 @@ class VersionWrites(RegistryBase):
             changes[version_path(model, n)] = render_new(version).encode()
             trailers += [("Mreg-Version", str(n)), ("Mreg-Version-Id", version_id)]
             for tag in point:
-                changes[pointer_path(model, tag)] = pointer_text(base, model, tag, f"v{n}", None)
+                arms = [(f"v{n}", 100)]
+                changes[pointer_path(model, tag)] = pointer_text(base, model, tag, arms, None)
                 trailers.append(("Mreg-Pointer", tag))
+            check_point_rules(self, base, model, point, changes)
             subject = f"{model}: register v{n} ({version_id})"
             if point:
                 subject += f", point {', '.join(point)}"

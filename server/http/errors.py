@@ -33,6 +33,7 @@ HTTP_CODES = {
     422: "invalid_input",
     500: "internal_error",
     503: "unavailable",
+    507: "insufficient_storage",
 }
 
 
@@ -48,6 +49,7 @@ STATUS_MEANINGS = {
     422: "The model rejected the input, or the body has neither data nor inputs",
     500: "Unexpected server error (the server log has the details)",
     503: "Not ready, or the model's artifact cannot be fetched or loaded",
+    507: "The uploads in progress would exceed the server's --max-upload-total",
 }
 
 

@@ -123,6 +123,11 @@ class Metrics:
             )
         counter.inc()
 
+    def invocations_total(self) -> int:
+        """Successful invocations since start, over every model and version."""
+        samples = (s for m in self.invocations.collect() for s in m.samples)
+        return int(sum(s.value for s in samples if s.name.endswith("_total")))
+
     def load_failed(self, model: str) -> None:
         self.load_failures.labels(model).inc()
 

@@ -16,7 +16,14 @@ from pathlib import Path
 import anyio.to_thread
 
 import registry as core
-from registry import InvalidRefError, Registry, RegistryError, RevisionNotFoundError
+from registry import (
+    InvalidRefError,
+    Registry,
+    RegistryError,
+    RevisionNotFoundError,
+    check_served_artifacts,
+    clean_uploads,
+)
 from server.runtime.auth import Auth
 from server.runtime.follow import (
     FETCH_TIMEOUT,
@@ -100,6 +107,8 @@ class Runtime:
     # -- lifecycle -------------------------------------------------------------
 
     async def startup(self) -> None:
+        # Uploads of a server killed mid-transfer; a live worker's own are locked and stay.
+        await anyio.to_thread.run_sync(clean_uploads, self.registry.state_dir)
         self.usage.start()
         if self.preload:
             await anyio.to_thread.run_sync(self.preload_models, self.served)
@@ -111,6 +120,12 @@ class Runtime:
         if self._poller is not None:
             self._poller.cancel()
         await anyio.to_thread.run_sync(self.usage.close)
+        # Said after uvicorn drained the in-flight requests: the exact count of what was answered.
+        log.info(
+            "answered %d invocations, %d usage records dropped",
+            self.metrics.invocations_total(),
+            getattr(self.usage, "dropped", 0),
+        )
 
     def preload_models(self, served: Served) -> None:
         """Load the latest version and every pointer target of each served model."""
@@ -175,6 +190,13 @@ class Runtime:
                 if not sha:
                     raise core.RevisionNotFoundError(f"revision {self.rev!r} not found")
                 served = await anyio.to_thread.run_sync(Served.load, self.registry, sha, self.label)
+                # Swapping in a commit whose served artifacts are corrupt or gone fails every
+                # unpinned call: keep the last good revision instead.
+                problems = await anyio.to_thread.run_sync(
+                    check_served_artifacts, self.registry.root, served.snapshot
+                )
+                if problems:
+                    raise core.ArtifactError("; ".join(str(p) for p in problems))
                 if self.preload:
                     await anyio.to_thread.run_sync(self.preload_models, served)
             except RegistryError as exc:

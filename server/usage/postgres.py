@@ -8,7 +8,10 @@ psycopg connection pool; the tables are created on first use.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -73,13 +76,21 @@ class PostgresUsageStore(QueuedUsageStore):
         url: str,
         *,
         pool_size: int = 4,
-        connect_timeout: float = 10.0,
+        connect_timeout: float | None = None,
         statement_timeout: float = 10.0,
         **options: Any,
     ) -> None:
         """statement_timeout: seconds a statement may wait (for a lock, a busy server) before it
-        fails and the writer retries later."""
+        fails and the writer retries later. connect_timeout (default: the URL's libpq
+        `connect_timeout`, else 10): seconds to connect; reads wait at most `read_wait`
+        (default: the URL's `connect_timeout`, else 2), so /v1/jobs answers 503 quickly
+        while the database is down."""
+        given = _url_connect_timeout(url)
+        if given is not None:
+            options.setdefault("read_wait", given)
+        connect_timeout = connect_timeout or given or 10.0
         super().__init__(**options)
+        self.connect_timeout = connect_timeout
         self.url = url
         self.description = f"usage store {redact_url(url)}"
         self._written_since_prune = 0
@@ -113,8 +124,8 @@ class PostgresUsageStore(QueuedUsageStore):
             self._pool.close()
             raise UsageStoreError(f"{self.description}: cannot connect: {exc}") from None
 
-    def _write(self, batch: list[UsageRecord]) -> None:
-        with self._pool.connection() as conn, conn.cursor() as cur:
+    def _write(self, batch: list[UsageRecord], wait: float | None = None) -> None:
+        with _connected(self, wait or self.connect_timeout) as conn, conn.cursor() as cur:
             cur.execute(STAGE)
             with cur.copy(COPY) as copy:
                 for row in batch:
@@ -140,15 +151,15 @@ class PostgresUsageStore(QueuedUsageStore):
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, seq DESC LIMIT %s"
         args.append(limit)
-        with self._pool.connection() as conn:
+        with _connected(self, self.read_wait) as conn:
             return conn.execute(sql, args).fetchall()
 
     def _select_run(self, run_id: str) -> Record | None:
-        with self._pool.connection() as conn:
+        with _connected(self, self.read_wait) as conn:
             return conn.execute(f"{SELECT} WHERE id = %s", (run_id,)).fetchone()
 
     def _select_last_used(self, since: float) -> list[tuple[str, float]]:
-        with self._pool.connection() as conn:
+        with _connected(self, self.read_wait) as conn:
             rows = conn.execute(
                 "SELECT model, at FROM mreg_last_used WHERE at > %s", (since,)
             ).fetchall()
@@ -156,3 +167,25 @@ class PostgresUsageStore(QueuedUsageStore):
 
     def _close(self) -> None:
         self._pool.close()
+
+
+@contextlib.contextmanager
+def _connected(store: PostgresUsageStore, wait: float) -> Iterator[psycopg.Connection[Any]]:
+    """A pooled connection within `wait` seconds, or UsageStoreError saying the bound."""
+    try:
+        with store._pool.connection(timeout=wait) as conn:
+            yield conn
+    except PoolTimeout as exc:
+        raise UsageStoreError(
+            f"{store.description}: no connection to the database within {wait:g} s"
+            f" (is it down?): {exc}"
+        ) from None
+
+
+def _url_connect_timeout(url: str) -> float | None:
+    """libpq's `connect_timeout` from a `postgresql://...?connect_timeout=S` URL, if given."""
+    values = parse_qs(urlsplit(url).query).get("connect_timeout")
+    try:
+        return float(values[-1]) if values else None
+    except ValueError:
+        return None

@@ -76,7 +76,8 @@ class UsageStore(QueuedUsageStore):
         except (OSError, sqlite3.Error) as exc:
             raise UsageStoreError(f"{self.description}: cannot open: {exc}") from None
 
-    def _write(self, batch: list[UsageRecord]) -> None:
+    def _write(self, batch: list[UsageRecord], wait: float | None = None) -> None:
+        # `wait` is for a remote database; the file's lock wait is the connection's `timeout`.
         with self._lock, self._db:
             self._db.executemany(INSERT, batch)
             self._db.executemany(UPSERT_LAST_USED, last_uses(batch))

@@ -69,8 +69,11 @@ class QueuedUsageStore:
         keep: int = KEEP_JOBS,
         max_pending: int = MAX_PENDING,
         backoff: tuple[float, float] = (0.5, 30.0),
+        read_wait: float = 2.0,
     ) -> None:
         self.flush_every = flush_every
+        self.read_wait = read_wait
+        """Seconds a read (/v1/jobs, /v1/runs) and the flush before it wait for the database."""
         self.keep = keep
         """How many of the newest job records are kept; older ones are pruned as new ones land."""
         self.max_pending = max_pending
@@ -82,6 +85,8 @@ class QueuedUsageStore:
         """Records dropped because the queue was full while the database refused writes."""
         self.write_errors = 0
         self.last_error: str | None = None
+        self._failing = False  # the last write failed: what is queued may not reach reads soon
+        self._in_flight = 0  # records popped by a flush and not yet written or requeued
         # deque: append (event loop) and popleft (writer thread) are atomic, so nothing is lost
         self._pending: deque[UsageRecord] = deque()
         self._flush_lock = threading.Lock()  # one flush at a time: pop, write, requeue
@@ -129,8 +134,10 @@ class QueuedUsageStore:
                     self.last_error or "the writer is behind",
                 )
 
-    def flush(self) -> int:
+    def flush(self, wait: float | None = None) -> int:
         """Write what is queued; returns how many records were written.
+
+        `wait`: at most this many seconds for a database connection (None: the store's default).
 
         On failure the batch goes back to the head of the queue (the oldest
         beyond `max_pending` are dropped and counted) and UsageStoreError is raised.
@@ -142,10 +149,13 @@ class QueuedUsageStore:
                     batch.append(self._pending.popleft())
             if not batch:
                 return 0
+            self._in_flight = len(batch)
             try:
-                self._write(batch)
+                self._write(batch, wait)
             except Exception as exc:
                 self._pending.extendleft(reversed(batch))
+                self._in_flight = 0
+                self._failing = True
                 if len(self._pending) > self.max_pending:
                     self._drop_oldest(len(self._pending) - self.max_pending)
                 self.write_errors += 1
@@ -156,6 +166,8 @@ class QueuedUsageStore:
             if self._delay:
                 log.warning("%s: writes work again", self.description)
             self._delay = 0.0
+            self._in_flight = 0
+            self._failing = False
             return len(batch)
 
     def refresh_last_used(self) -> None:
@@ -209,7 +221,23 @@ class QueuedUsageStore:
         if time.monotonic() < self._retry_at:
             return
         with contextlib.suppress(UsageStoreError):
-            self.flush()
+            self.flush(wait=self.read_wait)
+
+    def freshness(self) -> dict[str, Any]:
+        """Whether a read misses records (`stale`), and why (`warning`), for /v1/jobs' answer.
+
+        Stale means the store cannot write: records wait in memory (or were
+        dropped). Records merely queued while writes work are not staleness.
+        """
+        pending = len(self._pending) + self._in_flight if self._failing else 0
+        dropped = self.dropped
+        notes = []
+        if pending:
+            why = f" (writes are failing: {self.last_error})" if self.last_error else ""
+            notes.append(f"{pending} recent invocations are not in the usage store yet{why}")
+        if dropped:
+            notes.append(f"{dropped} invocations were dropped while the store could not write")
+        return {"stale": bool(pending or dropped), "warning": "; ".join(notes) or None}
 
     def close(self) -> None:
         self._stop.set()
@@ -276,7 +304,7 @@ class QueuedUsageStore:
 
     # -- the backend ---------------------------------------------------------
 
-    def _write(self, batch: list[UsageRecord]) -> None:
+    def _write(self, batch: list[UsageRecord], wait: float | None = None) -> None:
         raise NotImplementedError
 
     def _select_jobs(self, model: str | None, models: set[str] | None, limit: int) -> list[Record]:

@@ -49,7 +49,7 @@ class UsageController(Controller):
             jobs = await anyio.to_thread.run_sync(
                 lambda: usage.jobs(model=model, models=None, limit=limit)
             )
-            return json_response({"jobs": jobs})
+            return json_response({"jobs": jobs, **usage.freshness()})
         public = {n for n, m in served.models.items() if m.is_public}
         # Jobs of public models' private versions are dropped after the query: ask for more.
         hidden = sum(1 for n in public for v in served.versions[n] if v.visibility == "private")
@@ -57,4 +57,6 @@ class UsageController(Controller):
         jobs = await anyio.to_thread.run_sync(
             lambda: usage.jobs(model=model, models=public, limit=wanted)
         )
-        return json_response({"jobs": [j for j in jobs if public_job(served, j)][:limit]})
+        shown = [j for j in jobs if public_job(served, j)][:limit]
+        # stale/warning: records still queued in memory (the store cannot write) are not in `jobs`.
+        return json_response({"jobs": shown, **usage.freshness()})

@@ -86,8 +86,8 @@ class VersionsController(Controller):
     ) -> VersionWritten:
         if request.content_type[0] == OCTET_STREAM:
             name = filename or FORMAT_FILES[format or "skops"]
-            limit = writer.settings.max_upload
-            async with received(request, writer.registry, name, content_md5, limit) as path:
+            settings = writer.settings
+            async with received(request, writer.registry, name, content_md5, settings) as path:
                 value, info = await writer.commit(
                     model,
                     branch,
@@ -181,8 +181,8 @@ class VersionsController(Controller):
         await anyio.to_thread.run_sync(
             lambda: writer.registry.check_status(ref, "trained", artifact=True)
         )
-        limit = writer.settings.max_upload
-        async with received(request, writer.registry, filename, content_md5, limit) as path:
+        settings = writer.settings
+        async with received(request, writer.registry, filename, content_md5, settings) as path:
             value, info = await writer.commit(
                 model,
                 branch,

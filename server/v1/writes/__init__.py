@@ -4,6 +4,11 @@ resources they write (server.v1.models, .versions, .pointers)."""
 
 from __future__ import annotations
 
-from server.v1.writes.writer import DEFAULT_MAX_UPLOAD, WriteSettings, check_settings
+from server.v1.writes.writer import (
+    DEFAULT_MAX_UPLOAD,
+    DEFAULT_MAX_UPLOAD_TOTAL,
+    WriteSettings,
+    check_settings,
+)
 
-__all__ = ["DEFAULT_MAX_UPLOAD", "WriteSettings", "check_settings"]
+__all__ = ["DEFAULT_MAX_UPLOAD", "DEFAULT_MAX_UPLOAD_TOTAL", "WriteSettings", "check_settings"]

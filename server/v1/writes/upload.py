@@ -8,8 +8,6 @@ import binascii
 import contextlib
 import hashlib
 import re
-import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +20,12 @@ from litestar import Request
 from litestar.openapi.spec import Operation, RequestBody
 from litestar.params import HeaderParameter
 
-from registry import Registry
+from registry import Registry, receive_upload
 from server.http import DEFAULT_MAX_BODY
 from server.http.openapi import JSON, OCTET_STREAM, bytes_body, struct_body
 from server.runtime.errors import BadRequest, BodyTooLarge, Md5Mismatch
 from server.v1.writes.bodies import VersionCreate
+from server.v1.writes.writer import WriteSettings
 
 MD5_PATTERN = r"^([A-Za-z0-9+/]{22}==|[0-9a-fA-F]{32})?$"
 
@@ -57,21 +56,25 @@ def expected_md5(header: str | None) -> str | None:
 
 @contextlib.asynccontextmanager
 async def received(
-    request: Request[Any, Any, Any], reg: Registry, filename: str, content_md5: str, limit: int
+    request: Request[Any, Any, Any],
+    reg: Registry,
+    filename: str,
+    content_md5: str,
+    settings: WriteSettings,
 ) -> AsyncIterator[Path]:
-    """The request body streamed to a file of its own (md5-checked, at most `limit` bytes).
+    """The request body streamed to a file of its own (md5-checked, at most `max_upload` bytes,
+    all uploads in progress at most `max_upload_total`: 507 beyond).
 
-    The file and its folder are removed when the block ends, however it ends:
+    The spool (registry.receive_upload) is removed when the block ends, however it ends:
     an interrupted or refused upload leaves nothing behind.
     """
     expected = expected_md5(content_md5 or None)
+    limit = settings.max_upload
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge(f"the upload is larger than {limit} bytes")
-    uploads = reg.state_dir / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="upload-", dir=uploads))
-    try:
-        path = folder / filename
+    total = settings.max_upload_total
+    with receive_upload(reg.state_dir, total, request.content_length) as spool:
+        path = spool.folder / filename
         digest = hashlib.md5()
         size = 0
         async with await anyio.open_file(path, "wb") as out:
@@ -79,6 +82,7 @@ async def received(
                 size += len(chunk)
                 if size > limit:
                     raise BodyTooLarge(f"the upload is larger than {limit} bytes")
+                spool.check(size)
                 digest.update(chunk)
                 await out.write(chunk)
         if size == 0:
@@ -89,8 +93,6 @@ async def received(
                 " the upload was damaged, send it again"
             )
         yield path
-    finally:
-        await anyio.to_thread.run_sync(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 @dataclass

@@ -32,6 +32,7 @@ Action = Callable[[Registry, str | None], WriteResult[T]]
 
 WRITE_MODES = ("commit", "branch")
 DEFAULT_MAX_UPLOAD = 1 << 30  # 1 GiB
+DEFAULT_MAX_UPLOAD_TOTAL = 4 << 30  # 4 GiB
 WRITE_MEANINGS = {
     400: "Invalid request, name, field or value",
     401: "No token, or an unknown one",
@@ -42,6 +43,7 @@ WRITE_MEANINGS = {
     422: "The change would leave an invalid manifest or pointer",
     500: STATUS_MEANINGS[500],
     503: "The DVC remote cannot be reached",
+    507: "The uploads in progress would exceed the server's --max-upload-total",
 }
 
 
@@ -55,7 +57,7 @@ def write_errors(*statuses: int) -> dict[int, ResponseSpec]:
 
 
 WRITE_ERRORS = write_errors(400, 401, 403, 404, 409, 422)
-UPLOAD_ERRORS = write_errors(400, 401, 403, 404, 409, 413, 422, 503)
+UPLOAD_ERRORS = write_errors(400, 401, 403, 404, 409, 413, 422, 503, 507)
 # What every write route says: its status, tag, guard (the write scope) and errors.
 WRITES: dict[str, Any] = {
     "status_code": 200,
@@ -74,16 +76,25 @@ class WriteSettings:
 
     mode: str = "commit"
     max_upload: int = DEFAULT_MAX_UPLOAD
+    max_upload_total: int = DEFAULT_MAX_UPLOAD_TOTAL
+    """The bound on the bytes of all uploads in progress together (507 beyond it)."""
     # Code-running formats (registry.format_policy) may be uploaded, on a branch only.
     allow_code_formats: bool = False
 
 
-def check_settings(mode: str, max_upload: int, allow_code_formats: bool = False) -> WriteSettings:
+def check_settings(
+    mode: str,
+    max_upload: int,
+    max_upload_total: int = DEFAULT_MAX_UPLOAD_TOTAL,
+    allow_code_formats: bool = False,
+) -> WriteSettings:
     if mode not in WRITE_MODES:
         raise RegistryError(f"unknown write mode {mode!r}: use {' or '.join(WRITE_MODES)}")
     if max_upload < 1:
         raise RegistryError("max_upload must be at least 1 byte")
-    return WriteSettings(mode, max_upload, allow_code_formats)
+    if max_upload_total < 1:
+        raise RegistryError("max_upload_total must be at least 1 byte")
+    return WriteSettings(mode, max_upload, max_upload_total, allow_code_formats)
 
 
 @dataclass(frozen=True)
