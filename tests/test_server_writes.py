@@ -1,4 +1,4 @@
-"""The management API over HTTP (server/writes.py), in-process on a copy of the showcase.
+"""The management API over HTTP (server/v1/: models, versions, pointers), in-process on a copy of the showcase.
 
 Every write is checked as a user sees it: the status and body, exactly one
 new commit with the usual subject and trailers authored as the token's name,
