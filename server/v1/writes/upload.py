@@ -77,7 +77,8 @@ async def received(
         path = spool.folder / filename
         digest = hashlib.md5()
         size = 0
-        async with await anyio.open_file(path, "wb") as out:
+        # Unbuffered: what was received is on disk (the spool counts it, a crash leaves it whole).
+        async with await anyio.open_file(path, "wb", buffering=0) as out:
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:
