@@ -189,6 +189,20 @@ def commit_of(root: Path, rev: str | None) -> str:
         ) from None
 
 
+def follow_ref(root: Path, rev: str) -> tuple[str, str | None]:
+    """The ref to read for `rev`, fetching it first when it is `REMOTE/BRANCH`; and the error text
+    of a failed fetch (the last fetched commit is read then)."""
+    remote, sep, branch = rev.partition("/")
+    if not sep or not branch or remote not in _git(root, "remote").split():
+        return rev, None
+    ref = f"refs/remotes/{rev}"
+    try:
+        _git(root, "fetch", "--quiet", remote, f"+refs/heads/{branch}:{ref}")
+    except RegistryError as exc:
+        return ref, str(exc)
+    return ref, None
+
+
 # -- the destination -----------------------------------------------------------
 
 
@@ -203,6 +217,7 @@ def staged_directory(dest: Path) -> Iterator[Path]:
     dest = Path(os.path.abspath(dest))
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise RegistryError(f"{dest} exists and is not an empty directory")
+    made = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.mreg-", dir=dest.parent))
@@ -213,7 +228,14 @@ def staged_directory(dest: Path) -> Iterator[Path]:
         staging = Path(tempfile.mkdtemp(prefix=".mreg-", dir=dest))
         inside = True
     try:
-        yield staging
+        try:
+            yield staging
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            for folder in made:  # the parents this made, innermost first, if still empty
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            raise
         if not inside:
             try:
                 os.rename(staging, dest)

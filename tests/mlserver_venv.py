@@ -50,7 +50,7 @@ def _base_python() -> str:
 def _locked(venv: Path) -> Iterator[None]:
     """One builder at a time (two test workers, or make and a test)."""
     venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / f".{venv.name}.lock", "w") as lock:
+    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
