@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv system-deps serve test lint typecheck pytest bench format clean
+.PHONY: venv mlserver-venv system-deps serve test lint typecheck pytest bench format clean
 
 venv: $(STAMP)
 
@@ -17,6 +17,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev,onnx,torch,keras,postgres,s3,mlflow]'
 	touch $(STAMP)
+
+# The real MLServer from PyPI in its own venv (.venv-mlserver, or $MREG_MLSERVER_VENV), with
+# this checkout installed editable with the mlserver extra: built once, rebuilt when
+# pyproject.toml changes. The MLServer tests and benchmarks run `mlserver` from it.
+mlserver-venv: $(STAMP)
+	$(BIN)/python -m tests.mlserver_venv
 
 # Serves the example registry at HEAD and follows the checked-out branch, so
 # a new commit (a registered version, a moved pointer) is served within POLL s.
@@ -47,7 +53,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) system-deps
+pytest: $(STAMP) system-deps mlserver-venv
 	$(BIN)/pytest -n 2
 
 test: lint typecheck pytest
@@ -60,4 +66,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venv-mlserver
