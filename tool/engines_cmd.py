@@ -15,7 +15,12 @@ if TYPE_CHECKING:
 
 @cli.group()
 def export() -> None:
-    """Write the registry's models for another serving engine."""
+    """Write the registry's models for another serving engine.
+
+    \b
+    Example:
+        mreg export mlserver ./mlserver-models iris:prod
+    """
 
 
 @export.command("mlserver")
@@ -51,7 +56,12 @@ def export_mlserver(
 
 @cli.group()
 def sync() -> None:
-    """Keep a serving engine in step with a branch of the registry."""
+    """Keep a serving engine in step with a branch of the registry.
+
+    \b
+    Example:
+        mreg sync mlserver iris:prod --url http://mlserver:8080 --dir /mnt/models --once
+    """
 
 
 @sync.command("mlserver")

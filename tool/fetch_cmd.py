@@ -37,8 +37,8 @@ def fetch(state: State, uri: str, dest: str, repo_url: str | None, as_json: bool
 
     \b
     Example:
-        MREG_REPO_URL=https://git.example.com/ml/registry.git \\
-            mreg fetch mreg://iris:prod@release-2026-11 ./models/iris
+        mreg fetch mreg://iris:prod@release-2026-11 ./models/iris \\
+            --repo-url https://git.example.com/ml/registry.git
     """
     from registry.storage import fetch as fetch_uri
 
