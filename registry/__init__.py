@@ -67,11 +67,30 @@ if TYPE_CHECKING:
         rfc3339,
         utcnow,
     )
+    from registry.mlserver_repo import (
+        MLSERVER_RUNTIME,
+        ExportedVersion,
+        MLServer,
+        MLServerSync,
+        SyncPass,
+        export_mlserver,
+    )
     from registry.names import Ref, check_model_name, check_tag, is_reserved_tag, parse_ref
     from registry.quick import list_models_cached, resolve_cached
     from registry.registry import Registry
     from registry.snapshot import Snapshot
     from registry.source import GitSource, OverlaySource, WorkTreeSource, blob_id, open_repo
+    from registry.storage import (
+        Fetched,
+        StorageURI,
+        UntrustedFormatError,
+        check_trusted,
+        fetch,
+        parse_storage_uri,
+        read_provenance,
+        trusted_formats,
+    )
+    from registry.tensors import input_rows, output_metadata, output_tensors, v2_datatype
     from registry.train import TrainResult, changed_models, train_changed, train_model
     from registry.train_setup import init_training
     from registry.train_stage import Stage, check_gate, load_stage
@@ -157,6 +176,25 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
     "registry.yamlio": ("parse_manifest", "render_new", "render_update"),
     "registry.loaders": ("LoadedModel", "artifact_format", "load_model", "predict"),
     "registry.importers.mlflow": ("ImportedVersion", "import_mlflow"),
+    "registry.storage": (
+        "Fetched",
+        "StorageURI",
+        "UntrustedFormatError",
+        "check_trusted",
+        "fetch",
+        "parse_storage_uri",
+        "read_provenance",
+        "trusted_formats",
+    ),
+    "registry.mlserver_repo": (
+        "MLSERVER_RUNTIME",
+        "ExportedVersion",
+        "MLServer",
+        "MLServerSync",
+        "SyncPass",
+        "export_mlserver",
+    ),
+    "registry.tensors": ("input_rows", "output_metadata", "output_tensors", "v2_datatype"),
 }
 _LAZY = {name: module for module, names in _SUBMODULES.items() for name in names}
 
@@ -178,10 +216,13 @@ __all__ = [
     "FINDING_CODES",
     "FORMATS",
     "MAX_CHAIN",
+    "MLSERVER_RUNTIME",
     "STATUS_MOVES",
     "Artifact",
     "ArtifactError",
     "ConflictError",
+    "ExportedVersion",
+    "Fetched",
     "Finding",
     "GitSource",
     "ImmutableFieldError",
@@ -191,6 +232,8 @@ __all__ = [
     "InvalidRefError",
     "LoadedModel",
     "LoaderError",
+    "MLServer",
+    "MLServerSync",
     "ManifestCache",
     "ManifestError",
     "MetricChange",
@@ -216,8 +259,11 @@ __all__ = [
     "Snapshot",
     "Stage",
     "Status",
+    "StorageURI",
+    "SyncPass",
     "TrainResult",
     "TrainSpec",
+    "UntrustedFormatError",
     "ValidationReport",
     "VersionChange",
     "VersionManifest",
@@ -232,12 +278,16 @@ __all__ = [
     "check_gate",
     "check_model_name",
     "check_tag",
+    "check_trusted",
     "diff_registry",
     "ensure_local",
+    "export_mlserver",
+    "fetch",
     "file_md5",
     "import_mlflow",
     "incompatible_input",
     "init_training",
+    "input_rows",
     "is_reserved_tag",
     "list_models_cached",
     "load_model",
@@ -245,17 +295,23 @@ __all__ = [
     "model_path",
     "newest_servable",
     "open_repo",
+    "output_metadata",
+    "output_tensors",
     "parse_manifest",
     "parse_ref",
+    "parse_storage_uri",
     "pointer_path",
     "predict",
+    "read_provenance",
     "render_new",
     "render_update",
     "resolve_cached",
     "rfc3339",
     "train_changed",
     "train_model",
+    "trusted_formats",
     "utcnow",
+    "v2_datatype",
     "validate_registry",
     "version_path",
 ]

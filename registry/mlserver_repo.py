@@ -15,6 +15,7 @@ through its repository API (`/v2/repository/models/{name}/load|unload`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from registry.registry import Registry
     from registry.snapshot import Snapshot
 
-RUNTIME = "server.mlserver.runtime.MregModel"
+MLSERVER_RUNTIME = "server.mlserver.runtime.MregModel"
 """The `implementation` of every model-settings.json mreg writes (the mreg[mlserver] extra)."""
 SETTINGS_FILE = "model-settings.json"
 
@@ -71,7 +72,7 @@ def model_settings(model: str, version: int) -> dict[str, object]:
     """MLServer's model-settings.json for one version, its files in the same directory."""
     return {
         "name": model,
-        "implementation": RUNTIME,
+        "implementation": MLSERVER_RUNTIME,
         "parameters": {"uri": ".", "version": str(version)},
     }
 
@@ -176,10 +177,8 @@ class MLServer:
             if method == "GET":
                 return int(exc.code)
             body = exc.read().decode(errors="replace")
-            try:
+            with contextlib.suppress(ValueError, AttributeError):
                 body = json.loads(body).get("error", body)
-            except (ValueError, AttributeError):
-                pass
             raise RegistryError(f"MLServer at {self.url} answered {exc.code}: {body}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -249,7 +248,11 @@ class MLServerSync:
         for model, versions in sorted(wanted.items()):
             try:
                 changed = self._write(snapshot, model, versions, have.get(model, {}))
-                if changed or model in self._retry or (self._first and not self._ready(model, versions)):
+                if (
+                    changed
+                    or model in self._retry
+                    or (self._first and not self._ready(model, versions))
+                ):
                     self._retry.add(model)
                     self.server.load(model)
                     self._retry.discard(model)
@@ -279,4 +282,3 @@ class MLServerSync:
 
     def _ready(self, model: str, versions: dict[int, str]) -> bool:
         return all(self.server.ready(model, n) for n in versions)
-

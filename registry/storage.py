@@ -182,7 +182,14 @@ def shallow_checkout(url: str, rev: str | None, into: Path) -> str:
 def commit_of(root: Path, rev: str | None) -> str:
     """The commit sha of `rev` (default HEAD) in the repository at `root`."""
     try:
-        return _git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev or 'HEAD'}^{{commit}}")
+        return _git(
+            root,
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "--end-of-options",
+            f"{rev or 'HEAD'}^{{commit}}",
+        )
     except RegistryError:
         raise RevisionNotFoundError(
             f"revision {rev or 'HEAD'!r} not found in {root}", ref=rev
@@ -340,4 +347,3 @@ def fetch(
         registry = Registry(repo)
         commit = commit_of(registry.root, parsed.rev)
         return fetch_into(registry, registry.snapshot(commit), parsed.ref, out, uri=str(parsed))
-

@@ -25,8 +25,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from registry.mlserver_repo import RUNTIME
-from registry.storage import parse_storage_uri
+from registry import MLSERVER_RUNTIME, parse_storage_uri
 from tests.conftest import apply_isolation
 from tests.mlserver_process import MLServerProcess, mlserver_bin
 from tests.processes import ROOT
@@ -43,7 +42,14 @@ API_VERSIONS = {
     "InferenceService": "serving.kserve.io/v1beta1",
 }
 # ModelSpec = a Kubernetes Container and these fields.
-MODEL_FIELDS = ("modelFormat", "runtime", "runtimeVersion", "protocolVersion", "storageUri", "storage")
+MODEL_FIELDS = (
+    "modelFormat",
+    "runtime",
+    "runtimeVersion",
+    "protocolVersion",
+    "storageUri",
+    "storage",
+)
 
 
 def manifests() -> list[dict[str, Any]]:
@@ -88,9 +94,7 @@ def validate(doc: dict[str, Any]) -> None:
         )
 
 
-@pytest.mark.parametrize(
-    "doc", manifests(), ids=lambda d: f"{d['kind']}/{d['metadata']['name']}"
-)
+@pytest.mark.parametrize("doc", manifests(), ids=lambda d: f"{d['kind']}/{d['metadata']['name']}")
 def test_every_manifest_is_valid(doc: dict[str, Any]) -> None:
     validate(doc)
 
@@ -133,7 +137,9 @@ def test_every_secret_the_manifests_read_exists() -> None:
     keys = set(secret["stringData"])
     runtime = named("ClusterServingRuntime")["spec"]
     containers = [named("ClusterStorageContainer")["spec"]["container"], *runtime["containers"]]
-    refs = [e["valueFrom"]["secretKeyRef"] for c in containers for e in c["env"] if "valueFrom" in e]
+    refs = [
+        e["valueFrom"]["secretKeyRef"] for c in containers for e in c["env"] if "valueFrom" in e
+    ]
     assert refs
     assert all(r["name"] == "mreg-storage" and r["key"] in keys for r in refs)
     for volume in runtime["volumes"]:
@@ -147,11 +153,7 @@ def test_the_mreg_runtime_runs_options_mreg_serve_has() -> None:
     (container,) = runtime["containers"]
     words = shlex.split(container["args"][0])
     serve = words[words.index("serve") + 1 :]
-    command = cli.commands["serve"] if "serve" in cli.commands else None
-    if command is None:
-        import tool.serve_cmd  # noqa: F401 (adds the command)
-
-        command = cli.commands["serve"]
+    command = cli.get_command(click.Context(cli), "serve")  # imports its module
     assert isinstance(command, click.Command)
     known = {opt for p in command.params for opt in getattr(p, "opts", [])}
     given = [w for w in serve if w.startswith("--")]
@@ -168,7 +170,7 @@ def test_the_mlserver_inference_service_names_mregs_runtime() -> None:
     assert model["runtime"] == "kserve-mlserver"
     assert parse_storage_uri(model["storageUri"]).ref == "iris:prod"
     env = {e["name"]: e["value"] for e in model["env"]}
-    assert env["MLSERVER_MODEL_IMPLEMENTATION"] == RUNTIME
+    assert env["MLSERVER_MODEL_IMPLEMENTATION"] == MLSERVER_RUNTIME
 
 
 # -- what KServe runs for inferenceservice-mlserver.yaml, run here ------------------------

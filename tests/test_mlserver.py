@@ -60,8 +60,12 @@ def engines(
         repo = tmp / "mlserver-models"
         result = CliRunner().invoke(
             cli,
-            ["--repo", str(show.root), "export", "mlserver", str(repo)]
-            + ["iris:prod", "iris:staging", "diabetes"],
+            [
+                *("--repo", str(show.root), "export", "mlserver", str(repo)),
+                "iris:prod",
+                "iris:staging",
+                "diabetes",
+            ],
         )
         assert result.exit_code == 0, result.output
         ml = MLServerProcess(repo)
@@ -191,8 +195,12 @@ def test_the_repository_layout(engines: Engines) -> None:
 def test_export_again_keeps_what_is_there(engines: Engines) -> None:
     result = CliRunner().invoke(
         cli,
-        ["--repo", str(engines.show.root), "export", "mlserver", str(engines.repo), "iris:prod"]
-        + ["--json"],
+        [
+            *("--repo", str(engines.show.root), "export", "mlserver"),
+            str(engines.repo),
+            "iris:prod",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     (done,) = json.loads(result.output)

@@ -27,7 +27,11 @@ def blocks(readme: str) -> list[list[str]]:
     section = readme.split(f"\n{SECTION}\n", 1)[1].split("\n## ", 1)[0]
     found = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
     return [
-        [line.strip() for line in block.splitlines() if line.strip() and not line.strip().startswith("#")]
+        [
+            line.strip()
+            for line in block.splitlines()
+            if line.strip() and not line.strip().startswith("#")
+        ]
         for block in found
     ]
 

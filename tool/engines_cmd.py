@@ -42,7 +42,7 @@ def export_mlserver(
     Example:
         mreg export mlserver ./mlserver-models iris:prod wine:prod
     """
-    from registry.mlserver_repo import export_mlserver as export_repo
+    from registry import export_mlserver as export_repo
 
     done = export_repo(reg, directory, refs, rev)
     if as_json:
@@ -107,7 +107,7 @@ def sync_mlserver(
         mreg sync mlserver iris:prod --follow origin/main --poll 30 \\
             --url http://mlserver:8080 --dir /mnt/models
     """
-    from registry.mlserver_repo import MLServer, MLServerSync
+    from registry import MLServer, MLServerSync
 
     syncer = MLServerSync(reg, directory, MLServer(url), refs, follow)
     while True:

@@ -9,6 +9,7 @@ import click
 from registry import RegistryError
 from tool.base import State, cli, echo_json, json_option
 
+
 def _only_our_errors() -> None:
     """DVC's own warnings (a missing cache file) would add lines to mreg's one `error:` line."""
     import logging
@@ -40,7 +41,7 @@ def fetch(state: State, uri: str, dest: str, repo_url: str | None, as_json: bool
         mreg fetch mreg://iris:prod@release-2026-11 ./models/iris \\
             --repo-url https://git.example.com/ml/registry.git
     """
-    from registry.storage import fetch as fetch_uri
+    from registry import fetch as fetch_uri
 
     _only_our_errors()
     got = fetch_uri(uri, dest, repo_url=repo_url or None, repo=state.repo_path)
@@ -71,7 +72,7 @@ def storage_initializer(argv: list[str] | None = None) -> None:
             file=sys.stdout if asked else sys.stderr,
         )
         sys.exit(0 if asked else 2)
-    from registry.storage import fetch as fetch_uri
+    from registry import fetch as fetch_uri
 
     _only_our_errors()
     repo_url = os.environ.get("MREG_REPO_URL") or None

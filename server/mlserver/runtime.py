@@ -33,13 +33,21 @@ from mlserver.types import (
 from mlserver.utils import get_model_uri
 
 import registry
-from registry.storage import Fetched, check_trusted, read_provenance
-from registry.tensors import input_rows, output_metadata, output_tensors, v2_datatype
+from registry import (
+    Fetched,
+    check_trusted,
+    input_rows,
+    output_metadata,
+    output_tensors,
+    read_provenance,
+    v2_datatype,
+)
 
 __all__ = ["MregModel"]
 
 
-class MregModel(MLModel):
+# mlserver lives in its own venv, not the one mypy runs in: MLModel is Any here.
+class MregModel(MLModel):  # type: ignore[misc]
     """One version of one mreg model, loaded from a directory that `mreg fetch` wrote."""
 
     _fetched: Fetched
@@ -56,7 +64,9 @@ class MregModel(MLModel):
                 status_code=422,
             )
         try:
-            check_trusted(fetched.format, fetched.trusted_formats, f"{fetched.model}:v{fetched.version}")
+            check_trusted(
+                fetched.format, fetched.trusted_formats, f"{fetched.model}:v{fetched.version}"
+            )
             self._model = await asyncio.to_thread(
                 registry.load_model, directory / fetched.file, fetched.format
             )
