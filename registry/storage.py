@@ -213,6 +213,11 @@ def follow_ref(root: Path, rev: str) -> tuple[str, str | None]:
 # -- the destination -----------------------------------------------------------
 
 
+def _rename_onto(staging: Path, dest: Path) -> None:
+    """Rename a directory onto `dest` (absent, or an empty directory: rename(2) replaces it)."""
+    os.rename(staging, dest)
+
+
 @contextlib.contextmanager
 def staged_directory(dest: Path) -> Iterator[Path]:
     """A fresh directory that becomes `dest` when the block ends well, and vanishes otherwise.
@@ -245,7 +250,7 @@ def staged_directory(dest: Path) -> Iterator[Path]:
             raise
         if not inside:
             try:
-                os.rename(staging, dest)
+                _rename_onto(staging, dest)
                 return
             except OSError:
                 dest.mkdir(exist_ok=True)  # a mount point: move the files instead

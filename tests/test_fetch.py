@@ -93,6 +93,14 @@ def test_resolved_at_a_revision(
     assert meta["uri"] == uri
 
 
+def test_at_a_commit_sha(remote: RemoteRegistry, tmp_path: Path) -> None:
+    sha = git(remote.bare, "rev-parse", "release-1^{commit}")
+    result = fetch(remote, f"mreg://iris@{sha}", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    meta = provenance(tmp_path / "out")
+    assert (meta["version"], meta["commit"]) == (2, sha)
+
+
 def test_by_version_id(remote: RemoteRegistry, tmp_path: Path) -> None:
     vid = remote.show.ids["iris:v1"]
     result = fetch(remote, f"mreg://{vid}", tmp_path / "out")
@@ -165,6 +173,43 @@ def test_a_full_dest_is_refused(remote: RemoteRegistry, tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "is not an empty directory" in result.output
     assert [p.name for p in dest.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize("fails", ["beside", "rename"])
+def test_dest_that_cannot_be_replaced_gets_the_files_moved_in(
+    remote: RemoteRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: str
+) -> None:
+    """/mnt/models is a mount point: nothing can be made beside it, or renamed onto it (EBUSY)."""
+    import errno
+    import os
+    import tempfile
+
+    import registry.storage
+
+    dest = tmp_path / "models"
+    dest.mkdir()
+    if fails == "beside":
+        real = tempfile.mkdtemp
+
+        def mkdtemp(
+            suffix: str | None = None, prefix: str | None = None, dir: str | None = None
+        ) -> str:
+            if dir is not None and Path(dir) == tmp_path:
+                raise PermissionError(errno.EACCES, "read-only", str(dir))
+            return real(suffix, prefix, dir)
+
+        monkeypatch.setattr(registry.storage.tempfile, "mkdtemp", mkdtemp)
+    else:
+
+        def rename(staging: Path, dest: Path) -> None:
+            raise OSError(errno.EBUSY, "Device or resource busy", str(dest))
+
+        monkeypatch.setattr(registry.storage, "_rename_onto", rename)
+    result = fetch(remote, "mreg://iris:prod", dest)
+    assert result.exit_code == 0, result.output
+    assert sorted(os.listdir(dest)) == [".mreg.json", "model.skops"]
+    assert not [p for p in tmp_path.iterdir() if ".mreg-" in p.name]  # no staging left
+    assert provenance(dest)["version"] == 2
 
 
 def test_fetch_from_a_local_checkout(showcase: Showcase, tmp_path: Path) -> None:
