@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -161,9 +162,19 @@ def _git(cwd: Path, *args: str, timeout: float = GIT_TIMEOUT) -> str:
         proc.communicate()
         raise RegistryError(f"git {args[0]} gave no answer in {timeout:g}s: stopped") from None
     if proc.returncode:
-        lines = [line for line in err.strip().splitlines() if line.strip()]
-        raise RegistryError(lines[-1] if lines else f"git {args[0]} failed")
+        lines = [line.strip() for line in err.splitlines() if line.strip()]
+        said = [line for line in lines if line.startswith(("fatal:", "error:"))]
+        raise RegistryError((said or lines or [f"git {args[0]} failed"])[0])
     return out.strip()
+
+
+def redact(url: str) -> str:
+    """`url` without its user and password (a token in a git URL stays out of logs)."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"***@{host}"))
 
 
 def shallow_checkout(url: str, rev: str | None, into: Path) -> str:
@@ -173,8 +184,10 @@ def shallow_checkout(url: str, rev: str | None, into: Path) -> str:
     try:
         _git(into, "fetch", "-q", "--depth", "1", "--no-tags", url, rev or "HEAD")
     except RegistryError as exc:
-        where = f"revision {rev!r} of {url}" if rev else url
-        raise RevisionNotFoundError(f"cannot fetch {where}: {exc}", ref=rev) from None
+        shown = redact(url)
+        where = f"revision {rev!r} of {shown}" if rev else shown
+        said = str(exc).replace(url, shown)
+        raise RevisionNotFoundError(f"cannot fetch {where}: {said}", ref=rev) from None
     _git(into, "-c", "advice.detachedHead=false", "checkout", "-q", "--detach", "FETCH_HEAD")
     return _git(into, "rev-parse", "HEAD")
 

@@ -2,7 +2,7 @@
 
 MLServer and its dependencies (FastAPI, gRPC, OpenTelemetry) stay out of the
 shared development venv: `.venv-mlserver/` (or $MREG_MLSERVER_VENV) holds
-`mlserver` and `pip install -e '.[mlserver]'` of this checkout, with
+`mlserver` and `pip install -e '.[mlserver,onnx]'` of this checkout, with
 scikit-learn pinned to the running interpreter's version so that both sides
 load the very same artifacts. It is built once and reused while pyproject.toml
 (the spec) stays the same: `make mlserver-venv`, or the tests' `mlserver_venv`
@@ -28,6 +28,8 @@ import sklearn
 
 ROOT = Path(__file__).resolve().parent.parent
 STAMP = ".mreg-ready"
+EXTRAS = "mlserver,onnx"
+"""The extras installed: the runtime, and ONNX (a format every registry trusts) to serve with it."""
 
 
 def venv_dir() -> Path:
@@ -37,7 +39,8 @@ def venv_dir() -> Path:
 def _spec() -> str:
     """What the venv was built from: a change rebuilds it."""
     pyproject = (ROOT / "pyproject.toml").read_bytes()
-    return f"{ROOT}\nscikit-learn=={sklearn.__version__}\n{hashlib.sha256(pyproject).hexdigest()}\n"
+    digest = hashlib.sha256(pyproject).hexdigest()
+    return f"{ROOT}\n{EXTRAS}\nscikit-learn=={sklearn.__version__}\n{digest}\n"
 
 
 def _base_python() -> str:
@@ -74,7 +77,7 @@ def ensure() -> Path:
         pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet"]
         pip += ["--disable-pip-version-check"]
         done = subprocess.run(
-            [*pip, "-e", f"{ROOT}[mlserver]", f"scikit-learn=={sklearn.__version__}"],
+            [*pip, "-e", f"{ROOT}[{EXTRAS}]", f"scikit-learn=={sklearn.__version__}"],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -82,7 +85,7 @@ def ensure() -> Path:
         )
         if done.returncode != 0:
             raise RuntimeError(
-                f"building the MLServer venv in {venv} failed (pip install -e '.[mlserver]'):\n"
+                f"building the MLServer venv in {venv} failed (pip install -e '.[{EXTRAS}]'):\n"
                 f"{done.stderr[-3000:]}"
             )
         stamp.write_text(wanted)

@@ -141,6 +141,17 @@ def test_a_bad_uri_is_one_error_line_and_no_dest(
     assert list(out.iterdir()) == []
 
 
+def test_a_token_in_the_registry_url_stays_out_of_the_error(tmp_path: Path) -> None:
+    url = "http://reader:s3cret-token@127.0.0.1:9/ml/registry.git"  # port 9: nothing listens
+    result = CliRunner().invoke(
+        cli, ["fetch", "mreg://iris:prod", str(tmp_path / "out")], env={"MREG_REPO_URL": url}
+    )
+    assert result.exit_code == 1
+    assert "error: cannot fetch http://***@127.0.0.1:9/ml/registry.git" in result.output
+    assert "s3cret" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_corrupt_remote_object_fails_whole(remote: RemoteRegistry, tmp_path: Path) -> None:
     md5 = provenance_md5(remote, "iris:v2")
     obj = remote.show.storage / "files" / "md5" / md5[:2] / md5[2:]

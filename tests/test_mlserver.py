@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 from click.testing import CliRunner
+from sklearn.datasets import load_digits
 from tritonclient.utils import InferenceServerException
 
 from tests.conftest import apply_isolation
@@ -25,6 +26,7 @@ from tests.processes import ServeProcess
 from tests.showcase import Showcase, copy_showcase
 from tool.cli import cli
 
+DIGITS = load_digits().data[:3].astype(np.float64)
 IRIS = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]])
 
 
@@ -48,6 +50,20 @@ def register_regressor(show: Showcase, tmp: Path) -> None:
     show.registry().register("diabetes", path, create=True)
 
 
+def register_onnx(show: Showcase, tmp: Path) -> None:
+    """An ONNX classifier (skl2onnx) with labels: another format, another loader."""
+    from examples.train import digits_onnx
+
+    made = digits_onnx(tmp, {"C": 0.1, "max_iter": 2000})
+    show.registry().register(
+        "digits-onnx",
+        made["path"],
+        create=True,
+        input_info=made["input_info"],
+        output_info=made["output_info"],
+    )
+
+
 @pytest.fixture(scope="module")
 def engines(
     showcase_template: Showcase, tmp_path_factory: pytest.TempPathFactory
@@ -57,6 +73,7 @@ def engines(
         tmp = tmp_path_factory.mktemp("engines")
         show = copy_showcase(showcase_template, tmp / "registry")
         register_regressor(show, tmp)
+        register_onnx(show, tmp)
         repo = tmp / "mlserver-models"
         result = CliRunner().invoke(
             cli,
@@ -110,6 +127,7 @@ def _text(values: list[Any]) -> list[Any]:
         ("iris", "2", {"input": IRIS}),
         ("iris", "3", {"input": IRIS[:1]}),
         ("diabetes", "", {"input": np.linspace(-0.05, 0.05, 20).reshape(2, 10)}),
+        ("digits-onnx", "1", {"input": DIGITS}),
     ],
 )
 def test_mlserver_answers_as_mreg_serve(
@@ -124,7 +142,9 @@ def test_mlserver_answers_as_mreg_serve(
         (o["name"], o["datatype"], o["shape"]) for o in ours["outputs"]
     ]
     assert ml_values == our_values
-    if model == "iris":
+    if model == "digits-onnx":
+        assert ml_values["label"] == ["0", "1", "2"]
+    elif model == "iris":
         assert set(ml_values) == {"label", "confidence"}
         assert all(label in ("setosa", "versicolor", "virginica") for label in ml_values["label"])
     else:
@@ -187,6 +207,7 @@ def test_the_repository_layout(engines: Engines) -> None:
     index = engines.mlserver.post("/v2/repository/index", json={}).json()
     assert sorted((m["name"], m["version"], m["state"]) for m in index) == [
         ("diabetes", "1", "READY"),
+        ("digits-onnx", "1", "READY"),
         ("iris", "2", "READY"),
         ("iris", "3", "READY"),
     ]
@@ -227,5 +248,6 @@ def test_export_without_refs_takes_every_trusted_latest(engines: Engines, tmp_pa
     # churn's latest is joblib (not trusted), legacy is archived
     assert [(d["model"], d["version"]) for d in json.loads(result.output)] == [
         ("diabetes", 1),
+        ("digits-onnx", 1),
         ("iris", 3),
     ]
