@@ -82,6 +82,7 @@ def engines(
                 "iris:prod",
                 "iris:staging",
                 "diabetes",
+                "digits-onnx",
             ],
         )
         assert result.exit_code == 0, result.output
