@@ -116,6 +116,30 @@ def test_sync_follows_a_pointer_move_and_unloads_an_archived_model(deployment: D
     assert status == 404
 
 
+def test_a_new_version_of_latest_is_loaded(deployment: Deployment, tmp_path: Path) -> None:
+    import skops.io
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    show = deployment.remote.show
+    x, y = load_iris(return_X_y=True)
+    ids = []
+    for n, c in enumerate([0.5, 5.0], start=1):
+        path = tmp_path / f"flower-{n}.skops"
+        skops.io.dump(LogisticRegression(C=c, max_iter=500).fit(x, y), path)
+        ids.append(show.registry().register("flower", path, create=n == 1).value.id)
+        deployment.remote.push()
+        done = run(deployment.sync("flower", "--once"))
+        assert done.exit_code == 0, done.output
+        assert f"loaded flower:v{n}" in done.output
+        status, body = deployment.served("flower")
+        assert status == 200, body
+        assert (body["model_version"], body["parameters"]["model_id"]) == (str(n), ids[-1])  # type: ignore[index]
+    assert [p.name for p in (deployment.repo / "flower").iterdir()] == ["2"]
+    again = run(deployment.sync("flower", "--once"))
+    assert again.exit_code == 0 and "loaded" not in again.output  # nothing new: nothing to do
+
+
 def test_an_unreachable_mlserver_is_an_error_line(deployment: Deployment, tmp_path: Path) -> None:
     args = [
         "--repo", str(deployment.clone), "sync", "mlserver", "iris:staging",
