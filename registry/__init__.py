@@ -79,6 +79,14 @@ if TYPE_CHECKING:
         rfc3339,
         utcnow,
     )
+    from registry.mlserver_repo import (
+        MLSERVER_RUNTIME,
+        ExportedVersion,
+        MLServer,
+        MLServerSync,
+        SyncPass,
+        export_mlserver,
+    )
     from registry.names import Ref, check_model_name, check_tag, is_reserved_tag, parse_ref
     from registry.progress import transfer_progress
     from registry.promotion import Approval, Breach, approved, check_move, codeowners
@@ -89,6 +97,16 @@ if TYPE_CHECKING:
     from registry.snapshot import Snapshot
     from registry.source import GitSource, OverlaySource, WorkTreeSource, blob_id, open_repo
     from registry.split import Arm, Shadow, bucket, choose
+    from registry.storage import (
+        Fetched,
+        StorageURI,
+        check_trusted,
+        fetch,
+        parse_storage_uri,
+        read_provenance,
+        trusted_formats,
+    )
+    from registry.tensors import input_rows, output_metadata, output_tensors, v2_datatype
     from registry.train import TrainResult, changed_models, train_changed, train_model
     from registry.train_setup import init_training
     from registry.train_stage import Stage, check_gate, load_stage
@@ -198,6 +216,24 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
     "registry.views": ("model_view", "pointer_view", "version_rows"),
     "registry.loaders": ("LoadedModel", "artifact_format", "load_model", "predict"),
     "registry.importers.mlflow": ("ImportedVersion", "import_mlflow"),
+    "registry.storage": (
+        "Fetched",
+        "StorageURI",
+        "check_trusted",
+        "fetch",
+        "parse_storage_uri",
+        "read_provenance",
+        "trusted_formats",
+    ),
+    "registry.mlserver_repo": (
+        "MLSERVER_RUNTIME",
+        "ExportedVersion",
+        "MLServer",
+        "MLServerSync",
+        "SyncPass",
+        "export_mlserver",
+    ),
+    "registry.tensors": ("input_rows", "output_metadata", "output_tensors", "v2_datatype"),
 }
 _LAZY = {name: module for module, names in _SUBMODULES.items() for name in names}
 
@@ -221,6 +257,7 @@ __all__ = [
     "FINDING_CODES",
     "FORMATS",
     "MAX_CHAIN",
+    "MLSERVER_RUNTIME",
     "STATUS_MOVES",
     "Approval",
     "Arm",
@@ -228,6 +265,8 @@ __all__ = [
     "ArtifactError",
     "Breach",
     "ConflictError",
+    "ExportedVersion",
+    "Fetched",
     "Finding",
     "GitSource",
     "ImmutableFieldError",
@@ -237,6 +276,8 @@ __all__ = [
     "InvalidRefError",
     "LoadedModel",
     "LoaderError",
+    "MLServer",
+    "MLServerSync",
     "ManifestCache",
     "ManifestError",
     "MetricChange",
@@ -268,6 +309,8 @@ __all__ = [
     "Snapshot",
     "Stage",
     "Status",
+    "StorageURI",
+    "SyncPass",
     "TrainResult",
     "TrainSpec",
     "UntrustedFormatError",
@@ -292,17 +335,21 @@ __all__ = [
     "check_new_branch",
     "check_served_artifacts",
     "check_tag",
+    "check_trusted",
     "check_write_format",
     "choose",
     "clean_uploads",
     "codeowners",
     "diff_registry",
     "ensure_local",
+    "export_mlserver",
+    "fetch",
     "file_md5",
     "full_ref",
     "import_mlflow",
     "incompatible_input",
     "init_training",
+    "input_rows",
     "is_reserved_tag",
     "list_models_cached",
     "load_model",
@@ -312,11 +359,15 @@ __all__ = [
     "named_format",
     "newest_servable",
     "open_repo",
+    "output_metadata",
+    "output_tensors",
     "parse_manifest",
     "parse_ref",
+    "parse_storage_uri",
     "pointer_path",
     "pointer_view",
     "predict",
+    "read_provenance",
     "receive_upload",
     "remote_of",
     "render_new",
@@ -326,7 +377,9 @@ __all__ = [
     "train_changed",
     "train_model",
     "transfer_progress",
+    "trusted_formats",
     "utcnow",
+    "v2_datatype",
     "validate_registry",
     "version_path",
     "version_rows",
