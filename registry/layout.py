@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 
-from registry.manifests import Status, VersionManifest
+from registry.errors import InvalidNameError
+from registry.manifests import ModelManifest, Status, VersionManifest
 
 MAX_CHAIN = 16
 VERSION_FILE_RE = re.compile(r"([1-9][0-9]*)\.yaml")
@@ -89,3 +90,55 @@ class Resolution:
             "status": self.version.status.value,
             "chain": list(self.chain),
         }
+
+
+@dataclass(frozen=True)
+class ModelFilter:
+    """Which models a listing keeps (the filters of `mreg model list` and GET /v1/models)."""
+
+    archived: bool | None = False  # False hides archived models, True keeps only them, None all
+    library: str | None = None
+    project: str | None = None
+    labels: Mapping[str, str] | None = None
+    q: str | None = None
+
+    def keeps(self, m: ModelManifest) -> bool:
+        if self.archived is not None and m.archived != self.archived:
+            return False
+        if self.library is not None and m.library != self.library:
+            return False
+        if self.project is not None and m.project != self.project:
+            return False
+        if self.labels and any(m.labels.get(k) != v for k, v in self.labels.items()):
+            return False
+        needle = self.q.lower() if self.q else None
+        return not needle or any(
+            needle in (text or "").lower() for text in (m.name, m.description, m.project, m.task)
+        )
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing, and where the next one starts (None: this was the last)."""
+
+    models: list[ModelManifest]
+    next_after: str | None
+
+    @property
+    def next_cursor(self) -> str | None:
+        return encode_cursor(self.next_after) if self.next_after is not None else None
+
+
+def encode_cursor(name: str) -> str:
+    """The opaque cursor of a page that starts after `name` (as GET /v1/models gives it)."""
+    return name.encode().hex()
+
+
+def decode_cursor(cursor: str) -> str:
+    """The name a page starts after; an InvalidNameError for what no page gave."""
+    try:
+        return bytes.fromhex(cursor).decode("utf-8")
+    except ValueError:
+        raise InvalidNameError(
+            f"invalid cursor {cursor!r}: pass next_cursor from a previous page"
+        ) from None
