@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from registry.importers.mlflow import ImportedVersion, import_mlflow
     from registry.layout import (
         MAX_CHAIN,
+        ModelFilter,
+        Page,
         Pointer,
         Resolution,
         artifact_dir,
@@ -67,8 +69,16 @@ if TYPE_CHECKING:
         rfc3339,
         utcnow,
     )
-    from registry.names import Ref, check_model_name, check_tag, is_reserved_tag, parse_ref
-    from registry.quick import list_models_cached, resolve_cached
+    from registry.names import (
+        Ref,
+        check_model_name,
+        check_tag,
+        decode_cursor,
+        encode_cursor,
+        is_reserved_tag,
+        parse_ref,
+    )
+    from registry.quick import list_models_cached, list_page_cached, resolve_cached
     from registry.registry import Registry
     from registry.snapshot import Snapshot
     from registry.source import GitSource, OverlaySource, WorkTreeSource, blob_id, open_repo
@@ -129,12 +139,22 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "rfc3339",
         "utcnow",
     ),
-    "registry.names": ("Ref", "check_model_name", "check_tag", "is_reserved_tag", "parse_ref"),
-    "registry.quick": ("list_models_cached", "resolve_cached"),
+    "registry.names": (
+        "Ref",
+        "check_model_name",
+        "check_tag",
+        "decode_cursor",
+        "encode_cursor",
+        "is_reserved_tag",
+        "parse_ref",
+    ),
+    "registry.quick": ("list_models_cached", "list_page_cached", "resolve_cached"),
     "registry.registry": ("Registry",),
     "registry.snapshot": ("Snapshot",),
     "registry.layout": (
         "MAX_CHAIN",
+        "ModelFilter",
+        "Page",
         "Pointer",
         "Resolution",
         "artifact_dir",
@@ -195,12 +215,14 @@ __all__ = [
     "ManifestError",
     "MetricChange",
     "ModelChange",
+    "ModelFilter",
     "ModelManifest",
     "ModelNotFoundError",
     "NotARegistryError",
     "NotFoundError",
     "NotServableError",
     "OverlaySource",
+    "Page",
     "Pointer",
     "PointerChange",
     "PointerManifest",
@@ -232,7 +254,9 @@ __all__ = [
     "check_gate",
     "check_model_name",
     "check_tag",
+    "decode_cursor",
     "diff_registry",
+    "encode_cursor",
     "ensure_local",
     "file_md5",
     "import_mlflow",
@@ -240,6 +264,7 @@ __all__ = [
     "init_training",
     "is_reserved_tag",
     "list_models_cached",
+    "list_page_cached",
     "load_model",
     "load_stage",
     "model_path",

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from registry.errors import InvalidNameError
 from registry.manifests import ModelManifest, Status, VersionManifest
+from registry.names import encode_cursor
 
 MAX_CHAIN = 16
 VERSION_FILE_RE = re.compile(r"([1-9][0-9]*)\.yaml")
@@ -127,18 +127,3 @@ class Page:
     @property
     def next_cursor(self) -> str | None:
         return encode_cursor(self.next_after) if self.next_after is not None else None
-
-
-def encode_cursor(name: str) -> str:
-    """The opaque cursor of a page that starts after `name` (as GET /v1/models gives it)."""
-    return name.encode().hex()
-
-
-def decode_cursor(cursor: str) -> str:
-    """The name a page starts after; an InvalidNameError for what no page gave."""
-    try:
-        return bytes.fromhex(cursor).decode("utf-8")
-    except ValueError:
-        raise InvalidNameError(
-            f"invalid cursor {cursor!r}: pass next_cursor from a previous page"
-        ) from None

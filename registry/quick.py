@@ -14,6 +14,7 @@ answer or the precise error. Both read through the same `Source` classes.
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -47,11 +48,21 @@ class _Model:
 class _Reader:
     """The registry at one revision (or the work tree), read from cached manifests only."""
 
-    def __init__(self, source: Source, cache: ManifestCache) -> None:
+    def __init__(self, source: Source, cache: ManifestCache, *, lazy: bool = False) -> None:
         self.source = source
         self.cache = cache
         self.models: dict[str, _Model] = {}
-        for path in source.paths():
+        if not lazy:
+            self._index(source.paths())
+
+    def scope(self, names: Iterable[str]) -> None:
+        """List these models' files and pointers only (a page of a listing)."""
+        self._index(
+            self.source.paths_under([f"{top}/{n}" for n in names for top in ("models", "pointers")])
+        )
+
+    def _index(self, paths: Iterable[str]) -> None:
+        for path in paths:
             parts = path.split("/")
             if parts[0] == "models" and len(parts) in (3, 4):
                 files = self.models.setdefault(parts[1], _Model())
@@ -64,7 +75,12 @@ class _Reader:
 
     @classmethod
     def open(
-        cls, repo: str | os.PathLike[str] | None, rev: str | None, roots: Iterable[str]
+        cls,
+        repo: str | os.PathLike[str] | None,
+        rev: str | None,
+        roots: Iterable[str],
+        *,
+        lazy: bool = False,
     ) -> _Reader:
         where = locate_repo(repo)
         root = Path(where.working_dir)
@@ -79,7 +95,7 @@ class _Reader:
         source: Source = (
             WorkTreeSource(root, roots=roots) if rev is None else GitSource(where, rev, roots=roots)
         )
-        return cls(source, ManifestCache(cache_file))
+        return cls(source, ManifestCache(cache_file), lazy=lazy)
 
     def load(self, kind: str, paths: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Cached manifests by path; any one not cached is a miss."""
@@ -170,6 +186,40 @@ class _Reader:
     ) -> list[dict[str, Any]]:
         """The rows of `mreg model list`, sorted by name."""
         names = sorted(n for n, f in self.models.items() if f.model_yaml is not None)
+        return self.rows(names, archived, library, project, labels)
+
+    def page(
+        self,
+        limit: int,
+        after: str | None,
+        archived: bool | None,
+        library: str | None,
+        project: str | None,
+        labels: Mapping[str, str],
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Up to `limit` rows named after `after`, and the name the next page starts after."""
+        names = self.source.names_in("models")
+        start = bisect.bisect_right(names, after) if after is not None else 0
+        found: list[dict[str, Any]] = []
+        chunk = max(limit + 1, 32)
+        while start < len(names) and len(found) <= limit:
+            batch = names[start : start + chunk]
+            start += chunk
+            chunk = min(chunk * 2, 2000)
+            self.scope(batch)
+            known = [n for n in batch if n in self.models and self.models[n].model_yaml]
+            found += self.rows(known, archived, library, project, labels)
+        more = len(found) > limit
+        return found[:limit], found[limit - 1]["name"] if more and limit else None
+
+    def rows(
+        self,
+        names: list[str],
+        archived: bool | None,
+        library: str | None,
+        project: str | None,
+        labels: Mapping[str, str],
+    ) -> list[dict[str, Any]]:
         paths = {n: self.models[n].model_yaml for n in names}
         loaded = self.load("ModelManifest", [p for p in paths.values() if p is not None])
         chosen: list[dict[str, Any]] = []
@@ -252,5 +302,25 @@ def list_models_cached(
     try:
         reader = _Reader.open(repo, rev, REGISTRY_ROOTS)
         return reader.list_models(archived, library, project, labels or {})
+    except (_Miss, RegistryError, KeyError, TypeError, ValueError):
+        return None
+
+
+def list_page_cached(
+    repo: str | os.PathLike[str] | None,
+    rev: str | None = None,
+    *,
+    limit: int,
+    after: str | None = None,
+    archived: bool | None = False,
+    library: str | None = None,
+    project: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> tuple[list[dict[str, Any]], str | None] | None:
+    """One page of `mreg model list` (as `Snapshot.models_page` pages it), and the name the
+    next page starts after; None: ask the full reader. Lists only the models it looks at."""
+    try:
+        reader = _Reader.open(repo, rev, REGISTRY_ROOTS, lazy=True)
+        return reader.page(limit, after, archived, library, project, labels or {})
     except (_Miss, RegistryError, KeyError, TypeError, ValueError):
         return None

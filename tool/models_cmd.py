@@ -6,7 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from registry import RegistryError, list_models_cached
+from registry import (
+    RegistryError,
+    decode_cursor,
+    encode_cursor,
+    list_models_cached,
+    list_page_cached,
+)
 from tool.base import (
     State,
     cli,
@@ -227,6 +233,12 @@ def show(reg: Registry, name: str, rev: str | None, as_json: bool) -> None:
 @click.option(
     "--label", "labels", multiple=True, metavar="K=V", help="Only models with this label."
 )
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    help="At most this many models: one page (the next page's --cursor is printed on stderr).",
+)
+@click.option("--cursor", metavar="C", help="Start after the page that printed this cursor.")
 @rev_option
 @json_option
 @click.pass_obj
@@ -236,14 +248,20 @@ def list_models(
     library: str | None,
     project: str | None,
     labels: tuple[str, ...],
+    limit: int | None,
+    cursor: str | None,
     rev: str | None,
     as_json: bool,
 ) -> None:
     """List models, with their newest version and pointers.
 
+    With --limit or --cursor, one page (10 models unless --limit says otherwise);
+    --json then prints {"models": [...], "next_cursor": ...}, as GET /v1/models.
+
     \b
     Example:
         mreg model list --library sklearn --label team=ml
+        mreg model list --limit 10 --cursor 6972697332
     """
     filters: dict[str, Any] = {
         "archived": None if archived else False,
@@ -251,27 +269,19 @@ def list_models(
         "project": project,
         "labels": parse_pairs(labels, "--label"),
     }
-    # From the parse cache when it holds everything (no pydantic, no GitPython); else the full reader.
-    rows = list_models_cached(state.repo_path, rev, **filters)
-    if rows is None:
-        snap = state.registry().snapshot(rev)
-        models = snap.models(**filters)
-        summaries = snap.version_summaries(m.name for m in models)
-        rows = [
-            {
-                "name": m.name,
-                "library": m.library,
-                "project": m.project,
-                "versions": summaries[m.name].count,
-                "latest": summaries[m.name].latest,
-                "pointers": snap.pointer_tags(m.name),
-                "is_public": m.is_public,
-                "archived": m.archived,
-            }
-            for m in models
-        ]
+    next_cursor: str | None = None
+    if limit is not None or cursor is not None:
+        rows, next_cursor = _page(state, rev, limit or 10, cursor, filters)
+    else:
+        # From the parse cache when it holds everything (no pydantic, no GitPython); else the full reader.
+        found = list_models_cached(state.repo_path, rev, **filters)
+        rows = found if found is not None else _rows(state, rev, None, filters)[0]
     if as_json:
-        echo_json(rows)
+        echo_json(
+            rows
+            if limit is None and cursor is None
+            else {"models": rows, "next_cursor": next_cursor}
+        )
         return
     echo_table(
         ["name", "library", "project", "versions", "latest", "pointers", "public", "archived"],
@@ -289,6 +299,46 @@ def list_models(
             for r in rows
         ],
     )
+    if next_cursor is not None:
+        click.echo(f"next page: --cursor {next_cursor}", err=True)
+
+
+def _page(
+    state: State, rev: str | None, limit: int, cursor: str | None, filters: dict[str, Any]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of rows and the next page's cursor: from the parse cache, else the full reader."""
+    after = decode_cursor(cursor) if cursor is not None else None
+    found = list_page_cached(state.repo_path, rev, limit=limit, after=after, **filters)
+    rows, next_after = found if found is not None else _rows(state, rev, (limit, after), filters)
+    return rows, encode_cursor(next_after) if next_after is not None else None
+
+
+def _rows(
+    state: State, rev: str | None, page: tuple[int, str | None] | None, filters: dict[str, Any]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Rows from the full reader: every model, or one page (limit, after) of them."""
+    snap = state.registry().snapshot(rev)
+    next_after = None
+    if page is None:
+        models = snap.models(**filters)
+    else:
+        got = snap.models_page(limit=page[0], after=page[1], **filters)
+        models, next_after = got.models, got.next_after
+    summaries = snap.version_summaries(m.name for m in models)
+    rows = [
+        {
+            "name": m.name,
+            "library": m.library,
+            "project": m.project,
+            "versions": summaries[m.name].count,
+            "latest": summaries[m.name].latest,
+            "pointers": snap.pointer_tags(m.name),
+            "is_public": m.is_public,
+            "archived": m.archived,
+        }
+        for m in models
+    ]
+    return rows, next_after
 
 
 @model.command("archive")
