@@ -81,7 +81,7 @@ if TYPE_CHECKING:
     from registry.quick import list_models_cached, list_page_cached, resolve_cached
     from registry.registry import Registry
     from registry.snapshot import Snapshot
-    from registry.source import GitSource, OverlaySource, WorkTreeSource, blob_id, open_repo
+    from registry.source import GitSource, OverlaySource, blob_id, open_repo
     from registry.train import TrainResult, changed_models, train_changed, train_model
     from registry.train_setup import init_training
     from registry.train_stage import Stage, check_gate, load_stage
@@ -92,6 +92,7 @@ if TYPE_CHECKING:
         incompatible_input,
         validate_registry,
     )
+    from registry.worktree import WorkTreeSource
     from registry.yamlio import parse_manifest, render_new, render_update
 
 # Where each public name lives.
@@ -163,7 +164,8 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "pointer_path",
         "version_path",
     ),
-    "registry.source": ("GitSource", "OverlaySource", "WorkTreeSource", "blob_id", "open_repo"),
+    "registry.source": ("GitSource", "OverlaySource", "blob_id", "open_repo"),
+    "registry.worktree": ("WorkTreeSource",),
     "registry.train": ("TrainResult", "changed_models", "train_changed", "train_model"),
     "registry.train_setup": ("init_training",),
     "registry.train_stage": ("Stage", "check_gate", "load_stage"),

@@ -35,7 +35,8 @@ from registry.plumbing import (
     write_worktree,
 )
 from registry.snapshot import Snapshot
-from registry.source import OverlaySource, WorkTreeSource
+from registry.source import OverlaySource
+from registry.worktree import WorkTreeSource
 
 T = TypeVar("T")
 ATTEMPTS = 4

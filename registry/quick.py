@@ -25,7 +25,8 @@ from typing import Any
 from registry.cache import ManifestCache, summary_key
 from registry.errors import RegistryError
 from registry.names import LATEST, VERSION_ID_RE, VERSION_TAG_RE, parse_ref
-from registry.source import REGISTRY_ROOTS, GitSource, Source, WorkTreeSource, locate_repo
+from registry.source import REGISTRY_ROOTS, GitSource, Source, locate_repo
+from registry.worktree import WorkTreeSource
 
 # Same values as registry.layout and registry.journal (importing them would import
 # pydantic and the write path; tests/test_cli_speed.py checks that they agree).
@@ -201,7 +202,7 @@ class _Reader:
         names = self.source.names_in("models")
         start = bisect.bisect_right(names, after) if after is not None else 0
         found: list[dict[str, Any]] = []
-        chunk = max(limit + 1, 32)
+        chunk = limit + 1
         while start < len(names) and len(found) <= limit:
             batch = names[start : start + chunk]
             start += chunk

@@ -48,13 +48,9 @@ class _ModelFiles:
 
 
 class Snapshot:
-    """The registry at one revision. Reads are lazy and cached by blob id.
-
-    Nothing is listed up front: a read about one model lists only that model's
-    files and pointers (by path in the tree), a page of models lists only the
-    models on it, and only what needs every model (`model_names`, `models`,
-    validation of the whole registry) lists the whole tree, once.
-    """
+    """The registry at one revision. Reads are lazy and cached by blob id: a read about one
+    model lists only its files and pointers (by path in the tree), a page only the models on
+    it; only what needs every model (`models`, validating everything) lists the whole tree."""
 
     def __init__(self, source: Source, cache: ManifestCache | None = None) -> None:
         self.source = source
@@ -222,7 +218,7 @@ class Snapshot:
         )
         start = bisect.bisect_right(names, after) if after is not None else 0
         found: list[ModelManifest] = []
-        chunk = max(limit + 1, 32)
+        chunk = limit + 1
         while start < len(names) and len(found) <= limit:
             batch = names[start : start + chunk]
             start += chunk

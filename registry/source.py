@@ -150,7 +150,7 @@ class GitSource:
     def _entries(raw: bytes) -> dict[str, str]:
         # Each entry is b"<6-digit mode> blob <40-hex id>\t<path>" (slicing it is the
         # fast way through a 230,000-file registry); submodules ("commit") are skipped,
-        # and so is what the work tree leaves out (see _is_registry_file).
+        # and so is what the work tree leaves out (see is_registry_file).
         return {
             entry[53:].decode(): entry[12:52].decode()
             for entry in raw.split(b"\0")
@@ -166,21 +166,21 @@ class GitSource:
         return list(self.listing())
 
     def paths_under(self, roots: Sequence[str]) -> list[str]:
-        wanted = [r for r in dict.fromkeys(roots) if _within(r, self.roots)]
+        wanted = [r for r in dict.fromkeys(roots) if within(r, self.roots)]
         if self._listing is not None:
-            return _under(self._listing, wanted)
+            return under(self._listing, wanted)
         todo = [r.rstrip("/") for r in wanted if r.rstrip("/") not in self._listed]
         for r in todo:
             self._listed[r] = []
         for start in range(0, len(todo), 500):
             found = self._entries(self._ls_tree(todo[start : start + 500]))
             self._partial.update(found)
-            _file_under(found, self._listed, todo)
+            file_under(found, self._listed, todo)
         return list(dict.fromkeys(p for r in wanted for p in self._listed[r.rstrip("/")]))
 
     def names_in(self, folder: str) -> list[str]:
         if self._listing is not None or tuple(self.roots) != REGISTRY_ROOTS:
-            return _names_in(self.paths(), folder)
+            return names_in_paths(self.paths(), folder)
         raw = self._ls_tree([f"{folder}/"], recursive=False)
         # b"<mode> tree <id>\t<folder>/<name>": only folders hold a model or its pointers.
         cut = len(folder) + 54
@@ -227,158 +227,7 @@ def read_blobs(repo: git.Repo | RepoDir, ids: Mapping[str, str]) -> dict[str, by
     return {path: contents[sha] for path, sha in ids.items()}
 
 
-class WorkTreeSource:
-    """The registry as it is on disk, uncommitted edits included."""
-
-    revision: str | None = None
-    label = "work tree"
-
-    def __init__(
-        self, root: str | os.PathLike[str], *, roots: Sequence[str] = REGISTRY_ROOTS
-    ) -> None:
-        self.root = Path(root)
-        # Paths listed (files or directories); fewer roots make a cheaper, partial listing.
-        self.roots = tuple(roots)
-        self._read_cache: dict[str, bytes] = {}
-        self._listing: list[str] | None = None
-        self._known_ids: dict[str, str] = {}
-        # Files listed so far by paths_under, and the roots they came from.
-        self._partial: set[str] = set()
-        self._listed: dict[str, list[str]] = {}  # root -> the files under it
-
-    def _git(
-        self, *commands: tuple[str, ...], roots: Sequence[str] | None = None
-    ) -> list[list[str]]:
-        """Run git commands side by side (each scans the tree; together they take the longest one)."""
-        procs = [
-            subprocess.Popen(
-                ["git", "--literal-pathspecs", *args, "-z", "--", *(roots or self.roots)],
-                cwd=self.root,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-            for args in commands
-        ]
-        results = []
-        for proc in procs:
-            out, err = proc.communicate()
-            if proc.returncode != 0:
-                raise RegistryError(f"cannot list the work tree: {err.decode().strip()}")
-            results.append([p.decode() for p in out.split(b"\0") if p])
-        return results
-
-    def _scan(self, roots: Sequence[str] | None = None) -> list[str]:
-        """Ask git what is on disk: its index knows the blob id of every unchanged file.
-
-        Only files that differ from the index (modified, or untracked and not
-        ignored) are read and hashed, so a large registry is listed without
-        reading it. Ignored files (the artifacts themselves) are not registry data.
-        """
-        staged, modified, untracked = self._git(
-            ("ls-files", "--stage"),
-            ("diff-files", "--name-only"),
-            ("ls-files", "--others", "--exclude-standard"),
-            roots=roots,
-        )
-        indexed: dict[str, str] = {}
-        for entry in staged:
-            meta, _, path = entry.partition("\t")
-            indexed[path] = meta.split(" ")[1]
-        changed = set(modified)
-        known: dict[str, str] = {}
-        listed: list[str] = []
-        for path, sha in indexed.items():
-            if path in changed:
-                if (self.root / path).is_file():
-                    listed.append(path)
-            else:
-                known[path] = sha
-                listed.append(path)
-        listed.extend(untracked)
-        self._known_ids.update(known)
-        return [p for p in listed if _is_registry_file(p)]
-
-    def paths(self) -> list[str]:
-        if self._listing is None:
-            self._listing = self._scan()
-        return list(self._listing)
-
-    def paths_under(self, roots: Sequence[str]) -> list[str]:
-        wanted = [r for r in dict.fromkeys(roots) if _within(r, self.roots)]
-        if self._listing is not None:
-            return _under(self._listing, wanted)
-        todo = [r.rstrip("/") for r in wanted if r.rstrip("/") not in self._listed]
-        for r in todo:
-            self._listed[r] = []
-        found = self._walk(todo)
-        if found is None:  # something off the layout: git's own listing decides what counts
-            found = [
-                p
-                for start in range(0, len(todo), 500)
-                for p in self._scan(todo[start : start + 500])
-            ]
-        self._partial.update(found)
-        _file_under(found, self._listed, todo)
-        return sorted({p for r in wanted for p in self._listed[r.rstrip("/")]})
-
-    def _walk(self, roots: Sequence[str]) -> list[str] | None:
-        """The registry files under these roots, read from disk without git; None when any file
-        fits no part of the layout (it may be ignored: then git's own listing decides)."""
-        found: list[str] = []
-        for r in roots:
-            top = self.root / r
-            if top.is_file():
-                found.append(r)
-                continue
-            for folder, _, names in os.walk(top):
-                rel = os.path.relpath(folder, self.root)
-                found += [f"{rel}/{n}" for n in names]
-        kept = [p for p in found if _is_registry_file(p)]
-        if not all(_fits_layout(p) for p in kept):
-            return None
-        return kept
-
-    def names_in(self, folder: str) -> list[str]:
-        if self._listing is not None or tuple(self.roots) != REGISTRY_ROOTS:
-            return _names_in(self.paths(), folder)
-        # Folders on disk: one that holds only ignored files is listed here and
-        # then found empty by paths_under, as the full listing would leave it out.
-        try:
-            return sorted(e.name for e in os.scandir(self.root / folder) if e.is_dir())
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-
-    def read(self, paths: Iterable[str]) -> dict[str, bytes]:
-        out: dict[str, bytes] = {}
-        for path in paths:
-            if path not in self._read_cache:
-                try:
-                    self._read_cache[path] = (self.root / path).read_bytes()
-                except FileNotFoundError:
-                    continue
-            out[path] = self._read_cache[path]
-        return out
-
-    def blob_ids(self, paths: Iterable[str]) -> dict[str, str]:
-        paths = list(paths)
-        if self._listing is None:
-            unknown = [p for p in paths if p not in self._partial]
-            if unknown:
-                self.paths_under(unknown)
-            paths = [p for p in paths if p in self._partial]
-        out: dict[str, str] = {}
-        unknown: list[str] = []
-        for path in paths:
-            sha = self._known_ids.get(path)
-            if sha is None:
-                unknown.append(path)
-            else:
-                out[path] = sha
-        out.update((p, blob_id(data)) for p, data in self.read(unknown).items())
-        return out
-
-
-def _is_registry_file(path: str) -> bool:
+def is_registry_file(path: str) -> bool:
     """Registry data: not a .gitignore (mreg writes one beside each artifact), not an artifact.
 
     GitSource and WorkTreeSource list the same files, so validation gives one
@@ -396,15 +245,15 @@ def _is_registry_file(path: str) -> bool:
 
 
 def _is_registry_entry(entry: bytes) -> bool:
-    """_is_registry_file on a raw `git ls-tree` entry; most entries need no decoding."""
+    """is_registry_file on a raw `git ls-tree` entry; most entries need no decoding."""
     if entry.endswith(b"/.gitignore"):
         return False
     if entry.endswith(b".dvc") or b"/artifacts/" not in entry:
         return True
-    return _is_registry_file(entry[53:].decode())
+    return is_registry_file(entry[53:].decode())
 
 
-def _within(path: str, roots: Iterable[str]) -> bool:
+def within(path: str, roots: Iterable[str]) -> bool:
     """Whether `path` is one of `roots` or inside one of them."""
     return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
 
@@ -417,13 +266,13 @@ def _prefixes(path: str) -> Iterator[str]:
         yield path
 
 
-def _under(paths: Iterable[str], roots: Iterable[str]) -> list[str]:
+def under(paths: Iterable[str], roots: Iterable[str]) -> list[str]:
     """The paths that are one of `roots` or inside one (a set lookup per folder, not per root)."""
     wanted = {r.rstrip("/") for r in roots}
     return [p for p in paths if any(q in wanted for q in _prefixes(p))]
 
 
-def _file_under(paths: Iterable[str], listed: dict[str, list[str]], roots: Iterable[str]) -> None:
+def file_under(paths: Iterable[str], listed: dict[str, list[str]], roots: Iterable[str]) -> None:
     """Add each path to the list in `listed` of every one of `roots` (just listed) that holds it."""
     fresh = set(roots)
     for p in paths:
@@ -437,11 +286,11 @@ _LAYOUT = re.compile(
 )
 
 
-def _fits_layout(path: str) -> bool:
+def fits_layout(path: str) -> bool:
     return _LAYOUT.fullmatch(path) is not None
 
 
-def _names_in(paths: Iterable[str], folder: str) -> list[str]:
+def names_in_paths(paths: Iterable[str], folder: str) -> list[str]:
     """The folder names directly inside `folder` among these file paths."""
     prefix = folder.rstrip("/") + "/"
     return sorted(
@@ -470,13 +319,13 @@ class OverlaySource:
     def paths_under(self, roots: Sequence[str]) -> list[str]:
         present = {p for p in self.base.paths_under(roots) if p not in self.changes}
         present.update(
-            p for p, data in self.changes.items() if data is not None and _within(p, roots)
+            p for p, data in self.changes.items() if data is not None and within(p, roots)
         )
         return sorted(present)
 
     def names_in(self, folder: str) -> list[str]:
         names = set(self.base.names_in(folder))
-        names.update(_names_in((p for p, d in self.changes.items() if d is not None), folder))
+        names.update(names_in_paths((p for p, d in self.changes.items() if d is not None), folder))
         return sorted(names)
 
     def read(self, paths: Iterable[str]) -> dict[str, bytes]:
