@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,8 +101,11 @@ class ModelFilter:
     project: str | None = None
     labels: Mapping[str, str] | None = None
     q: str | None = None
+    keep: Callable[[ModelManifest], bool] | None = None  # the caller's own test (a server's viewer)
 
     def keeps(self, m: ModelManifest) -> bool:
+        if self.keep is not None and not self.keep(m):
+            return False
         if self.archived is not None and m.archived != self.archived:
             return False
         if self.library is not None and m.library != self.library:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -66,25 +67,30 @@ class Snapshot:
         # Parsed manifests by path: a snapshot never changes, so each is looked up once.
         self._memo: dict[str, Any] = {}
         self._full = False  # the whole tree is listed
+        self._lock = threading.RLock()
         self._scoped: set[str] = set()  # models whose files (and pointers) are listed
 
     # -- listing, as far as a read needs it --------------------------------
 
     def _all(self) -> None:
-        if not self._full:
-            self._models, self._pointers, self._stray = {}, {}, []
-            self._index(self.source.paths())
-            self._full = self._settings_listed = True
+        with self._lock:  # threads share a served snapshot: each file is indexed once
+            if not self._full:
+                done = self._scoped
+                self._index(
+                    p
+                    for p in self.source.paths()
+                    if not p.startswith(("models/", "pointers/")) or p.split("/")[1] not in done
+                )
+                self._full = self._settings_listed = True
 
     def _scope(self, names: Iterable[str]) -> None:
         """List the files and pointers of these models only (one listing for all of them)."""
-        if self._full:
-            return
-        todo = [n for n in dict.fromkeys(names) if n not in self._scoped]
-        if todo:
-            roots = [f"{top}/{n}" for n in todo for top in ("models", "pointers")]
-            self._index(self.source.paths_under(roots))
-            self._scoped.update(todo)
+        with self._lock:
+            todo = [n for n in dict.fromkeys(names) if n not in self._scoped]
+            if todo and not self._full:
+                roots = [f"{top}/{n}" for n in todo for top in ("models", "pointers")]
+                self._index(self.source.paths_under(roots))
+                self._scoped.update(todo)
 
     @property
     def stray_files(self) -> list[str]:
@@ -205,17 +211,12 @@ class Snapshot:
         project: str | None = None,
         labels: Mapping[str, str] | None = None,
         q: str | None = None,
+        keep: Callable[[ModelManifest], bool] | None = None,
     ) -> Page:
-        """Up to `limit` models named after `after`, sorted by name, as `models` filters them.
-
-        Only the models a page looks at are listed and parsed: a page costs the
-        same on a registry of 100 models as on one of 10,000, and a broken
-        manifest of a model that is not on it does not break it.
-        """
-        where = ModelFilter(archived, library, project, labels, q)
-        names = (
-            self.model_names() if self._full else [n for n in self.source.names_in("models") if n]
-        )
+        """Up to `limit` models named after `after`, sorted by name, as `models` filters them
+        (and `keep`). Only the models a page looks at are listed and parsed."""
+        where = ModelFilter(archived, library, project, labels, q, keep)
+        names = self.model_names() if self._full else self.source.names_in("models")
         start = bisect.bisect_right(names, after) if after is not None else 0
         found: list[ModelManifest] = []
         chunk = limit + 1
@@ -226,8 +227,7 @@ class Snapshot:
             self._scope(batch)
             found += self._filtered([n for n in batch if self.has_model(n)], where)
         page = found[:limit]
-        more = len(found) > limit
-        return Page(page, page[-1].name if more and page else None)
+        return Page(page, page[-1].name if len(found) > limit and page else None)
 
     def _filtered(self, names: list[str], where: ModelFilter) -> list[ModelManifest]:
         paths = {n: self._models[n].model_yaml for n in names}
