@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Workdir(keep=args.keep)
     try:
         mlflow_python = None
-        # The growth section reads MLflow from this venv (it is in the dev dependencies).
+        # The growth section reads MLflow from this venv (the `mlflow` extra).
         if mode.peers and {"serving", "scale"} & set(sections):
             from bench.peers import mlflow_venv
 

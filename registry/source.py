@@ -282,7 +282,7 @@ def file_under(paths: Iterable[str], listed: dict[str, list[str]], roots: Iterab
 
 
 _LAYOUT = re.compile(
-    r"models/[^/]+/(model\.yaml|versions/[^/]+\.yaml|artifacts/.+\.dvc)|pointers/[^/]+/[^/]+\.yaml"
+    r"registry\.yaml|models/[^/]+/(model\.yaml|versions/[^/]+\.yaml|artifacts/.+\.dvc)|pointers/[^/]+/[^/]+\.yaml"
 )
 
 

@@ -111,6 +111,10 @@ def test_a_filtered_page_looks_further_than_one_chunk(repo: Path) -> None:
     page = snap.models_page(limit=2, project="project-19")
     assert [m.name for m in page.models] == [NAMES[19]]
     assert page.next_after is None
+    # The caller's own test (a server's viewer): a page of 2 that skips most models.
+    page = snap.models_page(limit=2, keep=lambda m: m.name.endswith("3"))
+    assert [m.name for m in page.models] == [NAMES[3], NAMES[13]]
+    assert page.next_after == NAMES[13]
 
 
 def run_cli(repo: Path, *args: str) -> tuple[int, str, str]:
