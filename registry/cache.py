@@ -71,7 +71,7 @@ class ManifestCache:
                 )
                 db.execute("CREATE TABLE IF NOT EXISTS facts (key TEXT PRIMARY KEY)")
                 db.execute(
-                    "CREATE TABLE IF NOT EXISTS id_index"
+                    "CREATE TABLE IF NOT EXISTS version_ids"
                     " (tree TEXT PRIMARY KEY, revision TEXT, made INTEGER, data BLOB)"
                 )
             except sqlite3.Error:
@@ -173,7 +173,7 @@ class ManifestCache:
             return self._indexes[tree][1] if tree in self._indexes else None
         with self._lock:
             try:
-                row = db.execute("SELECT data FROM id_index WHERE tree = ?", (tree,)).fetchone()
+                row = db.execute("SELECT data FROM version_ids WHERE tree = ?", (tree,)).fetchone()
             except sqlite3.Error:
                 return None
         return bytes(row[0]) if row is not None else None
@@ -186,7 +186,7 @@ class ManifestCache:
         with self._lock:
             try:
                 rows = db.execute(
-                    "SELECT tree, revision FROM id_index ORDER BY made DESC"
+                    "SELECT tree, revision FROM version_ids ORDER BY made DESC"
                 ).fetchall()
             except sqlite3.Error:
                 return []
@@ -204,15 +204,17 @@ class ManifestCache:
         with self._lock:
             try:
                 with db:
-                    made = db.execute("SELECT COALESCE(MAX(made), 0) + 1 FROM id_index").fetchone()
+                    made = db.execute(
+                        "SELECT COALESCE(MAX(made), 0) + 1 FROM version_ids"
+                    ).fetchone()
                     db.execute(
-                        "INSERT OR REPLACE INTO id_index (tree, revision, made, data)"
+                        "INSERT OR REPLACE INTO version_ids (tree, revision, made, data)"
                         " VALUES (?, ?, ?, ?)",
                         (tree, revision, made[0], data),
                     )
                     db.execute(
-                        "DELETE FROM id_index WHERE tree NOT IN"
-                        " (SELECT tree FROM id_index ORDER BY made DESC LIMIT ?)",
+                        "DELETE FROM version_ids WHERE tree NOT IN"
+                        " (SELECT tree FROM version_ids ORDER BY made DESC LIMIT ?)",
                         (keep,),
                     )
             except sqlite3.Error:

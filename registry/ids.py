@@ -11,7 +11,6 @@ changed); only a registry never indexed before is read in full, once.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,7 +29,9 @@ KEEP = 8  # indexes kept in the cache (the most recent ones)
 def _is_version_file(path: str) -> bool:
     parts = path.split("/")
     return (
-        len(parts) == 4
+        "\t" not in path  # the stored lines are "<path>\t<id>\n"
+        and "\n" not in path
+        and len(parts) == 4
         and parts[0] == "models"
         and parts[2] == "versions"
         and VERSION_FILE_RE.fullmatch(parts[3]) is not None
@@ -58,16 +59,32 @@ def models_tree(repo: RepoDir, commit: str) -> str:
 class IdIndex:
     """Version file path -> version id at one commit; `owner(id)` says which file holds an id."""
 
-    def __init__(self, paths: dict[str, str]) -> None:
-        self.paths = paths
+    def __init__(self, paths: dict[str, str] | None = None, raw: bytes | None = None) -> None:
+        self._paths = paths
+        self._raw = raw  # b"<path>\t<id>\n" lines, as stored: searched, not loaded, for a few ids
         self._owners: dict[str, str] | None = None
         self.read_in_full = False
         """Whether building it read every version file (no cached index to start from)."""
         self.files_read = 0
         """How many version files were read to build it (the change, when updated from a diff)."""
 
+    @property
+    def paths(self) -> dict[str, str]:
+        if self._paths is None:
+            lines = (self._raw or b"").decode().splitlines()
+            self._paths = {p: v for p, _, v in (line.partition("\t") for line in lines)}
+        return self._paths
+
+    def to_bytes(self) -> bytes:
+        return "".join(f"{p}\t{v}\n" for p, v in self.paths.items()).encode()
+
     def owner(self, version_id: str) -> str | None:
         """The version file that holds `version_id`, or None."""
+        if self._paths is None and self._raw is not None:
+            at = self._raw.find(b"\t" + version_id.encode() + b"\n")
+            if at < 0:
+                return None
+            return self._raw[self._raw.rfind(b"\n", 0, at) + 1 : at].decode()
         if self._owners is None:
             self._owners = {v: p for p, v in self.paths.items()}
         return self._owners.get(version_id)
@@ -80,22 +97,18 @@ class IdIndex:
             return cls({})
         stored = cache.get_index(tree)
         if stored is not None:
-            return cls(_load(stored))
+            return cls(raw=zlib.decompress(stored))
         index: IdIndex | None = None
         for old_tree, old_commit in cache.recent_indexes():
             data = cache.get_index(old_tree)
             if data is not None:
-                index = _updated(repo, old_commit, commit, _load(data), cache)
+                old = cls(raw=zlib.decompress(data)).paths
+                index = _updated(repo, old_commit, commit, old, cache)
                 break
         if index is None:
             index = _full(repo, commit, cache)
-        cache.put_index(tree, commit, zlib.compress(json.dumps(index.paths).encode()), KEEP)
+        cache.put_index(tree, commit, zlib.compress(index.to_bytes()), KEEP)
         return index
-
-
-def _load(data: bytes) -> dict[str, str]:
-    loaded = json.loads(zlib.decompress(data))
-    return {str(k): str(v) for k, v in loaded.items()}
 
 
 def _parse(
