@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv system-deps serve test lint typecheck pytest bench format clean
+.PHONY: venv mlserver-venv system-deps serve test lint typecheck pytest bench format clean
 
 venv: $(STAMP)
 
@@ -28,6 +28,12 @@ $(SERVE_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.$(if $(SERVE_EXTRAS),[$(SERVE_EXTRAS)],)'
 	touch $(SERVE_STAMP)
+
+# The real MLServer from PyPI in its own venv (.venv-mlserver, or $MREG_MLSERVER_VENV), with
+# this checkout installed editable with the mlserver extra: built once, rebuilt when
+# pyproject.toml changes. The MLServer tests and benchmarks run `mlserver` from it.
+mlserver-venv: $(STAMP)
+	$(BIN)/python -m tests.mlserver_venv
 
 # Serves the example registry at HEAD and follows the checked-out branch, so
 # a new commit (a registered version, a moved pointer) is served within POLL s.
@@ -64,7 +70,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) system-deps
+pytest: $(STAMP) system-deps mlserver-venv
 	$(BIN)/pytest -n 2
 
 test: lint typecheck pytest
@@ -77,4 +83,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venv-mlserver

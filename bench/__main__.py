@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Workdir(keep=args.keep)
     try:
         mlflow_python = None
-        if mode.peers:
+        # The growth section reads MLflow from this venv (the `mlflow` extra).
+        if mode.peers and {"serving", "scale"} & set(sections):
             from bench.peers import mlflow_venv
 
             mlflow_python, info["mlflow_venv"] = mlflow_venv()

@@ -46,14 +46,14 @@ QUICK = Mode(
     load_seconds=4,
     repeats=5,
     scale_shapes=((200, 5), (1000, 10)),
-    growth_models=(100, 1000),
+    growth_models=(10, 100, 1000),
 )
 FULL = Mode(
     "full",
     load_seconds=15,
     repeats=7,
     scale_shapes=((200, 5), (10_000, 10)),
-    growth_models=(100, 1000, 10_000),
+    growth_models=(10, 100, 1000, 10_000),
 )
 TINY = Mode(
     "tiny", load_seconds=1, repeats=1, scale_shapes=((5, 2),), growth_models=(5,), peers=False

@@ -1,85 +1,286 @@
-"""Cost growth: the same mreg operations at 100, 1,000 and 10,000 models (10 versions each).
+"""Cost growth (issue 24): the same reads at 100, 1,000, 10,000 and 100,000 versions (10 a model).
 
-Reads with a warm cache should stay flat, `validate --base` should depend on
-the change and not on the registry, and the whole-registry validate is
-expected to grow with it. Shares its measurements with bench/scale.py.
+A read should cost what it touches, so its time at the largest size is
+compared with its time at the smallest one, against the targets of issue 24:
+library resolve at HEAD (warm) <= 2x, CLI resolve <= 1.3x, `model list
+--limit 10` <= 1.5x, `validate --base` on one change <= 1.5x, and the peak RSS
+of a paged list <= 100 MB at every size. MLflow's registry (sqlite) is built
+at the same shape and read with `search_registered_models` and
+`get_model_version_by_alias`; GTO where it finishes.
+
+Registries take minutes to build at 100,000 versions: with
+MREG_BENCH_REGISTRIES=DIR they are built once into DIR and reused (a stamp
+names what was built; each run resets them to the built commit).
+
+    MREG_BENCH_REGISTRIES=~/.cache/mreg-growth python -m bench --full --only growth
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
-from bench.common import Mode, Workdir, ms, ratio, save, table
-from bench.scale import measure_mreg
+from bench import synth
+from bench.common import GTO, ROOT, Mode, Workdir, log, ms, ratio, run, run_measured, save
+from bench.common import table as md_table
+from bench.scale import drop_cache, probe
 
 VERSIONS = 10
+ENTRY = "import sys; from tool.cli import main; sys.argv[0] = 'mreg'; main()"
+GTO_TIMEOUT = 300.0  # seconds a GTO command may take before it counts as not finishing
 
-ROWS = (
-    ("mreg --version (start-up floor)", "mreg --version", "median_s"),
-    ("model list, warm", "model list", "median_s"),
-    ("model list, cold", "model list", "cold_s"),
-    ("model list --rev HEAD, warm", "model list --rev HEAD", "median_s"),
-    ("resolve NAME:prod, warm", "resolve", "median_s"),
-    ("resolve NAME:prod, cold", "resolve", "cold_s"),
-    ("resolve --rev HEAD, warm", "resolve --rev HEAD", "median_s"),
-    ("validate (whole), warm", "validate", "median_s"),
-    ("validate --base HEAD~1, warm", "validate --base HEAD~1", "median_s"),
-    ("serve: /readyz, cold", "serve cold", "ready_s"),
-    ("serve: /readyz, warm", "serve warm", "ready_s"),
-    ("serve: first /v1/models, warm", "serve warm", "first_models_s"),
-    ("register (artifact, commit)", "register", "median_s"),
-    ("point (commit)", "point", "median_s"),
+# (label, result key, largest / smallest limit)
+TARGETS = (
+    ("library resolve at HEAD, warm", "library resolve (HEAD)", 2.0),
+    ("CLI resolve, warm", "resolve", 1.3),
+    ("`model list --limit 10`, warm", "model list --limit 10", 1.5),
+    ("`validate --base HEAD~1` (one change), warm", "validate --base HEAD~1", 1.5),
 )
-IN_PROCESS = (
-    ("library: list (HEAD), warm", "in process", "list (HEAD)"),
-    ("library: list (work tree), warm", "in process", "list (work tree)"),
-    ("library: resolve (HEAD), warm", "in process", "resolve (HEAD)"),
-    ("library: register", "in process writes", "register"),
-    ("library: point", "in process writes", "point"),
+OTHER = (
+    (
+        "library resolve at HEAD (`snapshot('HEAD').resolve`), warm",
+        "library snapshot resolve (HEAD)",
+    ),
+    ("library page of 10 at HEAD, warm", "library page (HEAD)"),
+    ("CLI resolve --rev HEAD, warm", "resolve --rev HEAD"),
+    ("`model list --limit 10 --rev HEAD`, warm", "model list --limit 10 --rev HEAD"),
+    ("`validate --base HEAD~1 --rev HEAD`, warm", "validate --base HEAD~1 --rev HEAD"),
+    ("`validate --base HEAD~1`, cold ids index", "validate --base HEAD~1 (cold index)"),
+    ("`model list` (every model), warm", "model list"),
+    ("`model list` (every model), cold: parses all", "model list (cold)"),
+    ("CLI resolve, cold", "resolve (cold)"),
 )
+
+
+def mreg(*args: str) -> tuple[list[str], dict[str, str]]:
+    """A fresh `mreg` process of this checkout (PYTHONPATH picks it, not an installed one)."""
+    return [sys.executable, "-c", ENTRY, *args], {"PYTHONPATH": str(ROOT)}
+
+
+def registries(work: Workdir) -> Path:
+    where = os.environ.get("MREG_BENCH_REGISTRIES")
+    path = Path(where).expanduser() if where else work.path / "registries"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def built_mreg(where: Path, models: int, env: dict[str, str]) -> tuple[Path, str]:
+    """The registry of `models` x VERSIONS, built once, reset to its built commit."""
+    repo = where / f"mreg-{models}x{VERSIONS}"
+    stamp = repo / ".git" / "bench-base"
+    if not stamp.is_file():
+        log(f"growth: building an mreg registry of {models} x {VERSIONS}")
+        run(["rm", "-rf", str(repo)])
+        synth.make_mreg_registry(repo, models, VERSIONS, env)
+        stamp.write_text(run(["git", "rev-parse", "HEAD"], cwd=repo, env=env).stdout.strip())
+    base = stamp.read_text().strip()
+    run(["git", "reset", "-q", "--hard", base], cwd=repo, env=env)
+    return repo, base
+
+
+def timed_cli(
+    args: list[str], repeats: int, env: dict[str, str], cold: bool, repo: Path
+) -> dict[str, Any]:
+    """The median of `repeats` warm runs (after one run that warms), peak RSS; cold: one run
+    without a parse cache."""
+    argv, extra = mreg(*args)
+    full = {**env, **extra}
+    if cold:
+        drop_cache(repo)
+        r = run_measured(argv, env=full)
+        return {"median_s": r.seconds, "max_rss_mb": r.max_rss_mb, "n": 1}
+    run_measured(argv, env=full)
+    samples = [run_measured(argv, env=full) for _ in range(repeats)]
+    times = sorted(s.seconds for s in samples)
+    return {
+        "median_s": times[len(times) // 2],
+        "min_s": times[0],
+        "max_rss_mb": max(s.max_rss_mb for s in samples),
+        "n": len(samples),
+    }
+
+
+def in_process(repo: Path, name: str, repeats: int) -> dict[str, Any]:
+    """The library, warm (a new Registry, then a new snapshot per call, as a request makes it)."""
+    from registry import Registry
+
+    reg = Registry(repo)
+    calls = {
+        "library resolve (HEAD)": lambda: reg.resolve(f"{name}:prod", "HEAD"),
+        "library snapshot resolve (HEAD)": lambda: reg.snapshot("HEAD").resolve(f"{name}:prod"),
+        "library page (HEAD)": lambda: reg.snapshot("HEAD").models_page(limit=10),
+    }
+    out: dict[str, Any] = {}
+    for key, fn in calls.items():
+        fn()
+        samples = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - start)
+        samples.sort()
+        out[key] = {"median_s": samples[len(samples) // 2], "min_s": samples[0], "n": repeats}
+    return out
+
+
+def measure_mreg(models: int, mode: Mode, work: Workdir) -> dict[str, Any]:
+    env = work.env
+    repo, base = built_mreg(registries(work), models, env)
+    name = probe(models)
+    reps = mode.repeats
+    r = ["--repo", str(repo)]
+    res: dict[str, Any] = {"models": models, "versions": models * VERSIONS}
+    log(f"growth {models} x {VERSIONS}: cold reads")
+    res["model list (cold)"] = timed_cli([*r, "model", "list"], 1, env, True, repo)
+    res["resolve (cold)"] = timed_cli([*r, "resolve", f"{name}:prod"], 1, env, True, repo)
+    log(f"growth {models} x {VERSIONS}: warm reads")
+    run_measured(mreg(*r, "model", "list")[0], env={**env, **mreg()[1]})  # fill the cache
+    for key, args in {
+        "resolve": ["resolve", f"{name}:prod"],
+        "resolve --rev HEAD": ["resolve", f"{name}:prod", "--rev", "HEAD"],
+        "model list --limit 10": ["model", "list", "--limit", "10"],
+        "model list --limit 10 --rev HEAD": ["model", "list", "--limit", "10", "--rev", "HEAD"],
+        "model list": ["model", "list"],
+    }.items():
+        res[key] = timed_cli([*r, *args], reps if key != "model list" else 3, env, False, repo)
+    res.update(in_process(repo, name, max(reps, 9)))
+    log(f"growth {models} x {VERSIONS}: validate --base on one change")
+    try:
+        synth.change_one_version(repo, env, name, 2)
+        with_base = [*r, "validate", "--base", "HEAD~1"]
+        res["validate --base HEAD~1 (cold index)"] = timed_cli(with_base, 1, env, True, repo)
+        res["validate --base HEAD~1"] = timed_cli(with_base, reps, env, False, repo)
+        res["validate --base HEAD~1 --rev HEAD"] = timed_cli(
+            [*with_base, "--rev", "HEAD"], reps, env, False, repo
+        )
+    finally:
+        run(["git", "reset", "-q", "--hard", base], cwd=repo, env=env)
+    return res
+
+
+def measure_mlflow(models: int, mode: Mode, work: Workdir) -> dict[str, Any]:
+    """MLflow's registry (sqlite) at the same shape, built once, read warm in one process."""
+    db = registries(work) / f"mlflow-{models}x{VERSIONS}.db"
+    script = str(Path(__file__).with_name("mlflow_ops.py"))
+    env = {k: v for k, v in work.env.items() if k != "PYTHONPATH"}
+    if not db.with_suffix(".ready").is_file():
+        log(f"growth: building an MLflow registry of {models} x {VERSIONS}")
+        db.unlink(missing_ok=True)
+        shape = ["--models", str(models), "--versions", str(VERSIONS)]
+        run([sys.executable, script, "bulk", "--db", str(db), *shape], cwd=db.parent, env=env)
+        db.with_suffix(".ready").write_text("ok")
+    out = run(
+        [sys.executable, script, "reads", "--db", str(db), "--repeats", str(mode.repeats)],
+        cwd=db.parent,
+        env=env,
+    )
+    return dict(json.loads(out.stdout))
+
+
+def measure_gto(models: int, work: Workdir) -> dict[str, Any]:
+    """`gto show` and `gto show NAME#prod --ref`, one run each; None where it did not finish."""
+    env = work.env
+    repo = registries(work) / f"gto-{models}x{VERSIONS}"
+    if not (repo / ".git" / "bench-built").is_file():
+        log(f"growth: building a GTO registry of {models} x {VERSIONS}")
+        run(["rm", "-rf", str(repo)])
+        synth.make_gto_registry(repo, models, VERSIONS, env)
+        (repo / ".git" / "bench-built").write_text("ok")
+    out: dict[str, Any] = {}
+    for key, argv in {
+        "gto show": [GTO, "show"],
+        "gto show NAME#prod --ref": [GTO, "show", f"{probe(models)}#prod", "--ref"],
+    }.items():
+        start = time.perf_counter()
+        try:
+            subprocess.run(argv, cwd=repo, env=env, capture_output=True, timeout=GTO_TIMEOUT)
+            out[key] = time.perf_counter() - start
+        except subprocess.TimeoutExpired:
+            out[key] = None
+    return out
 
 
 def render(sizes: dict[int, dict[str, Any]]) -> list[str]:
     ns = sorted(sizes)
+    heads = [f"{sizes[n]['mreg']['versions']:,} versions" for n in ns]
     rows = []
-    for label, key, field in ROWS:
-        values = [sizes[n][key][field] for n in ns]
-        rows.append([label, *(ms(v) for v in values), ratio(values[-1], values[0])])
-    for label, group, key in IN_PROCESS:
-        values = [sizes[n][group][key]["median_s"] for n in ns]
-        rows.append([label, *(ms(v) for v in values), ratio(values[-1], values[0])])
+    for label, key, limit in TARGETS:
+        values = [sizes[n]["mreg"][key]["median_s"] for n in ns]
+        grown = values[-1] / values[0]
+        verdict = f"<= {limit}x: {'met' if grown <= limit else 'MISSED'}"
+        rows.append([label, *(ms(v) for v in values), ratio(values[-1], values[0]), verdict])
+    rss = [sizes[n]["mreg"]["model list --limit 10"]["max_rss_mb"] for n in ns]
     rows.append(
         [
-            "peak RSS: model list",
-            *(f"{sizes[n]['model list']['max_rss_mb']:.0f} MB" for n in ns),
+            "peak RSS of `model list --limit 10`",
+            *(f"{v:.0f} MB" for v in rss),
             "-",
+            f"<= 100 MB: {'met' if max(rss) <= 100 else 'MISSED'}",
         ]
     )
-    rows.append(
-        ["peak RSS: validate", *(f"{sizes[n]['validate']['max_rss_mb']:.0f} MB" for n in ns), "-"]
-    )
-    rows.append(
-        [
-            "peak RSS: server (warm)",
-            *(f"{sizes[n]['serve warm']['max_rss_mb']:.0f} MB" for n in ns),
-            "-",
+    for label, key in OTHER:
+        values = [sizes[n]["mreg"][key]["median_s"] for n in ns]
+        rows.append([label, *(ms(v) for v in values), ratio(values[-1], values[0]), "-"])
+    rss = [sizes[n]["mreg"]["model list"]["max_rss_mb"] for n in ns]
+    rows.append(["peak RSS of `model list` (every model)", *(f"{v:.0f} MB" for v in rss), "-", "-"])
+    headers = ["operation", *heads, "largest / smallest", "target"]
+    title = f"Cost growth: mreg at {', '.join(heads)} ({VERSIONS} a model, 2 pointers each)"
+    tables = [md_table(title, headers, rows)]
+    peers = []
+    for label, who, key in (
+        (
+            "MLflow `search_registered_models(max_results=10)`",
+            "mlflow",
+            "search_registered_models (first page of 10)",
+        ),
+        (
+            "MLflow `search_registered_models` (every page of 100)",
+            "mlflow",
+            "search_registered_models",
+        ),
+        ("MLflow `get_model_version_by_alias`", "mlflow", "get_model_version_by_alias"),
+        ("GTO `gto show` (fresh process)", "gto", "gto show"),
+        ("GTO `gto show NAME#prod --ref` (fresh process)", "gto", "gto show NAME#prod --ref"),
+    ):
+        values = []
+        for n in ns:
+            got = sizes[n].get(who)
+            value = None if got is None else got.get(key)
+            values.append(value["median_s"] if isinstance(value, dict) else value)
+        cells = [
+            ms(v) if v is not None else ("did not finish" if sizes[n].get(who) else "not run")
+            for n, v in zip(ns, values, strict=True)
         ]
-    )
-    headers = ["operation", *(f"{n:,} models" for n in ns), f"{ns[-1]:,} / {ns[0]:,}"]
-    return [
-        table(
-            f"Cost growth: mreg at {', '.join(f'{n:,}' for n in ns)} models x {VERSIONS} versions",
-            headers,
-            rows,
+        known = [v for v in values if v is not None]
+        rows_ratio = ratio(values[-1], values[0]) if values[-1] and values[0] else "-"
+        peers.append([label, *cells, rows_ratio if known else "-"])
+    tables.append(
+        md_table(
+            "The same shapes in MLflow (sqlite, warm, one process) and GTO",
+            ["operation", *heads, "largest / smallest"],
+            peers,
         )
-    ]
+    )
+    return tables
 
 
 def main(mode: Mode, work: Workdir) -> dict[str, Any]:
-    versions = 2 if mode.tiny else VERSIONS
-    sizes = {n: measure_mreg(n, versions, mode, work) for n in mode.growth_models}
+    sizes: dict[int, dict[str, Any]] = {}
+    for models in mode.growth_models:
+        entry: dict[str, Any] = {"mreg": measure_mreg(models, mode, work)}
+        if mode.peers:
+            entry["mlflow"] = measure_mlflow(models, mode, work)
+        if mode.gto and models * VERSIONS <= 10_000:
+            entry["gto"] = measure_gto(models, work)
+        sizes[models] = entry
+        log(f"growth {models} x {VERSIONS}: done")
     tables = render(sizes)
     for t in tables:
         print(t)
-    save("growth", {"versions": versions, "sizes": {str(n): r for n, r in sizes.items()}}, tables)
+    save("growth", {"versions": VERSIONS, "sizes": {str(n): r for n, r in sizes.items()}}, tables)
     return {"sizes": sizes}

@@ -45,6 +45,61 @@ def setup(args: argparse.Namespace) -> dict[str, object]:
     return {"setup_s": time.perf_counter() - start}
 
 
+def bulk(args: argparse.Namespace) -> dict[str, object]:
+    """The same shape as `setup`, written straight into MLflow's own tables (its schema made by
+    MLflow itself): 100,000 client calls would take an hour on a shared machine."""
+    import sqlite3
+
+    start = time.perf_counter()
+    c = client(args.db)
+    c.search_registered_models(max_results=1)  # creates and migrates the schema
+    now = int(time.time() * 1000)
+    db = sqlite3.connect(args.db)
+    with db:
+        db.executemany(
+            "INSERT INTO registered_models (name, creation_time, last_updated_time, description)"
+            " VALUES (?, ?, ?, ?)",
+            [(name(i), now, now, f"synthetic model {i}") for i in range(args.models)],
+        )
+        db.executemany(
+            "INSERT INTO model_versions (name, version, creation_time, last_updated_time,"
+            " current_stage, source, status, storage_location) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (name(i), n, now, now, "None", src, "READY", src)
+                for i in range(args.models)
+                for n in range(1, args.versions + 1)
+                for src in [SOURCE.format(name=name(i), n=n)]
+            ],
+        )
+        db.executemany(
+            "INSERT INTO registered_model_aliases (alias, version, name) VALUES (?, ?, ?)",
+            [
+                (alias, v, name(i))
+                for i in range(args.models)
+                for alias, v in (("prod", args.versions), ("staging", max(1, args.versions - 1)))
+            ],
+        )
+    db.close()
+    return {"setup_s": time.perf_counter() - start}
+
+
+def reads(args: argparse.Namespace) -> dict[str, object]:
+    """The reads only (the registry is reused across runs), warm, in one process."""
+    c = client(args.db)
+    target = name(7)
+    list_all(c)
+    return {
+        "models_listed": list_all(c),
+        "search_registered_models (first page of 10)": _median(
+            lambda: c.search_registered_models(max_results=10), args.repeats
+        ),
+        "search_registered_models": _median(lambda: list_all(c), max(1, args.repeats // 3)),
+        "get_model_version_by_alias": _median(
+            lambda: c.get_model_version_by_alias(target, "prod"), args.repeats
+        ),
+    }
+
+
 def _median(fn, repeats: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
     samples = []
     for _ in range(repeats):
@@ -101,15 +156,15 @@ def main() -> None:
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")
     parser = argparse.ArgumentParser()
-    parser.add_argument("action", choices=["setup", "time", "once"])
+    parser.add_argument("action", choices=["setup", "bulk", "time", "reads", "once"])
     parser.add_argument("--db", required=True)
     parser.add_argument("--models", type=int, default=200)
     parser.add_argument("--versions", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--op", choices=["list", "resolve"], default="resolve")
     args = parser.parse_args()
-    action = {"setup": setup, "time": timed, "once": once}[args.action]
-    print(json.dumps(action(args)))
+    action = {"setup": setup, "bulk": bulk, "time": timed, "reads": reads, "once": once}
+    print(json.dumps(action[args.action](args)))
 
 
 if __name__ == "__main__":

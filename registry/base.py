@@ -19,10 +19,10 @@ from registry.source import (
     REGISTRY_ROOTS,
     GitSource,
     Source,
-    WorkTreeSource,
     locate_repo,
     open_repo,
 )
+from registry.worktree import WorkTreeSource
 
 if TYPE_CHECKING:
     import git

@@ -54,6 +54,8 @@ class ManifestCache:
         self._memory: dict[tuple[str, str], BaseModel] = {}
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        # ids indexes (tree -> revision, data), oldest first, when there is no SQLite file
+        self._indexes: dict[str, tuple[str, bytes]] = {}
 
     def _conn(self) -> sqlite3.Connection | None:
         if self.path is None:
@@ -68,6 +70,10 @@ class ManifestCache:
                     " (kind TEXT, blob TEXT, data BLOB, PRIMARY KEY (kind, blob))"
                 )
                 db.execute("CREATE TABLE IF NOT EXISTS facts (key TEXT PRIMARY KEY)")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS version_ids"
+                    " (tree TEXT PRIMARY KEY, revision TEXT, made INTEGER, data BLOB)"
+                )
             except sqlite3.Error:
                 # A cache that cannot be opened is only slower, never wrong.
                 self.path = None
@@ -156,6 +162,61 @@ class ManifestCache:
             try:
                 with db:
                     db.execute("INSERT OR IGNORE INTO facts (key) VALUES (?)", (fact,))
+            except sqlite3.Error:
+                pass
+
+    # -- the ids index (registry/ids.py): one compressed map per models/ tree id --
+
+    def get_index(self, tree: str) -> bytes | None:
+        db = self._conn()
+        if db is None:
+            return self._indexes[tree][1] if tree in self._indexes else None
+        with self._lock:
+            try:
+                row = db.execute("SELECT data FROM version_ids WHERE tree = ?", (tree,)).fetchone()
+            except sqlite3.Error:
+                return None
+        return bytes(row[0]) if row is not None else None
+
+    def recent_indexes(self) -> list[tuple[str, str]]:
+        """(tree, revision) of the stored indexes, the most recently made first."""
+        db = self._conn()
+        if db is None:
+            return [(t, rev) for t, (rev, _) in reversed(self._indexes.items())]
+        with self._lock:
+            try:
+                rows = db.execute(
+                    "SELECT tree, revision FROM version_ids ORDER BY made DESC"
+                ).fetchall()
+            except sqlite3.Error:
+                return []
+        return [(str(t), str(r)) for t, r in rows]
+
+    def put_index(self, tree: str, revision: str, data: bytes, keep: int) -> None:
+        """Store the index of a tree, keeping only the `keep` most recent ones."""
+        db = self._conn()
+        if db is None:
+            self._indexes.pop(tree, None)
+            self._indexes[tree] = (revision, data)
+            while len(self._indexes) > keep:
+                del self._indexes[next(iter(self._indexes))]
+            return
+        with self._lock:
+            try:
+                with db:
+                    made = db.execute(
+                        "SELECT COALESCE(MAX(made), 0) + 1 FROM version_ids"
+                    ).fetchone()
+                    db.execute(
+                        "INSERT OR REPLACE INTO version_ids (tree, revision, made, data)"
+                        " VALUES (?, ?, ?, ?)",
+                        (tree, revision, made[0], data),
+                    )
+                    db.execute(
+                        "DELETE FROM version_ids WHERE tree NOT IN"
+                        " (SELECT tree FROM version_ids ORDER BY made DESC LIMIT ?)",
+                        (keep,),
+                    )
             except sqlite3.Error:
                 pass
 

@@ -35,7 +35,8 @@ from registry.plumbing import (
 )
 from registry.refnames import check_new_branch
 from registry.snapshot import Snapshot
-from registry.source import OverlaySource, WorkTreeSource
+from registry.source import OverlaySource
+from registry.worktree import WorkTreeSource
 from registry.writelock import write_lock
 
 T = TypeVar("T")

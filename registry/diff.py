@@ -18,7 +18,8 @@ from registry.errors import RegistryError
 from registry.layout import VERSION_FILE_RE, Pointer, model_path
 from registry.manifests import ModelManifest, VersionManifest
 from registry.snapshot import Snapshot
-from registry.source import REGISTRY_ROOTS, GitSource, WorkTreeSource, resolve_revision
+from registry.source import REGISTRY_ROOTS, GitSource, resolve_revision
+from registry.worktree import WorkTreeSource
 
 # Past this many touched models a partial listing saves nothing: read everything.
 MAX_SCOPED_MODELS = 2000
@@ -59,10 +60,10 @@ def _git(registry: RegistryBase, *commands: list[str]) -> list[bytes]:
 
 def changed_paths(registry: RegistryBase, base: str, rev: str | None = None) -> Touched:
     """Registry paths that differ between `base` and `rev` (None: the work tree, untracked files too)."""
-    base_sha = resolve_revision(registry.repo, base)
+    base_sha = resolve_revision(registry.where, base)
     diff = ["diff", "--name-only", "-z", "--no-renames", base_sha]
     if rev is not None:
-        diff.append(resolve_revision(registry.repo, rev))
+        diff.append(resolve_revision(registry.where, rev))
     commands = [[*diff, "--", *REGISTRY_ROOTS]]
     if rev is None:
         untracked = ["ls-files", "--others", "--exclude-standard", "-z", "--", *REGISTRY_ROOTS]
@@ -84,7 +85,7 @@ def scoped_snapshot(
     source = (
         WorkTreeSource(registry.root, roots=roots)
         if rev is None
-        else GitSource(registry.repo, rev, roots=roots)
+        else GitSource(registry.where, rev, roots=roots)
     )
     return Snapshot(source, registry.cache)
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 
-from registry.manifests import PointerManifest, Status, VersionManifest
+from registry.manifests import ModelManifest, PointerManifest, Status, VersionManifest
+from registry.names import encode_cursor
 from registry.split import Arm, Shadow, choose, primary
 
 MAX_CHAIN = 16
@@ -160,3 +161,43 @@ class Resolution:
         if self.shadow is not None:
             out["shadow"] = self.shadow.to_dict()
         return out
+
+
+@dataclass(frozen=True)
+class ModelFilter:
+    """Which models a listing keeps (the filters of `mreg model list` and GET /v1/models)."""
+
+    archived: bool | None = False  # False hides archived models, True keeps only them, None all
+    library: str | None = None
+    project: str | None = None
+    labels: Mapping[str, str] | None = None
+    q: str | None = None
+    keep: Callable[[ModelManifest], bool] | None = None  # the caller's own test (a server's viewer)
+
+    def keeps(self, m: ModelManifest) -> bool:
+        if self.keep is not None and not self.keep(m):
+            return False
+        if self.archived is not None and m.archived != self.archived:
+            return False
+        if self.library is not None and m.library != self.library:
+            return False
+        if self.project is not None and m.project != self.project:
+            return False
+        if self.labels and any(m.labels.get(k) != v for k, v in self.labels.items()):
+            return False
+        needle = self.q.lower() if self.q else None
+        return not needle or any(
+            needle in (text or "").lower() for text in (m.name, m.description, m.project, m.task)
+        )
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing, and where the next one starts (None: this was the last)."""
+
+    models: list[ModelManifest]
+    next_after: str | None
+
+    @property
+    def next_cursor(self) -> str | None:
+        return encode_cursor(self.next_after) if self.next_after is not None else None

@@ -130,3 +130,18 @@ def parse_ref(text: str) -> Ref:
     if sep and not TAG_RE.fullmatch(tag):
         raise InvalidRefError(f"invalid tag in reference {text!r}", ref=text)
     return Ref(model=model, tag=tag if sep else None)
+
+
+def encode_cursor(name: str) -> str:
+    """The opaque cursor of a page that starts after `name` (as GET /v1/models gives it)."""
+    return name.encode().hex()
+
+
+def decode_cursor(cursor: str) -> str:
+    """The name a page starts after; an InvalidNameError for what no page gave."""
+    try:
+        return bytes.fromhex(cursor).decode("utf-8")
+    except ValueError:
+        raise InvalidNameError(
+            f"invalid cursor {cursor!r}: pass next_cursor from a previous page"
+        ) from None

@@ -14,6 +14,7 @@ answer or the precise error. Both read through the same `Source` classes.
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -24,8 +25,12 @@ from typing import Any
 from registry.cache import ManifestCache, summary_key
 from registry.errors import RegistryError
 from registry.names import LATEST, VERSION_ID_RE, VERSION_TAG_RE, parse_ref
-from registry.source import REGISTRY_ROOTS, GitSource, Source, WorkTreeSource, locate_repo
+from registry.source import REGISTRY_ROOTS, GitSource, Source, locate_repo
 from registry.views import model_view
+from registry.worktree import WorkTreeSource
+
+Row = tuple[dict[str, Any], list[str]]
+"""A model as `GET /v1/models` lists it (`model_view`), and its pointer tags."""
 
 # Same values as registry.layout and registry.journal (importing them would import
 # pydantic and the write path; tests/test_cli_speed.py checks that they agree).
@@ -48,11 +53,21 @@ class _Model:
 class _Reader:
     """The registry at one revision (or the work tree), read from cached manifests only."""
 
-    def __init__(self, source: Source, cache: ManifestCache) -> None:
+    def __init__(self, source: Source, cache: ManifestCache, *, lazy: bool = False) -> None:
         self.source = source
         self.cache = cache
         self.models: dict[str, _Model] = {}
-        for path in source.paths():
+        if not lazy:
+            self._index(source.paths())
+
+    def scope(self, names: Iterable[str]) -> None:
+        """List these models' files and pointers only (a page of a listing)."""
+        self._index(
+            self.source.paths_under([f"{top}/{n}" for n in names for top in ("models", "pointers")])
+        )
+
+    def _index(self, paths: Iterable[str]) -> None:
+        for path in paths:
             parts = path.split("/")
             if parts[0] == "models" and len(parts) in (3, 4):
                 files = self.models.setdefault(parts[1], _Model())
@@ -65,7 +80,12 @@ class _Reader:
 
     @classmethod
     def open(
-        cls, repo: str | os.PathLike[str] | None, rev: str | None, roots: Iterable[str]
+        cls,
+        repo: str | os.PathLike[str] | None,
+        rev: str | None,
+        roots: Iterable[str],
+        *,
+        lazy: bool = False,
     ) -> _Reader:
         where = locate_repo(repo)
         root = Path(where.working_dir)
@@ -80,7 +100,7 @@ class _Reader:
         source: Source = (
             WorkTreeSource(root, roots=roots) if rev is None else GitSource(where, rev, roots=roots)
         )
-        return cls(source, ManifestCache(cache_file))
+        return cls(source, ManifestCache(cache_file), lazy=lazy)
 
     def load(self, kind: str, paths: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Cached manifests by path; any one not cached is a miss."""
@@ -171,10 +191,44 @@ class _Reader:
         library: str | None,
         project: str | None,
         labels: Mapping[str, str],
-    ) -> list[tuple[dict[str, Any], list[str]]]:
+    ) -> list[Row]:
         """The models of `mreg model list` (as `model_view` shows them) and their pointer tags,
         sorted by name."""
         names = sorted(n for n, f in self.models.items() if f.model_yaml is not None)
+        return self.rows(names, archived, library, project, labels)
+
+    def page(
+        self,
+        limit: int,
+        after: str | None,
+        archived: bool | None,
+        library: str | None,
+        project: str | None,
+        labels: Mapping[str, str],
+    ) -> tuple[list[Row], str | None]:
+        """Up to `limit` rows named after `after`, and the name the next page starts after."""
+        names = self.source.names_in("models")
+        start = bisect.bisect_right(names, after) if after is not None else 0
+        found: list[Row] = []
+        chunk = limit + 1
+        while start < len(names) and len(found) <= limit:
+            batch = names[start : start + chunk]
+            start += chunk
+            chunk = min(chunk * 2, 2000)
+            self.scope(batch)
+            known = [n for n in batch if n in self.models and self.models[n].model_yaml]
+            found += self.rows(known, archived, library, project, labels)
+        more = len(found) > limit
+        return found[:limit], found[limit - 1][0]["name"] if more and limit else None
+
+    def rows(
+        self,
+        names: list[str],
+        archived: bool | None,
+        library: str | None,
+        project: str | None,
+        labels: Mapping[str, str],
+    ) -> list[Row]:
         paths = {n: self.models[n].model_yaml for n in names}
         loaded = self.load("ModelManifest", [p for p in paths.values() if p is not None])
         chosen: list[dict[str, Any]] = []
@@ -259,10 +313,30 @@ def list_models_cached(
     library: str | None = None,
     project: str | None = None,
     labels: Mapping[str, str] | None = None,
-) -> list[tuple[dict[str, Any], list[str]]] | None:
+) -> list[Row] | None:
     """The models and pointer tags `mreg model list` prints (same filters as `Snapshot.models`), or None: ask the full reader."""
     try:
         reader = _Reader.open(repo, rev, REGISTRY_ROOTS)
         return reader.list_models(archived, library, project, labels or {})
+    except (_Miss, RegistryError, KeyError, TypeError, ValueError):
+        return None
+
+
+def list_page_cached(
+    repo: str | os.PathLike[str] | None,
+    rev: str | None = None,
+    *,
+    limit: int,
+    after: str | None = None,
+    archived: bool | None = False,
+    library: str | None = None,
+    project: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> tuple[list[Row], str | None] | None:
+    """One page of `mreg model list` (as `Snapshot.models_page` pages it), and the name the
+    next page starts after; None: ask the full reader. Lists only the models it looks at."""
+    try:
+        reader = _Reader.open(repo, rev, REGISTRY_ROOTS, lazy=True)
+        return reader.page(limit, after, archived, library, project, labels or {})
     except (_Miss, RegistryError, KeyError, TypeError, ValueError):
         return None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import bisect
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -17,6 +19,8 @@ from registry.errors import (
 )
 from registry.layout import (
     VERSION_FILE_RE,
+    ModelFilter,
+    Page,
     Pointer,
     Resolution,
     VersionsSummary,
@@ -45,7 +49,9 @@ class _ModelFiles:
 
 
 class Snapshot:
-    """The registry at one revision. Reads are lazy and cached by blob id."""
+    """The registry at one revision. Reads are lazy and cached by blob id: a read about one
+    model lists only its files and pointers (by path in the tree), a page only the models on
+    it; only what needs every model (`models`, validating everything) lists the whole tree."""
 
     def __init__(self, source: Source, cache: ManifestCache | None = None) -> None:
         self.source = source
@@ -54,12 +60,43 @@ class Snapshot:
         self.label = source.label
         self._models: dict[str, _ModelFiles] = {}
         self._pointers: dict[str, dict[str, str]] = {}
-        self.stray_files: list[str] = []
+        self._stray: list[str] = []
         self._settings_path: str | None = None
+        self._settings_listed = False
         self._id_index: dict[str, tuple[str, int]] | None = None
         # Parsed manifests by path: a snapshot never changes, so each is looked up once.
         self._memo: dict[str, Any] = {}
-        self._index(source.paths())
+        self._full = False  # the whole tree is listed
+        self._lock = threading.RLock()
+        self._scoped: set[str] = set()  # models whose files (and pointers) are listed
+
+    # -- listing, as far as a read needs it --------------------------------
+
+    def _all(self) -> None:
+        with self._lock:  # threads share a served snapshot: each file is indexed once
+            if not self._full:
+                done = self._scoped
+                self._index(
+                    p
+                    for p in self.source.paths()
+                    if not p.startswith(("models/", "pointers/")) or p.split("/")[1] not in done
+                )
+                self._full = self._settings_listed = True
+
+    def _scope(self, names: Iterable[str]) -> None:
+        """List the files and pointers of these models only (one listing for all of them)."""
+        with self._lock:
+            todo = [n for n in dict.fromkeys(names) if n not in self._scoped]
+            if todo and not self._full:
+                roots = [f"{top}/{n}" for n in todo for top in ("models", "pointers")]
+                self._index(self.source.paths_under(roots))
+                self._scoped.update(todo)
+
+    @property
+    def stray_files(self) -> list[str]:
+        """Files outside the layout (lists the whole tree)."""
+        self._all()
+        return self._stray
 
     def _index(self, paths: Iterable[str]) -> None:
         for path in paths:
@@ -79,7 +116,7 @@ class Snapshot:
             elif parts[0] == "pointers" and len(parts) == 3 and parts[2].endswith(".yaml"):
                 self._pointers.setdefault(parts[1], {})[parts[2][: -len(".yaml")]] = path
             else:
-                self.stray_files.append(path)
+                self._stray.append(path)
 
     # -- parsing ---------------------------------------------------------
 
@@ -113,18 +150,24 @@ class Snapshot:
     # -- settings and models ---------------------------------------------
 
     def settings(self) -> RegistrySettings:
+        if not self._settings_listed:
+            self._index(self.source.paths_under(["registry.yaml"]))
+            self._settings_listed = True
         if self._settings_path is None:
             return RegistrySettings()
         return self.parse(RegistrySettings, [self._settings_path])[self._settings_path]
 
     def model_names(self) -> list[str]:
+        self._all()
         return sorted(name for name, files in self._models.items() if files.model_yaml)
 
     def has_model(self, name: str) -> bool:
+        self._scope([name])
         files = self._models.get(name)
         return files is not None and files.model_yaml is not None
 
     def _model_files(self, name: str) -> _ModelFiles:
+        self._scope([name])
         files = self._models.get(name)
         if files is None or files.model_yaml is None:
             raise ModelNotFoundError(f"model {name!r} not found at {self.label}", ref=name)
@@ -154,35 +197,57 @@ class Snapshot:
         q: str | None = None,
     ) -> list[ModelManifest]:
         """Models sorted by name. archived: False hides archived ones, True lists only them, None all."""
-        paths = {n: self._models[n].model_yaml for n in self.model_names()}
+        return self._filtered(
+            self.model_names(), ModelFilter(archived, library, project, labels, q)
+        )
+
+    def models_page(
+        self,
+        *,
+        limit: int,
+        after: str | None = None,
+        archived: bool | None = False,
+        library: str | None = None,
+        project: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        q: str | None = None,
+        keep: Callable[[ModelManifest], bool] | None = None,
+    ) -> Page:
+        """Up to `limit` models named after `after`, sorted by name, as `models` filters them
+        (and `keep`). Only the models a page looks at are listed and parsed."""
+        where = ModelFilter(archived, library, project, labels, q, keep)
+        names = self.model_names() if self._full else self.source.names_in("models")
+        start = bisect.bisect_right(names, after) if after is not None else 0
+        found: list[ModelManifest] = []
+        chunk = limit + 1
+        while start < len(names) and len(found) <= limit:
+            batch = names[start : start + chunk]
+            start += chunk
+            chunk = min(chunk * 2, 2000)  # a selective filter skips many: look further each time
+            self._scope(batch)
+            found += self._filtered([n for n in batch if self.has_model(n)], where)
+        page = found[:limit]
+        return Page(page, page[-1].name if len(found) > limit and page else None)
+
+    def _filtered(self, names: list[str], where: ModelFilter) -> list[ModelManifest]:
+        paths = {n: self._models[n].model_yaml for n in names}
         parsed = self.parse(ModelManifest, [p for p in paths.values() if p])
         out: list[ModelManifest] = []
-        needle = q.lower() if q else None
         for name, path in paths.items():
             assert path is not None
             m = self._check_model(name, path, parsed[path])
-            if archived is not None and m.archived != archived:
-                continue
-            if library is not None and m.library != library:
-                continue
-            if project is not None and m.project != project:
-                continue
-            if labels and any(m.labels.get(k) != v for k, v in labels.items()):
-                continue
-            if needle and not any(
-                needle in (text or "").lower()
-                for text in (m.name, m.description, m.project, m.task)
-            ):
-                continue
-            out.append(m)
+            if where.keeps(m):
+                out.append(m)
         return out
 
     def model_dirs(self) -> list[str]:
         """Every directory under models/, with or without a model.yaml (validation needs both)."""
+        self._all()
         return sorted(self._models)
 
     def other_files(self, name: str) -> list[str]:
         """Files in a model's directory that fit no part of the layout."""
+        self._scope([name])
         files = self._models.get(name)
         return list(files.other) if files is not None else []
 
@@ -200,6 +265,8 @@ class Snapshot:
 
     def versions_of(self, names: Iterable[str]) -> dict[str, list[VersionManifest]]:
         """Every version of each model, oldest first, parsed in one batch (for large registries)."""
+        names = list(names)
+        self._scope(names)
         files = {name: self._model_files(name).versions for name in names}
         for versions in files.values():
             for fname, path in versions.items():
@@ -231,6 +298,8 @@ class Snapshot:
         summary is reused exactly as long as none of those files changes: a
         listing of 10,000 models reads 10,000 summaries, not 100,000 versions.
         """
+        names = list(names)
+        self._scope(names)
         files = {name: self._model_files(name).versions for name in names}
         ids = self.source.blob_ids([p for vs in files.values() for p in vs.values()])
         keys = {name: summary_key(versions, ids) for name, versions in files.items()}
@@ -293,12 +362,15 @@ class Snapshot:
     # -- pointers --------------------------------------------------------
 
     def pointer_tags(self, name: str) -> list[str]:
+        self._scope([name])
         return sorted(self._pointers.get(name, {}))
 
     def pointer_models(self) -> list[str]:
+        self._all()
         return sorted(self._pointers)
 
     def pointer(self, name: str, tag: str) -> Pointer:
+        self._scope([name])
         path = self._pointers.get(name, {}).get(tag)
         if path is None:
             raise PointerNotFoundError(
@@ -309,6 +381,7 @@ class Snapshot:
 
     def pointers(self, name: str | None = None) -> list[Pointer]:
         models = [name] if name is not None else self.pointer_models()
+        self._scope(models)
         paths = {
             (m, t): path for m in models for t, path in sorted(self._pointers.get(m, {}).items())
         }

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
@@ -35,6 +36,14 @@ class Source(Protocol):
     """How a person named it: a branch, tag, sha, or 'work tree'."""
 
     def paths(self) -> list[str]: ...
+
+    def paths_under(self, roots: Sequence[str]) -> list[str]:
+        """The files under these folders (or these files): what one model's read lists."""
+        ...
+
+    def names_in(self, folder: str) -> list[str]:
+        """The sorted names directly inside `folder` (models/, pointers/): where a page starts."""
+        ...
 
     def blob_ids(self, paths: Iterable[str]) -> dict[str, str]: ...
 
@@ -109,44 +118,84 @@ class GitSource:
         # Paths listed (files or directories); fewer roots make a cheaper, partial listing.
         self.roots = tuple(roots)
         self._listing: dict[str, str] | None = None
+        # Files listed so far by paths_under (path -> blob id), and the roots they came from.
+        self._partial: dict[str, str] = {}
+        self._listed: dict[str, list[str]] = {}  # root -> the files under it
+        self.trees_listed = 0
+        """How many `git ls-tree` walks this source made; tests count these."""
+
+    def _ls_tree(self, roots: Sequence[str], *, recursive: bool = True) -> bytes:
+        self.trees_listed += 1
+        out = subprocess.run(
+            [
+                "git",
+                "--literal-pathspecs",
+                "ls-tree",
+                *(["-r"] if recursive else []),
+                "-z",
+                "--full-tree",
+                str(self.revision),
+                "--",
+                *roots,
+            ],
+            cwd=self.repo.working_dir,
+            capture_output=True,
+            check=False,
+        )
+        if out.returncode != 0:
+            raise RegistryError(f"cannot list revision {self.label}: {out.stderr.decode().strip()}")
+        return out.stdout
+
+    @staticmethod
+    def _entries(raw: bytes) -> dict[str, str]:
+        # Each entry is b"<6-digit mode> blob <40-hex id>\t<path>" (slicing it is the
+        # fast way through a 230,000-file registry); submodules ("commit") are skipped,
+        # and so is what the work tree leaves out (see is_registry_file).
+        return {
+            entry[53:].decode(): entry[12:52].decode()
+            for entry in raw.split(b"\0")
+            if entry[7:12] == b"blob " and _is_registry_entry(entry)
+        }
 
     def listing(self) -> dict[str, str]:
         if self._listing is None:
-            out = subprocess.run(
-                [
-                    "git",
-                    "ls-tree",
-                    "-r",
-                    "-z",
-                    "--full-tree",
-                    str(self.revision),
-                    "--",
-                    *self.roots,
-                ],
-                cwd=self.repo.working_dir,
-                capture_output=True,
-                check=False,
-            )
-            if out.returncode != 0:
-                raise RegistryError(
-                    f"cannot list revision {self.label}: {out.stderr.decode().strip()}"
-                )
-            # Each entry is b"<6-digit mode> blob <40-hex id>\t<path>" (slicing it is the
-            # fast way through a 230,000-file registry); submodules ("commit") are skipped,
-            # and so is what the work tree leaves out (see _is_registry_file).
-            self._listing = {
-                entry[53:].decode(): entry[12:52].decode()
-                for entry in out.stdout.split(b"\0")
-                if entry[7:12] == b"blob " and _is_registry_entry(entry)
-            }
+            self._listing = self._entries(self._ls_tree(self.roots))
         return self._listing
 
     def paths(self) -> list[str]:
         return list(self.listing())
 
+    def paths_under(self, roots: Sequence[str]) -> list[str]:
+        wanted = [r for r in dict.fromkeys(roots) if within(r, self.roots)]
+        if self._listing is not None:
+            return under(self._listing, wanted)
+        todo = [r.rstrip("/") for r in wanted if r.rstrip("/") not in self._listed]
+        for r in todo:
+            self._listed[r] = []
+        for start in range(0, len(todo), 500):
+            found = self._entries(self._ls_tree(todo[start : start + 500]))
+            self._partial.update(found)
+            file_under(found, self._listed, todo)
+        return list(dict.fromkeys(p for r in wanted for p in self._listed[r.rstrip("/")]))
+
+    def names_in(self, folder: str) -> list[str]:
+        if self._listing is not None or tuple(self.roots) != REGISTRY_ROOTS:
+            return names_in_paths(self.paths(), folder)
+        raw = self._ls_tree([f"{folder}/"], recursive=False)
+        # b"<mode> tree <id>\t<folder>/<name>": only folders hold a model or its pointers.
+        cut = len(folder) + 54
+        return sorted(e[cut:].decode() for e in raw.split(b"\0") if e[7:12] == b"tree ")
+
     def blob_ids(self, paths: Iterable[str]) -> dict[str, str]:
-        listing = self.listing()
-        return {p: listing[p] for p in paths if p in listing}
+        wanted = list(paths)
+        if self._listing is not None:
+            listing = self._listing
+        else:
+            listing = self._partial
+            unknown = [p for p in wanted if p not in listing]
+            if unknown:
+                self.paths_under(unknown)
+        return {p: listing[p] for p in wanted if p in listing}
 
     def read(self, paths: Iterable[str]) -> dict[str, bytes]:
         return read_blobs(self.repo, self.blob_ids(paths))
@@ -178,104 +227,7 @@ def read_blobs(repo: git.Repo | RepoDir, ids: Mapping[str, str]) -> dict[str, by
     return {path: contents[sha] for path, sha in ids.items()}
 
 
-class WorkTreeSource:
-    """The registry as it is on disk, uncommitted edits included."""
-
-    revision: str | None = None
-    label = "work tree"
-
-    def __init__(
-        self, root: str | os.PathLike[str], *, roots: Sequence[str] = REGISTRY_ROOTS
-    ) -> None:
-        self.root = Path(root)
-        # Paths listed (files or directories); fewer roots make a cheaper, partial listing.
-        self.roots = tuple(roots)
-        self._read_cache: dict[str, bytes] = {}
-        self._listing: list[str] | None = None
-        self._known_ids: dict[str, str] = {}
-
-    def _git(self, *commands: tuple[str, ...]) -> list[list[str]]:
-        """Run git commands side by side (each scans the tree; together they take the longest one)."""
-        procs = [
-            subprocess.Popen(
-                ["git", *args, "-z", "--", *self.roots],
-                cwd=self.root,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-            for args in commands
-        ]
-        results = []
-        for proc in procs:
-            out, err = proc.communicate()
-            if proc.returncode != 0:
-                raise RegistryError(f"cannot list the work tree: {err.decode().strip()}")
-            results.append([p.decode() for p in out.split(b"\0") if p])
-        return results
-
-    def _scan(self) -> None:
-        """Ask git what is on disk: its index knows the blob id of every unchanged file.
-
-        Only files that differ from the index (modified, or untracked and not
-        ignored) are read and hashed, so a large registry is listed without
-        reading it. Ignored files (the artifacts themselves) are not registry data.
-        """
-        staged, modified, untracked = self._git(
-            ("ls-files", "--stage"),
-            ("diff-files", "--name-only"),
-            ("ls-files", "--others", "--exclude-standard"),
-        )
-        indexed: dict[str, str] = {}
-        for entry in staged:
-            meta, _, path = entry.partition("\t")
-            indexed[path] = meta.split(" ")[1]
-        changed = set(modified)
-        known: dict[str, str] = {}
-        listed: list[str] = []
-        for path, sha in indexed.items():
-            if path in changed:
-                if (self.root / path).is_file():
-                    listed.append(path)
-            else:
-                known[path] = sha
-                listed.append(path)
-        listed.extend(untracked)
-        self._known_ids = known
-        self._listing = [p for p in listed if _is_registry_file(p)]
-
-    def paths(self) -> list[str]:
-        if self._listing is None:
-            self._scan()
-        assert self._listing is not None
-        return list(self._listing)
-
-    def read(self, paths: Iterable[str]) -> dict[str, bytes]:
-        out: dict[str, bytes] = {}
-        for path in paths:
-            if path not in self._read_cache:
-                try:
-                    self._read_cache[path] = (self.root / path).read_bytes()
-                except FileNotFoundError:
-                    continue
-            out[path] = self._read_cache[path]
-        return out
-
-    def blob_ids(self, paths: Iterable[str]) -> dict[str, str]:
-        if self._listing is None:
-            self._scan()
-        out: dict[str, str] = {}
-        unknown: list[str] = []
-        for path in paths:
-            sha = self._known_ids.get(path)
-            if sha is None:
-                unknown.append(path)
-            else:
-                out[path] = sha
-        out.update((p, blob_id(data)) for p, data in self.read(unknown).items())
-        return out
-
-
-def _is_registry_file(path: str) -> bool:
+def is_registry_file(path: str) -> bool:
     """Registry data: not a .gitignore (mreg writes one beside each artifact), not an artifact.
 
     GitSource and WorkTreeSource list the same files, so validation gives one
@@ -293,12 +245,61 @@ def _is_registry_file(path: str) -> bool:
 
 
 def _is_registry_entry(entry: bytes) -> bool:
-    """_is_registry_file on a raw `git ls-tree` entry; most entries need no decoding."""
+    """is_registry_file on a raw `git ls-tree` entry; most entries need no decoding."""
     if entry.endswith(b"/.gitignore"):
         return False
     if entry.endswith(b".dvc") or b"/artifacts/" not in entry:
         return True
-    return _is_registry_file(entry[53:].decode())
+    return is_registry_file(entry[53:].decode())
+
+
+def within(path: str, roots: Iterable[str]) -> bool:
+    """Whether `path` is one of `roots` or inside one of them."""
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+
+def _prefixes(path: str) -> Iterator[str]:
+    """The path and each folder that holds it, innermost first."""
+    yield path
+    while "/" in path:
+        path = path.rsplit("/", 1)[0]
+        yield path
+
+
+def under(paths: Iterable[str], roots: Iterable[str]) -> list[str]:
+    """The paths that are one of `roots` or inside one (a set lookup per folder, not per root)."""
+    wanted = {r.rstrip("/") for r in roots}
+    return [p for p in paths if any(q in wanted for q in _prefixes(p))]
+
+
+def file_under(paths: Iterable[str], listed: dict[str, list[str]], roots: Iterable[str]) -> None:
+    """Add each path to the list in `listed` of every one of `roots` (just listed) that holds it."""
+    fresh = set(roots)
+    for p in paths:
+        for q in _prefixes(p):
+            if q in fresh:
+                listed[q].append(p)
+
+
+_LAYOUT = re.compile(
+    r"registry\.yaml|models/[^/]+/(model\.yaml|versions/[^/]+\.yaml|artifacts/.+\.dvc)|pointers/[^/]+/[^/]+\.yaml"
+)
+
+
+def fits_layout(path: str) -> bool:
+    return _LAYOUT.fullmatch(path) is not None
+
+
+def names_in_paths(paths: Iterable[str], folder: str) -> list[str]:
+    """The folder names directly inside `folder` among these file paths."""
+    prefix = folder.rstrip("/") + "/"
+    return sorted(
+        {
+            p[len(prefix) :].split("/", 1)[0]
+            for p in paths
+            if p.startswith(prefix) and p.count("/") > 1
+        }
+    )
 
 
 class OverlaySource:
@@ -314,6 +315,18 @@ class OverlaySource:
         present = {p for p in self.base.paths() if p not in self.changes}
         present.update(p for p, data in self.changes.items() if data is not None)
         return sorted(present)
+
+    def paths_under(self, roots: Sequence[str]) -> list[str]:
+        present = {p for p in self.base.paths_under(roots) if p not in self.changes}
+        present.update(
+            p for p, data in self.changes.items() if data is not None and within(p, roots)
+        )
+        return sorted(present)
+
+    def names_in(self, folder: str) -> list[str]:
+        names = set(self.base.names_in(folder))
+        names.update(names_in_paths((p for p, d in self.changes.items() if d is not None), folder))
+        return sorted(names)
 
     def read(self, paths: Iterable[str]) -> dict[str, bytes]:
         wanted = list(paths)

@@ -137,10 +137,10 @@ def test_the_cli_refuses_with_the_rule_name_and_has_no_force(showcase: Showcase)
     assert proc.stderr.startswith("error: rule promotion.prod.from: iris:prod takes versions only")
     assert len(proc.stderr.strip().splitlines()) == 1
     code, _, err = run(root, "point", "iris:prod", "v3", "--force")
-    assert code == 2 and "No such option '--force'" in err
+    assert code == 1 and err.startswith("error: No such option '--force'")
     for command in ("promote", "rollback"):
         code, _, err = run(root, command, "iris:prod", "--force")
-        assert code == 2 and "No such option '--force'" in err
+        assert code == 1 and err.startswith("error: No such option '--force'")
     assert head(root) == before
 
 
@@ -187,8 +187,10 @@ def test_rules_only_for_protected_pointers(showcase: Showcase) -> None:
     root = showcase.root
     settings = root / "registry.yaml"
     settings.write_text(settings.read_text() + "promotion:\n  prod:\n    approvers: [a@b.c]\n")
-    found = findings(root)
-    assert [(f["code"], f["file"]) for f in found] == [("schema", "registry.yaml")]
+    # (With registry.yaml unreadable its defaults apply, so the showcase's joblib version is also
+    # an untrusted-format finding: only registry.yaml's own findings are this rule's.)
+    found = [f for f in findings(root) if f["file"] == "registry.yaml"]
+    assert [f["code"] for f in found] == ["schema"]
     assert "not in protected_pointers" in str(found[0]["message"])
 
 

@@ -16,6 +16,8 @@ cli.lazy_commands = {
     **dict.fromkeys(("serve", "invoke"), "tool.serve_cmd"),
     "train": "tool.train_cmd",
     "import": "tool.import_cmd",
+    "fetch": "tool.fetch_cmd",
+    **dict.fromkeys(("export", "sync"), "tool.engines_cmd"),
     "tags": "tool.tags_cmd",
 }
 

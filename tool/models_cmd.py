@@ -6,7 +6,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from registry import RegistryError, list_models_cached, model_view, pointer_view, version_rows
+from registry import (
+    RegistryError,
+    decode_cursor,
+    encode_cursor,
+    list_models_cached,
+    list_page_cached,
+    model_view,
+    pointer_view,
+    version_rows,
+)
 from tool.base import (
     State,
     cli,
@@ -22,6 +31,7 @@ from tool.repo_cmd import echo_write, write_kwargs, write_options
 
 if TYPE_CHECKING:
     from registry import Pointer, Registry, Snapshot
+    from registry.quick import Row
 
 
 @cli.group()
@@ -233,6 +243,12 @@ def _pointer_view(snap: Snapshot, pointer: Pointer) -> dict[str, Any]:
 @click.option(
     "--label", "labels", multiple=True, metavar="K=V", help="Only models with this label."
 )
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    help="At most this many models: one page (the next page's --cursor is printed on stderr).",
+)
+@click.option("--cursor", metavar="C", help="Start after the page that printed this cursor.")
 @rev_option
 @json_option
 @click.pass_obj
@@ -242,14 +258,20 @@ def list_models(
     library: str | None,
     project: str | None,
     labels: tuple[str, ...],
+    limit: int | None,
+    cursor: str | None,
     rev: str | None,
     as_json: bool,
 ) -> None:
     """List models, with their newest version and pointers.
 
+    With --limit or --cursor, one page (10 models unless --limit says otherwise);
+    --json then prints {"models": [...], "next_cursor": ...}, as GET /v1/models.
+
     \b
     Example:
         mreg model list --library sklearn --label team=ml
+        mreg model list --limit 10 --cursor 6972697332
     """
     filters: dict[str, Any] = {
         "archived": None if archived else False,
@@ -257,22 +279,20 @@ def list_models(
         "project": project,
         "labels": parse_pairs(labels, "--label"),
     }
-    # From the parse cache when it holds everything (no pydantic, no GitPython); else the full reader.
-    rows = list_models_cached(state.repo_path, rev, **filters)
-    if rows is None:
-        snap = state.registry().snapshot(rev)
-        models = snap.models(**filters)
-        summaries = snap.version_summaries(m.name for m in models)
-        rows = []
-        for m in models:
-            summary = summaries[m.name]
-            latest = None
-            if summary.latest is not None and summary.latest_id is not None:
-                latest = (summary.latest, summary.latest_id)
-            view = model_view(m.model_dump(mode="json"), summary.count, latest)
-            rows.append((view, snap.pointer_tags(m.name)))
-    if as_json:  # each model as GET /v1/models lists it
-        echo_json([view for view, _ in rows])
+    next_cursor: str | None = None
+    if limit is not None or cursor is not None:
+        rows, next_cursor = _page(state, rev, limit or 10, cursor, filters)
+    else:
+        # From the parse cache when it holds everything (no pydantic, no GitPython); else the full reader.
+        found = list_models_cached(state.repo_path, rev, **filters)
+        rows = found if found is not None else _rows(state, rev, None, filters)[0]
+    if as_json:  # each model as GET /v1/models lists it (a page: its envelope too)
+        views = [view for view, _ in rows]
+        echo_json(
+            views
+            if limit is None and cursor is None
+            else {"models": views, "next_cursor": next_cursor}
+        )
         return
     echo_table(
         ["name", "library", "project", "versions", "latest", "pointers", "public", "archived"],
@@ -290,6 +310,42 @@ def list_models(
             for v, tags in rows
         ],
     )
+    if next_cursor is not None:
+        click.echo(f"next page: --cursor {next_cursor}", err=True)
+
+
+def _page(
+    state: State, rev: str | None, limit: int, cursor: str | None, filters: dict[str, Any]
+) -> tuple[list[Row], str | None]:
+    """One page of rows and the next page's cursor: from the parse cache, else the full reader."""
+    after = decode_cursor(cursor) if cursor is not None else None
+    found = list_page_cached(state.repo_path, rev, limit=limit, after=after, **filters)
+    rows, next_after = found if found is not None else _rows(state, rev, (limit, after), filters)
+    return rows, encode_cursor(next_after) if next_after is not None else None
+
+
+def _rows(
+    state: State, rev: str | None, page: tuple[int, str | None] | None, filters: dict[str, Any]
+) -> tuple[list[Row], str | None]:
+    """Rows from the full reader (each model as the API lists it, and its pointer tags): every
+    model, or one page (limit, after) of them."""
+    snap = state.registry().snapshot(rev)
+    next_after = None
+    if page is None:
+        models = snap.models(**filters)
+    else:
+        got = snap.models_page(limit=page[0], after=page[1], **filters)
+        models, next_after = got.models, got.next_after
+    summaries = snap.version_summaries(m.name for m in models)
+    rows: list[Row] = []
+    for m in models:
+        summary = summaries[m.name]
+        latest = None
+        if summary.latest is not None and summary.latest_id is not None:
+            latest = (summary.latest, summary.latest_id)
+        view = model_view(m.model_dump(mode="json"), summary.count, latest)
+        rows.append((view, snap.pointer_tags(m.name)))
+    return rows, next_after
 
 
 @model.command("archive")

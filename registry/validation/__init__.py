@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from registry.base import RegistryBase
 from registry.diff import changed_paths, scoped_snapshot
 from registry.errors import InvalidNameError, RegistryError
+from registry.ids import IdIndex
 from registry.layout import model_path, pointer_path, version_path
 from registry.manifests import ModelManifest, PointerManifest, VersionManifest
 from registry.names import check_model_name
@@ -65,6 +66,11 @@ def validate_registry(
         checker = _Checker(snap, store)
         move = MoveContext(registry, resolve_revision(registry.repo, base), rev)
         checker.check_change(old, touched.models, touched.settings, move)
+        if touched.models:
+            # Ids are unique across the registry: the base's ids index says who else holds one.
+            assert old.revision is not None
+            ids = IdIndex.at(registry.where, old.revision, registry.cache)
+            checker.check_ids_elsewhere(ids, touched.models)
         report = ValidationReport(snap.label, snap.revision, old.label, old.revision)
     report.findings = sorted(set(checker.findings), key=lambda f: (f.file, f.line or 0, f.code))
     report.models_checked = checker.models_checked

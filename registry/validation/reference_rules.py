@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from typing import TYPE_CHECKING
 
 from registry.errors import InvalidNameError
 from registry.layout import MAX_CHAIN, VERSION_FILE_RE, pointer_path
 from registry.manifests import PointerManifest, Status, VersionManifest
 from registry.names import LATEST, TAG_RE, VERSION_ID_RE, VERSION_TAG_RE, check_tag, is_reserved_tag
 from registry.validation.findings import Findings
+
+if TYPE_CHECKING:
+    from registry.ids import IdIndex
 
 
 class ReferenceRules(Findings):
@@ -59,6 +63,22 @@ class ReferenceRules(Findings):
                         self.line(self.snap, path, "id"),
                         f"id {v.id} is already the id of {first}",
                     )
+
+    def check_ids_elsewhere(self, ids: IdIndex, models: Collection[str]) -> None:
+        """No checked version reuses the id of a version outside the checked models."""
+        for name in sorted(models):
+            for n, v in sorted(self.versions.get(name, {}).items()):
+                owner = ids.owner(v.id)
+                if owner is None or owner.split("/")[1] in models:
+                    continue
+                other = owner.split("/")
+                path = f"models/{name}/versions/{n}.yaml"
+                self.error(
+                    "duplicate-id",
+                    path,
+                    self.line(self.snap, path, "id"),
+                    f"id {v.id} is already the id of {other[1]}:v{other[3][: -len('.yaml')]}",
+                )
 
 
 Problem = tuple[str, str, str, str]

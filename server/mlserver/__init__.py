@@ -1,0 +1,1 @@
+"""An MLServer runtime for mreg artifacts (`mreg[mlserver]`): see server/mlserver/runtime.py."""
