@@ -112,3 +112,16 @@ def copy_showcase(template: Showcase, dest: Path) -> Showcase:
         f"['remote \"storage\"']\n    url = {dest / '.dvc' / 'storage'}\n"
     )
     return Showcase(dest, dict(template.ids), template.release)
+
+
+def default_trust(root: Path) -> None:
+    """Commit registry.yaml without `trusted_formats`, so the default policy applies (skops, onnx,
+    keras, h5: the showcase's joblib and pickle versions become untrusted)."""
+    import re
+
+    settings = root / "registry.yaml"
+    text = re.sub(r"(?m)^trusted_formats:.*\n(?:[ -].*\n)*", "", settings.read_text())
+    settings.write_text(text)
+    subprocess.run(
+        ["git", "commit", "-qam", "registry: the default trusted formats"], cwd=root, check=True
+    )

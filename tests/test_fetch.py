@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 
 from registry import file_md5
 from tests.remote_registry import RemoteRegistry, git, publish
-from tests.showcase import Showcase
+from tests.showcase import Showcase, default_trust
 from tool.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def remote(showcase: Showcase, tmp_path: Path) -> RemoteRegistry:
+    default_trust(showcase.root)  # churn's joblib version is untrusted, as in a new registry
     return publish(showcase, tmp_path / "registry.git")
 
 

@@ -23,7 +23,7 @@ from tritonclient.utils import InferenceServerException
 from tests.conftest import apply_isolation
 from tests.mlserver_process import MLServerProcess
 from tests.processes import ServeProcess
-from tests.showcase import Showcase, copy_showcase
+from tests.showcase import Showcase, copy_showcase, default_trust
 from tool.cli import cli
 
 DIGITS = load_digits().data[:3].astype(np.float64)
@@ -72,6 +72,7 @@ def engines(
         apply_isolation(mp, tmp_path_factory.mktemp("home"))
         tmp = tmp_path_factory.mktemp("engines")
         show = copy_showcase(showcase_template, tmp / "registry")
+        default_trust(show.root)  # churn's joblib version is untrusted, as in a new registry
         register_regressor(show, tmp)
         register_onnx(show, tmp)
         repo = tmp / "mlserver-models"

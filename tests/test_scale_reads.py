@@ -134,7 +134,7 @@ def test_cli_model_list_pages_with_the_apis_cursor(repo: Path, warm: bool) -> No
         assert code == 0, out
         page = json.loads(out)
         names += [row["name"] for row in page["models"]]
-        assert page["models"][0]["versions"] == VERSIONS
+        assert page["models"][0]["versions_count"] == VERSIONS  # the API's shape
         cursor = page["next_cursor"]
         if cursor is None:
             break
