@@ -34,6 +34,7 @@ NOT_RUN = {
     "mreg import mlflow": "an MLflow tracking server: tests/test_import_mlflow.py",
     "export MREG_USAGE_URL": "a production host (PostgreSQL, S3, GitHub): tests/test_usage_postgres.py",
     "make bench": "the benchmarks: tests/test_bench_smoke.py",
+    "pip install 'mreg[mlserver]'": "MLServer in its own venv: tests/test_readme_engines.py",
 }
 
 SERVE_BRIEFLY = r"""
@@ -145,6 +146,7 @@ RUN = [
     "mreg init my-registry",
     "from registry import Registry",
     "mreg model create wine",
+    "mreg point iris:prod v4 --weight 10",
 ]
 
 
@@ -221,3 +223,35 @@ def test_the_blocks_that_start_a_registry_run(tmp_path: Path, env: dict[str, str
     example_train.wine_csv(wine / "new-export.csv")
     trained = run_block("mreg model create wine", wine, env)
     assert "wine:v1 trained" in trained.stdout and "wine:v2 trained" in trained.stdout
+
+
+@pytest.mark.slow
+def test_the_progressive_delivery_block_runs(tmp_path: Path, env: dict[str, str]) -> None:
+    """The canary, promote and rollback block, on a registry whose iris has v1..v4, prod -> v3."""
+    root = tmp_path / "rollout"
+    subprocess.run(["mreg", "init", str(root)], env=env, check=True, capture_output=True)
+    for n in range(1, 5):
+        iris_model(root / f"m{n}.skops", c=float(n))
+        first = ["--create"] if n == 1 else []
+        mreg = ["mreg", "register", "iris", f"m{n}.skops", *first]
+        subprocess.run(mreg, cwd=root, env=env, check=True, capture_output=True)
+    subprocess.run(["mreg", "point", "iris:prod", "v3"], cwd=root, env=env, check=True)
+    done = run_block("mreg point iris:prod v4 --weight 10", root, env)
+    lines = done.stdout.splitlines()
+    assert lines[0] == "iris:prod -> v3 90%, v4 10%" or lines[0].startswith(
+        "iris:prod -> v3 90%, v4 10%:"
+    ), done.stdout
+    assert "iris:prod  split: v3 50%, v4 50%" in done.stdout  # rolled back to before promote
+    subjects = subprocess.run(
+        ["git", "log", "-4", "--format=%s"], cwd=root, capture_output=True, text=True
+    ).stdout.splitlines()
+    assert [s.split(" (")[0] for s in subjects] == [
+        "iris: roll back prod",
+        "iris: promote prod v4",
+        "iris: canary prod v4 50%",
+        "iris: canary prod v4 10%",
+    ]
+    validated = subprocess.run(
+        ["mreg", "validate", "--base", "HEAD~4"], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert validated.returncode == 0, validated.stdout + validated.stderr
