@@ -67,7 +67,7 @@ def test_the_deployment_is_ready_on_readyz_and_clones_before_serving() -> None:
 def test_the_deployment_runs_options_mreg_serve_has() -> None:
     container = kind("Deployment")["spec"]["template"]["spec"]["containers"][0]
     args = container["args"]
-    serve = cli.commands["serve"]
+    serve = cli.get_command(click.Context(cli), "serve")  # commands load lazily
     assert isinstance(serve, click.Command)
     known = {opt for p in serve.params for opt in getattr(p, "opts", [])}
     given = [a for a in args[args.index("serve") + 1 :] if a.startswith("--")]
