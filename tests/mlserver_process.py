@@ -7,18 +7,13 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
 import subprocess
-import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from tests import mlserver_venv
-from tests.processes import ROOT, free_port
+from tests.processes import ROOT, ServerProcess, free_port
 
 
 @functools.cache
@@ -37,65 +32,34 @@ def mlserver_bin() -> Path:
     return found
 
 
-class MLServerProcess:
+class MLServerProcess(ServerProcess):
     """`mlserver start DIR` on free loopback ports; `stop()` ends it (SIGINT, then SIGKILL)."""
+
+    name = "mlserver"
 
     def __init__(self, directory: Path, **env: str) -> None:
         bin_dir = mlserver_bin()
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
-        self._output = ""
-        self.proc = subprocess.Popen(
+        port = free_port()
+        super().__init__(
             [str(bin_dir / "mlserver"), "start", str(directory)],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+            port=port,
             cwd=directory,
             env={
                 **os.environ,
                 "PYTHONPATH": str(ROOT),
                 "VIRTUAL_ENV": str(bin_dir.parent),
                 "MLSERVER_HOST": "127.0.0.1",
-                "MLSERVER_HTTP_PORT": str(self.port),
+                "MLSERVER_HTTP_PORT": str(port),
                 "MLSERVER_GRPC_PORT": str(free_port()),
                 "MLSERVER_METRICS_PORT": str(free_port()),
                 **env,
             },
         )
 
-    def output(self) -> str:
-        if self._log.closed:
-            return self._output
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")
-
     def wait_ready(self, timeout: float = 180.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if self.get("/v2/health/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"mlserver did not become ready:\n{self.output()[-5000:]}")
-            time.sleep(0.25)
+        """Until /v2/health/ready answers 200 (MLServer starts slowly here)."""
 
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.get(f"{self.url}{path}", **{"timeout": 30, **kwargs})
+        def ready() -> bool:
+            return self.get("/v2/health/ready", timeout=2).status_code == 200
 
-    def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.post(f"{self.url}{path}", **{"timeout": 30, **kwargs})
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if not self._log.closed:
-            self._output = self.output()
-            self._log.close()
+        self.wait_until(ready, "did not become ready", timeout)

@@ -38,26 +38,21 @@ def free_port() -> int:
         return port
 
 
-class ServeProcess:
-    """`mreg serve` as a real process on a loopback port (started, not yet waited for)."""
+class ServerProcess:
+    """A server as a real process on a loopback port (started, not yet waited for); its output
+    goes to a temporary file, and `stop()` ends it (SIGINT, then SIGKILL)."""
+
+    name = "server"
 
     def __init__(
-        self,
-        repo: Path,
-        *args: str,
-        env: dict[str, str] | None = None,
-        cwd: Path | None = None,
+        self, command: list[str], *, port: int, env: dict[str, str], cwd: Path | None = None
     ) -> None:
-        self.port = free_port()
+        self.port = port
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
         self._output = ""
         self.proc = subprocess.Popen(
-            [*MREG, "--repo", str(repo), "serve", "--port", str(self.port), *args],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+            command, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd, env=env
         )
 
     def output(self) -> str:
@@ -79,16 +74,8 @@ class ServeProcess:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                pytest.fail(f"mreg serve {what}:\n{self.output()}")
+                pytest.fail(f"{self.name} {what}:\n{self.output()}")
             time.sleep(0.1)
-
-    def wait_ready(self, timeout: float = 90.0) -> None:
-        """Until /readyz answers 200."""
-
-        def ready() -> bool:
-            return self.get("/readyz", timeout=1).status_code == 200
-
-        self.wait_until(ready, "did not become ready", timeout)
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.get(f"{self.url}{path}", **{"timeout": 30, **kwargs})
@@ -97,17 +84,46 @@ class ServeProcess:
         return httpx.post(f"{self.url}{path}", **{"timeout": 30, **kwargs})
 
     def stop(self) -> None:
-        """SIGINT (a clean shutdown), SIGKILL after 15 seconds; keeps the output readable."""
+        """SIGINT (a clean shutdown), SIGKILL after 20 seconds; keeps the output readable."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         if not self._log.closed:
             self._output = self.output()
             self._log.close()
+
+
+class ServeProcess(ServerProcess):
+    """`mreg serve` as a real process on a loopback port (started, not yet waited for)."""
+
+    name = "mreg serve"
+
+    def __init__(
+        self,
+        repo: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        port = free_port()
+        super().__init__(
+            [*MREG, "--repo", str(repo), "serve", "--port", str(port), *args],
+            port=port,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+            cwd=cwd,
+        )
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        """Until /readyz answers 200."""
+
+        def ready() -> bool:
+            return self.get("/readyz", timeout=1).status_code == 200
+
+        self.wait_until(ready, "did not become ready", timeout)
 
 
 @contextmanager
