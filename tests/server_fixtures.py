@@ -11,6 +11,7 @@ PYTEST_DONT_REWRITE (test modules import constants from here before pytest loads
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,15 +45,22 @@ def token_secret(name: str) -> str:
     return f"secret-{name}-token"
 
 
-def token_entries() -> list[dict[str, Any]]:
+def token_entries(tokens: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    """Tokens-file entries (name, sha256 of `token_secret(name)`, scopes); default TOKENS."""
     return [
         {
             "name": name,
             "sha256": hashlib.sha256(token_secret(name).encode()).hexdigest(),
             "scopes": scopes,
         }
-        for name, scopes in TOKENS.items()
+        for name, scopes in (tokens or TOKENS).items()
     ]
+
+
+def write_tokens(path: Path, tokens: dict[str, list[str]] | None = None) -> Path:
+    """A tokens file for `mreg serve --tokens` (`bearer(name)` is each one's header)."""
+    path.write_text(json.dumps(token_entries(tokens)))
+    return path
 
 
 def bearer(name: str) -> dict[str, str]:

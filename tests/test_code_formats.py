@@ -8,7 +8,6 @@ model only) and `mreg validate` reports it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 import subprocess
@@ -21,7 +20,7 @@ import pytest
 from registry import Registry
 from tests.conftest import git
 from tests.processes import MREG, serving
-from tests.server_fixtures import LABELS, SETOSA
+from tests.server_fixtures import LABELS, SETOSA, bearer, write_tokens
 
 pytest_plugins = ["tests.server_fixtures"]
 
@@ -36,19 +35,9 @@ class Hostile:
         return (open, (str(self.target), "w"))
 
 
-def bearer(name: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer secret-{name}"}
-
-
 @pytest.fixture
 def tokens(tmp_path: Path) -> Path:
-    path = tmp_path / "tokens.json"
-    entries = [
-        {"name": n, "sha256": hashlib.sha256(f"secret-{n}".encode()).hexdigest(), "scopes": s}
-        for n, s in {"writer": ["write"], "admin": ["admin"]}.items()
-    ]
-    path.write_text(json.dumps(entries))
-    return path
+    return write_tokens(tmp_path / "tokens.json", {"writer": ["write"], "admin": ["admin"]})
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ commit. Now the write is refused and the server resolves only full ref names.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import subprocess
 from pathlib import Path
 
@@ -20,26 +18,16 @@ import pytest
 from registry import ConflictError, InvalidNameError, Registry, full_ref
 from tests.conftest import git
 from tests.processes import MREG, serving
-from tests.server_fixtures import LABELS
+from tests.server_fixtures import LABELS, bearer, write_tokens
 
 pytest_plugins = ["tests.server_fixtures"]
 
 TOKENS = {"writer": ["write"], "admin": ["admin"]}
 
 
-def bearer(name: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer secret-{name}"}
-
-
 @pytest.fixture
 def tokens(tmp_path: Path) -> Path:
-    path = tmp_path / "tokens.json"
-    entries = [
-        {"name": n, "sha256": hashlib.sha256(f"secret-{n}".encode()).hexdigest(), "scopes": s}
-        for n, s in TOKENS.items()
-    ]
-    path.write_text(json.dumps(entries))
-    return path
+    return write_tokens(tmp_path / "tokens.json", TOKENS)
 
 
 @pytest.fixture
