@@ -113,6 +113,13 @@ def _pointer_data(change: PointerChange) -> dict[str, Any]:
     return data
 
 
+def _unresolved_only(change: PointerChange) -> bool:
+    """The same targets and weights, one side not resolvable (an archived model): not a move."""
+    same = [(t, w) for t, w, _ in change.old_targets] == [(t, w) for t, w, _ in change.new_targets]
+    arms = (*change.old_targets, *change.new_targets)
+    return same and any(version is None for _, _, version in arms)
+
+
 def _version_data(change: VersionChange) -> dict[str, Any]:
     data: dict[str, Any] = {
         "model": change.model,
@@ -147,6 +154,8 @@ def events_of(diff: RegistryDiff) -> list[Event]:
         action = _VERSION_ACTIONS[v.change]
         out.append(Event(f"model_version.{action}", _version_data(v), head, base))
     for p in diff.pointers:
+        if p.change == "moved" and _unresolved_only(p):
+            continue
         out.append(Event(f"pointer.{p.change}", _pointer_data(p), head, base))
     return out
 
