@@ -33,7 +33,9 @@ def reg(tmp_path: Path, model_files: dict[str, Path]) -> Registry:
     return reg
 
 
-def test_a_new_model_with_a_version_and_a_pointer(tmp_path: Path, model_files: dict[str, Path]) -> None:
+def test_a_new_model_with_a_version_and_a_pointer(
+    tmp_path: Path, model_files: dict[str, Path]
+) -> None:
     reg = Registry.init(tmp_path / "reg")
     events = changes(
         reg,
