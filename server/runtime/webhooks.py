@@ -15,6 +15,7 @@ a webhook's backlog beyond `MAX_PENDING` drops its oldest delivery, marked
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import logging
 import time
@@ -143,7 +144,7 @@ def post(delivery: Delivery) -> Attempt:
             response.read(65536)
     except urllib.error.HTTPError as exc:
         code, error = exc.code, f"HTTP {exc.code} {exc.reason}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         error = str(getattr(exc, "reason", exc)) or type(exc).__name__
     return Attempt(at, code, error, (time.monotonic() - start) * 1000)
 
@@ -213,6 +214,9 @@ class Webhooks:
                     events = await anyio.to_thread.run_sync(events_between, self.registry, old, new)
                 except RegistryError as exc:
                     log.warning("no events for %s..%s: %s", old[:12], new[:12], exc)
+                    continue
+                except Exception:  # this task must outlive any one diff; the error is logged
+                    log.exception("no events for %s..%s", old[:12], new[:12])
                     continue
                 self._enqueue(events)
 
