@@ -253,6 +253,61 @@ def test_a_wrong_secret_fails_verification_and_the_log_shows_it(registry: Regist
     assert json.loads(body)["data"]["ref"] == "iris:stable"
 
 
+def test_a_receiver_that_hangs_never_holds_up_a_write(registry: Registry) -> None:
+    arrived, release = threading.Event(), threading.Event()
+    answered: list[str] = []
+
+    class Hanging(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            arrived.set()
+            release.wait(120)
+            answered.append(json.loads(body)["data"]["ref"])
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hanging)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/hook"
+    hook = Webhook("slow", url, SECRET, events=frozenset({"pointer.created"}), timeout=300)
+    app = create_app(registry, follow="main", poll=0, tokens=tokens(), webhooks=[hook])
+    try:
+        with TestClient(app=app) as client:
+            first = client.put(
+                "/v1/models/iris/pointers/stable", json={"target": "v1"}, headers=bearer("admin")
+            )
+            assert first.status_code in (200, 201), first.text
+            wait_for(arrived.is_set, "the first delivery to reach the receiver")
+            # The receiver holds the first delivery: the next write is answered all the same.
+            second = client.put(
+                "/v1/models/iris/pointers/beta", json={"target": "v1"}, headers=bearer("admin")
+            )
+            assert second.status_code in (200, 201), second.text
+            assert answered == [] and not release.is_set()
+            release.set()
+            wait_for(
+                lambda: [d["status"] for d in deliveries(client)] == ["delivered", "delivered"],
+                "both deliveries",
+            )
+            arrived.clear()
+            release.clear()
+            third = client.put(
+                "/v1/models/iris/pointers/gamma", json={"target": "v1"}, headers=bearer("admin")
+            )
+            assert third.status_code in (200, 201), third.text
+            wait_for(arrived.is_set, "the third delivery to reach the receiver")
+        # The server stopped while the receiver still holds the third delivery.
+        assert answered == ["iris:stable", "iris:beta"]
+    finally:
+        release.set()
+        httpd.shutdown()
+        httpd.server_close()
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [

@@ -248,7 +248,8 @@ class Webhooks:
             if wait > 0:
                 await asyncio.sleep(wait)
                 continue
-            attempt = await anyio.to_thread.run_sync(post, delivery)
+            # A receiver that hangs must not hold up the server's shutdown: the thread may end later.
+            attempt = await anyio.to_thread.run_sync(post, delivery, abandon_on_cancel=True)
             delivery.attempts.append(attempt)
             if queue and queue[0] is not delivery:
                 continue  # dropped from the backlog while it was in flight
