@@ -352,5 +352,7 @@ def test_webhooks_need_one_worker(registry: Registry, tmp_path: Path) -> None:
 def test_without_webhooks_the_log_is_empty(registry: Registry) -> None:
     with TestClient(app=create_app(registry)) as client:
         r = client.get("/v1/webhooks/deliveries")
+        bad = client.get("/v1/webhooks/deliveries?status=lost")
     assert r.status_code == 200
     assert r.json() == {"webhooks": [], "deliveries": [], "pending": 0, "dropped": 0}
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request", bad.text
