@@ -52,7 +52,7 @@ FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 300.0
 
 
-class Status(Enum):
+class DeliveryStatus(Enum):
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"
@@ -87,7 +87,7 @@ class Delivery:
     id: str = field(default_factory=lambda: "dlv_" + uuid.uuid4().hex[:20])
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started: float = field(default_factory=time.monotonic)
-    status: Status = Status.PENDING
+    status: DeliveryStatus = DeliveryStatus.PENDING
     attempts: list[Attempt] = field(default_factory=list)
     next_attempt: float = 0.0
 
@@ -103,7 +103,9 @@ class Delivery:
             "status": self.status.value,
             "created_at": rfc3339(self.created_at),
             "attempts": [a.to_dict() for a in self.attempts],
-            "next_attempt_in": round(max(due, 0.0), 1) if self.status is Status.PENDING else None,
+            "next_attempt_in": round(max(due, 0.0), 1)
+            if self.status is DeliveryStatus.PENDING
+            else None,
         }
 
 
@@ -162,10 +164,6 @@ class Webhooks:
         self._wake: dict[str, asyncio.Event] = {}
         self._changed: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.hooks)
 
     def start(self) -> None:
         if not self.hooks:
@@ -230,7 +228,7 @@ class Webhooks:
                 delivery = Delivery(hook, event, body)
                 queue = self._pending[hook.name]
                 if len(queue) >= MAX_PENDING:
-                    queue.popleft().status = Status.DROPPED
+                    queue.popleft().status = DeliveryStatus.DROPPED
                     self.dropped += 1
                 queue.append(delivery)
                 self.log.append(delivery)
@@ -249,13 +247,17 @@ class Webhooks:
                 await asyncio.sleep(wait)
                 continue
             # A receiver that hangs must not hold up the server's shutdown: the thread may end later.
-            attempt = await anyio.to_thread.run_sync(post, delivery, abandon_on_cancel=True)
+            try:
+                attempt = await anyio.to_thread.run_sync(post, delivery, abandon_on_cancel=True)
+            except Exception as exc:  # a failed attempt, shown in the log; the sender goes on
+                log.exception("webhook %s: attempt failed", hook.name)
+                attempt = Attempt(datetime.now(UTC), None, repr(exc), 0.0)
             delivery.attempts.append(attempt)
             if queue and queue[0] is not delivery:
                 continue  # dropped from the backlog while it was in flight
             ok = attempt.status_code is not None and 200 <= attempt.status_code < 300
             if ok or time.monotonic() - delivery.started >= hook.retry_window:
-                delivery.status = Status.DELIVERED if ok else Status.FAILED
+                delivery.status = DeliveryStatus.DELIVERED if ok else DeliveryStatus.FAILED
                 queue.popleft()
                 if not ok:
                     log.warning(
