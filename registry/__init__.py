@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         UntrustedFormatError,
         VersionNotFoundError,
     )
+    from registry.events import EVENT_TYPES, Event, events_between, events_of
     from registry.format_policy import (
         CODE_FORMATS,
         DEFAULT_TRUSTED_FORMATS,
@@ -149,6 +150,7 @@ _SUBMODULES: dict[str, str] = {
     "registry.diff": (
         "MetricChange ModelChange PointerChange RegistryDiff VersionChange diff_registry"
     ),
+    "registry.events": "EVENT_TYPES Event events_between events_of",
     "registry.errors": (
         "ArtifactError ConflictError ImmutableFieldError InvalidInputError "
         "InvalidNameError InvalidRefError LoaderError ManifestError ModelNotFoundError "
@@ -227,6 +229,7 @@ __all__ = [
     "BRANCH_PATTERN",
     "CODE_FORMATS",
     "DEFAULT_TRUSTED_FORMATS",
+    "EVENT_TYPES",
     "FILENAME_PATTERN",
     "FINDING_CODES",
     "FORMATS",
@@ -245,6 +248,7 @@ __all__ = [
     "ArtifactError",
     "Breach",
     "ConflictError",
+    "Event",
     "ExportedVersion",
     "Fetched",
     "Finding",
@@ -327,6 +331,8 @@ __all__ = [
     "diff_registry",
     "encode_cursor",
     "ensure_local",
+    "events_between",
+    "events_of",
     "export_mlserver",
     "fetch",
     "file_md5",

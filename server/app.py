@@ -21,6 +21,7 @@ from server.runtime import Runtime
 from server.runtime.auth import Auth, Token, load_tokens
 from server.runtime.follow import FETCH_TIMEOUT
 from server.runtime.pool import ArtifactLocator, default_locator
+from server.runtime.webhook_config import Webhook, load_webhooks
 from server.ui import TEMPLATE_CONFIG, UI_ROUTES
 from server.v1 import V1_ROUTES
 from server.v1.writes import DEFAULT_MAX_UPLOAD, DEFAULT_MAX_UPLOAD_TOTAL, check_settings
@@ -45,6 +46,7 @@ def create_app(
     usage_url: str | None = None,
     allowed_hosts: list[str] | None = None,
     allow_code_formats: bool = False,
+    webhooks: list[Webhook] | str | os.PathLike[str] | None = None,
 ) -> Litestar:
     """A Litestar app serving the registry `repo` at `rev` (or following branch `follow`).
 
@@ -60,6 +62,8 @@ def create_app(
     mlflow) when registry.yaml does not trust them, on a branch only (registry.format_policy).
     allow_code_formats: accept uploads in formats that run code (pickle, joblib, torchscript,
     mlflow) when registry.yaml does not trust them, on a branch only (registry.format_policy).
+    webhooks: a list of Webhook, or a webhooks file (server.runtime.webhook_config), that
+    receive the events of every revision the server swaps to.
     Raises RegistryError when the revision or the usage store cannot be loaded.
     """
     writes = check_settings(write_mode, max_upload, max_upload_total, allow_code_formats)
@@ -77,6 +81,7 @@ def create_app(
         locate=locate or default_locator,
         usage_path=usage_url
         or (Path(usage_path) if usage_path else registry.state_dir / "usage.sqlite"),
+        webhooks=webhooks if isinstance(webhooks, list) else load_webhooks(webhooks),
     )
     app = Litestar(
         route_handlers=[*V1_ROUTES, *UI_ROUTES, V2_ROUTER],

@@ -112,6 +112,12 @@ def loopback_hosts(host: str, port: int) -> list[str]:
     type=click.Path(dir_okay=False),
     help="Tokens file (YAML/JSON: name, sha256, scopes); default: the MREG_TOKENS variable.",
 )
+@click.option(
+    "--webhooks",
+    "webhooks_file",
+    type=click.Path(dir_okay=False),
+    help="Webhooks file (YAML/JSON: url, events, secret): POST signed events of every change.",
+)
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback host without any token.")
 @click.option(
     "--usage-url",
@@ -144,6 +150,7 @@ def serve(
     max_upload_total: int,
     allow_code_formats: bool,
     tokens_file: str | None,
+    webhooks_file: str | None,
     insecure: bool,
     usage_url: str | None,
     get_path: str | None,
@@ -160,14 +167,19 @@ def serve(
         mreg serve --rev iris@v3 --port 8000
         mreg serve --follow main --poll 10 --tokens /etc/mreg/tokens.yaml --host 0.0.0.0
         mreg serve --follow origin/main --fetch-timeout 30
+        mreg serve --follow origin/main --webhooks /etc/mreg/webhooks.yaml --tokens tokens.yaml
         mreg serve --get /v1/registry
         mreg serve --follow origin/main --usage-url postgresql://mreg@db/mreg --workers 4
     """
     from server import create_app
     from server.runtime.auth import load_tokens
+    from server.runtime.webhook_config import load_webhooks
 
     _check_follow_options(rev, follow, poll, fetch_timeout)
     tokens = load_tokens(tokens_file)
+    hooks = load_webhooks(webhooks_file)
+    if hooks and workers > 1:
+        fail("--webhooks needs --workers 1: every worker would deliver every event")
     if not tokens and not is_loopback(host) and not insecure and get_path is None:
         fail(
             f"refusing to serve {host} without tokens: configure --tokens or MREG_TOKENS,"
@@ -194,7 +206,7 @@ def serve(
         if not tokens and is_loopback(host) and get_path is None
         else None,
     }
-    app = create_app(**{**options, "tokens": tokens})
+    app = create_app(**{**options, "tokens": tokens, "webhooks": hooks})
     if get_path is not None:
         _get(app, get_path)
         return

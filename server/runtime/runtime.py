@@ -37,6 +37,8 @@ from server.runtime.metrics import Gauges, Metrics
 from server.runtime.pins import LATEST, Pin, PinKind
 from server.runtime.pool import ArtifactLocator, ModelPool, default_locator
 from server.runtime.served import Served
+from server.runtime.webhook_config import Webhook
+from server.runtime.webhooks import Webhooks
 from server.usage import open_usage_store
 
 log = logging.getLogger("mreg.server")
@@ -61,6 +63,7 @@ class Runtime:
         max_loaded: int = 8,
         locate: ArtifactLocator = default_locator,
         usage_path: Path | str | None = None,
+        webhooks: list[Webhook] | None = None,
     ) -> None:
         self.registry = registry
         # What is served is pinned to a full ref name or commit id, never a short name that a
@@ -89,6 +92,7 @@ class Runtime:
             lambda: (self.served, self.previous), auth, self.pool, self.usage, self.metrics
         )
         self.metrics.watch(self)
+        self.webhooks = Webhooks(registry, webhooks or [])
         self._reload_lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
         self._other: OrderedDict[str, Served] = OrderedDict()
@@ -110,6 +114,7 @@ class Runtime:
         # Uploads of a server killed mid-transfer; a live worker's own are locked and stay.
         await anyio.to_thread.run_sync(clean_uploads, self.registry.state_dir)
         self.usage.start()
+        self.webhooks.start()
         if self.preload:
             await anyio.to_thread.run_sync(self.preload_models, self.served)
             self.ready = True
@@ -119,6 +124,7 @@ class Runtime:
     async def shutdown(self) -> None:
         if self._poller is not None:
             self._poller.cancel()
+        await self.webhooks.stop()
         await anyio.to_thread.run_sync(self.usage.close)
         # Said after uvicorn drained the in-flight requests: the exact count of what was answered.
         log.info(
@@ -208,6 +214,7 @@ class Runtime:
                 return False
             # The swap: one assignment. Requests in flight keep the Served they started with.
             self.previous, self.served = self.served, served
+            self.webhooks.revision_changed(self.previous.revision, sha)
             self.last_reload_error = None
             self.pool.forget_failures()
             self.metrics.reloaded()

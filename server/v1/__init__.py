@@ -8,6 +8,7 @@ from server.v1.models import ModelsController
 from server.v1.pointers import PointersController
 from server.v1.usage import UsageController
 from server.v1.versions import VersionsController
+from server.v1.webhooks import WebhooksController
 
 V1_ROUTES = [
     HealthController,
@@ -16,6 +17,7 @@ V1_ROUTES = [
     PointersController,
     InferenceController,
     UsageController,
+    WebhooksController,
 ]
 
 __all__ = ["V1_ROUTES"]
