@@ -84,8 +84,7 @@ def test_swagger_ui_renders_the_operations_offline(
     assert "/v1/models" in paths and "/v1/models/{model}/invoke" in paths, paths
     shot(d, "swagger")
     scripts = d.execute_script(  # type: ignore[attr-defined]
-        "return [...document.querySelectorAll('script[src], link[href]')]"
-        ".map(e => e.src || e.href)"
+        "return [...document.querySelectorAll('script[src], link[href]')].map(e => e.src || e.href)"
     )
     assert scripts and all(s.startswith(f"{server.url}/schema/") for s in scripts), scripts
     urls = requested_urls(d)

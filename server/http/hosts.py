@@ -12,8 +12,11 @@ import re
 
 import msgspec
 from litestar.datastructures import Headers
+from litestar.enums import ScopeType
+from litestar.response.base import ASGIResponse
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+JSON = "application/json"
 INVALID_HOST = msgspec.json.encode(
     {
         "error": {
@@ -34,29 +37,17 @@ def host_pattern(allowed: list[str]) -> re.Pattern[str]:
 
 
 class AllowedHostsMiddleware:
-    """An ASGI middleware answering HTTP requests with an unaccepted Host with a 400."""
+    """An ASGI middleware answering an HTTP request with an unaccepted Host with a 400."""
 
     def __init__(self, app: ASGIApp, allowed_hosts: list[str]) -> None:
         self.app = app
         self.pattern = host_pattern(allowed_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
+        if scope["type"] == ScopeType.HTTP:  # the app has no websocket routes
             host = Headers.from_scope(scope).get("host")
             if host is None or not self.pattern.fullmatch(host):
-                if scope["type"] == "websocket":
-                    await send({"type": "websocket.close", "code": 1008, "reason": ""})
-                    return
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 400,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(INVALID_HOST)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": INVALID_HOST})
+                response = ASGIResponse(body=INVALID_HOST, status_code=400, media_type=JSON)
+                await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
