@@ -7,13 +7,13 @@ import os
 from pathlib import Path
 
 from litestar import Litestar
-from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.middleware import DefineMiddleware
 
 from registry import Registry
 from server.http import DEFAULT_MAX_BODY
 from server.http.auth import DEPENDENCIES
 from server.http.errors import EXCEPTION_HANDLERS
+from server.http.hosts import AllowedHostsMiddleware
 from server.http.metrics import MetricsMiddleware
 from server.http.openapi import OPENAPI
 from server.protocols.v2 import V2_ROUTER
@@ -56,8 +56,8 @@ def create_app(
     max_upload_total: the bytes all uploads in progress may hold together (507 beyond).
     usage_url: a shared usage store (`postgresql://...`); default: SQLite at `usage_path`
     (default `.git/mreg/usage.sqlite`).
-    allowed_hosts: answer only requests whose Host header is one of these (Litestar's
-    AllowedHostsConfig: `host` or `host:port`, `*.domain`); None answers any Host.
+    allowed_hosts: answer only requests whose Host header is one of these (`host` or
+    `host:port`, `*.domain`; others get a 400 in mreg's error shape); None answers any Host.
     allow_code_formats: accept uploads in formats that run code (pickle, joblib, torchscript,
     mlflow) when registry.yaml does not trust them, on a branch only (registry.format_policy).
     allow_code_formats: accept uploads in formats that run code (pickle, joblib, torchscript,
@@ -88,16 +88,18 @@ def create_app(
         template_config=TEMPLATE_CONFIG,
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[DefineMiddleware(MetricsMiddleware, metrics=runtime.metrics)],
+        middleware=[
+            *(
+                [DefineMiddleware(AllowedHostsMiddleware, allowed_hosts=allowed_hosts)]
+                if allowed_hosts
+                else []
+            ),
+            DefineMiddleware(MetricsMiddleware, metrics=runtime.metrics),
+        ],
         on_startup=[runtime.startup],
         on_shutdown=[runtime.shutdown],
         openapi_config=OPENAPI,
         request_max_body_size=max_body,
-        allowed_hosts=(
-            AllowedHostsConfig(allowed_hosts=allowed_hosts, www_redirect=False)
-            if allowed_hosts
-            else None
-        ),
         debug=False,
         logging_config=None,  # the process configures logging (mreg serve, uvicorn, tests)
     )

@@ -52,12 +52,19 @@ def test_a_rebound_host_name_is_refused(tokenless: ServeProcess) -> None:
         r = tokenless.get("/v1/models", headers={"Host": host})
         assert r.status_code == 400, (host, r.text)
         assert "iris" not in r.text
+        # mreg's one error shape, not Litestar's own `{"message": "invalid host header"}`.
+        assert r.headers["content-type"] == "application/json"
+        assert set(r.json()) == {"error"}
+        assert set(r.json()["error"]) == {"code", "message", "detail"}
+        assert r.json()["error"]["code"] == "bad_request"
+        assert "Host" in r.json()["error"]["message"]
         invoked = tokenless.post(
             "/v1/models/iris/invoke",
             content=BODY,
             headers={"Host": host, "Content-Type": "application/json"},
         )
         assert invoked.status_code == 400
+        assert invoked.json()["error"]["code"] == "bad_request"
     for host in (
         f"127.0.0.1:{tokenless.port}",
         f"localhost:{tokenless.port}",

@@ -252,3 +252,25 @@ def test_metric_charts_plot_each_numeric_metric_across_versions() -> None:
     assert [(p.version, p.value) for p in chart.points] == [(1, 0.8), (3, 0.9)]
     low, high = chart.points
     assert low.x < high.x and low.y > high.y  # later to the right, higher up
+
+
+def test_a_chart_of_one_value_has_one_tick_and_data_sizes_are_not_charted() -> None:
+    from registry import VersionManifest
+    from server.ui.views import metric_charts
+
+    only = VersionManifest(
+        id="mv_0000000000000001",
+        version=1,
+        created_at="2026-11-24T05:00:00Z",  # type: ignore[arg-type]
+        train_info={"metrics": {"accuracy": 1.0, "rows": 178, "loss": 0.0}},
+    )
+    charts = metric_charts([only])
+    assert [c.metric for c in charts] == ["accuracy", "loss"]  # rows is a data size, 0.0 a value
+    for chart in charts:
+        assert len(chart.ticks) == 1  # not the same value twice, at the top and the bottom
+        (y, value), (point,) = chart.ticks[0], chart.points
+        assert value == point.value and y == point.y == chart.height / 2
+    two = metric_charts(
+        [only, only.model_copy(update={"version": 2, "train_info": {"metrics": {"accuracy": 0.5}}})]
+    )
+    assert [v for _, v in two[0].ticks] == [1.0, 0.5]  # high, then low

@@ -2,6 +2,9 @@
 
 Everything here is Litestar's public API and msgspec's own JSON Schema
 (`msgspec.json.schema_components`): no private Litestar modules.
+Swagger UI (`/schema/swagger`) loads its script and stylesheet from the
+`swagger-ui-bundle-v2` package, served under `/schema/swagger-ui/`, so it
+works without network access (Litestar's default loads them from a CDN).
 """
 
 from __future__ import annotations
@@ -9,8 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Response
+from litestar import Response, Router
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import (
+    JsonRenderPlugin,
+    RapidocRenderPlugin,
+    RedocRenderPlugin,
+    StoplightRenderPlugin,
+    SwaggerRenderPlugin,
+    YamlRenderPlugin,
+)
 from litestar.openapi.spec import (
     Components,
     OpenAPIFormat,
@@ -20,15 +31,53 @@ from litestar.openapi.spec import (
     SecurityScheme,
 )
 from litestar.params import Body
+from litestar.static_files import create_static_files_router
+from swagger_ui_bundle import swagger_ui_path
 
 JSON = "application/json"
 OCTET_STREAM = "application/octet-stream"
+
+SWAGGER_ASSETS = "/swagger-ui"  # under the schema's path
+
+
+class LocalSwaggerRenderPlugin(SwaggerRenderPlugin):
+    """Swagger UI whose assets (and favicon) come from this server, not from a CDN."""
+
+    def __init__(self, base: str) -> None:
+        assets = f"{base}{SWAGGER_ASSETS}"
+        super().__init__(
+            js_url=f"{assets}/swagger-ui-bundle.js",
+            css_url=f"{assets}/swagger-ui.css",
+            standalone_preset_js_url=f"{assets}/swagger-ui-standalone-preset.js",
+            favicon=f"<link rel='icon' type='image/png' href='{assets}/favicon-32x32.png'>",
+        )
+
+    def receive_router(self, router: Router) -> None:
+        super().receive_router(router)
+        router.register(
+            create_static_files_router(
+                path=SWAGGER_ASSETS,
+                directories=[str(swagger_ui_path)],
+                include_in_schema=False,
+                name="swagger-ui-assets",
+            )
+        )
+
 
 # Errors are documented per route (server.http.errors.errors); tokens as an HTTP bearer scheme.
 OPENAPI = OpenAPIConfig(
     title="mreg",
     version="1",
     path="/schema",
+    # The pages Litestar serves by default (ReDoc at /schema), with Swagger UI's assets local.
+    render_plugins=[
+        RedocRenderPlugin(),
+        LocalSwaggerRenderPlugin("/schema"),
+        RapidocRenderPlugin(),
+        StoplightRenderPlugin(),
+        JsonRenderPlugin(),
+        YamlRenderPlugin(),
+    ],
     # A token is optional: public models need none; without configured tokens nothing needs one.
     security=[{}, {"bearer": []}],
     components=Components(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from server.ui.routes import TEMPLATE_CONFIG, UI_ROUTES
+from server.ui.routes import UI_ROUTES
+from server.ui.templating import TEMPLATE_CONFIG
 
 __all__ = ["TEMPLATE_CONFIG", "UI_ROUTES"]

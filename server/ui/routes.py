@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode, urlparse
+from urllib.parse import urlparse
 
 import anyio.to_thread
 from litestar import Request, Response, Router, get, post
@@ -23,10 +22,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
-from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 
 from registry import RegistryError
@@ -36,9 +33,9 @@ from server.runtime.errors import INTERNAL_MESSAGE, BadRequest, Forbidden, Unaut
 from server.runtime.views import model_dict, pointer_dict
 from server.ui.views import (
     Viewer,
+    artifact_width,
     example_input,
     hides_state,
-    human_size,
     metric_charts,
     metrics_of,
     page_viewer,
@@ -50,37 +47,6 @@ from server.ui.views import (
 HERE = Path(__file__).parent
 PAGE_SIZE = 10
 YES = ("1", "true", "on", "yes")
-
-
-def _link(path: str, rev: str | None = None, **params: Any) -> str:
-    """A page URL that keeps the revision the user is looking at."""
-    query = {k: v for k, v in {**params, "rev": rev}.items() if v not in (None, "", False)}
-    return f"/ui{path}" + (f"?{urlencode(query)}" if query else "")
-
-
-def when(value: str | None) -> str:
-    """An RFC 3339 time as people read it: 2026-11-25 14:19 UTC."""
-    if not value:
-        return "never"
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return value
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _engine(engine: JinjaTemplateEngine) -> None:
-    env = engine.engine
-    env.globals["link"] = _link
-    env.filters["size"] = human_size
-    env.filters["short"] = lambda sha: (sha or "")[:10]
-    env.filters["when"] = when
-    env.trim_blocks = env.lstrip_blocks = True
-
-
-TEMPLATE_CONFIG = TemplateConfig(
-    directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=_engine
-)
 
 
 @dataclass(frozen=True)
@@ -109,6 +75,7 @@ class Page:
             status_code=status,
             context={
                 "served": self.served,
+                "server_served": runtime.served,
                 "server_revision": runtime.served.revision,
                 "server_ref": runtime.served.ref,
                 "who": self.who,
@@ -230,13 +197,18 @@ async def model_page(ui: PageDep, model: FromPath[str]) -> Template:
     base = str(ui.request.base_url).rstrip("/")
     curl = None
     if latest:
+        width = None
+        if latest_version is not None:
+            width = await anyio.to_thread.run_sync(
+                artifact_width, runtime, served, model, latest_version
+            )
         # Every value is shell-quoted: the example comes from a manifest, the base from Host.
         url = f"{base}/v1/models/{model}/invoke?modelId={latest['id']}"
         curl = (
             f"curl -s -X POST {shlex.quote(url)}"
             " -H 'Content-Type: application/json'"
             + ("" if manifest.is_public else ' -H "Authorization: Bearer $MREG_TOKEN"')
-            + f" -d {shlex.quote(example_input(latest_version))}"
+            + f" -d {shlex.quote(example_input(latest_version, width))}"
         )
     tags_of: dict[int, list[str]] = {}
     for row in pointers:
@@ -278,6 +250,7 @@ async def version_page(ui: PageDep, model: FromPath[str], n: FromPath[int]) -> T
         key: getattr(version, key)
         for key in ("input_info", "output_info", "train_info", "import_info")
     }
+    width = await anyio.to_thread.run_sync(artifact_width, runtime, served, model, version)
     return ui.render(
         "version",
         model=info,
@@ -285,7 +258,7 @@ async def version_page(ui: PageDep, model: FromPath[str], n: FromPath[int]) -> T
         version=version,
         infos=infos,
         named_by=named_by,
-        example=example_input(version),
+        example=example_input(version, width),
         invoke_url=f"/v1/models/{model}/invoke?modelId={version.id}",
     )
 

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from registry import (
     ModelManifest,
     ModelNotFoundError,
@@ -155,12 +157,29 @@ class Chart:
     def polyline(self) -> str:
         return " ".join(f"{p.x:.1f},{p.y:.1f}" for p in self.points)
 
+    @property
+    def ticks(self) -> list[tuple[float, float]]:
+        """(y, value) of the value axis' ticks: high and low, or one when every point is equal."""
+        if self.high > self.low:
+            return [(self.pad, self.high), (self.height - self.pad, self.low)]
+        return [(self.height / 2, self.high)]
+
+
+# Sizes of the training data, not measures of a model: listed with the metrics, never charted.
+DATA_SIZES = frozenset(
+    {"rows", "n_rows", "samples", "n_samples", "train_rows", "test_rows", "train_size", "test_size"}
+)
+
 
 def metric_charts(versions: list[VersionManifest]) -> list[Chart]:
     """A chart per numeric metric of `train_info.metrics`, over the versions that have it."""
     names: list[str] = []
     for v in versions:
-        names += [k for k, value in metrics_of(v).items() if k not in names and _number(value)]
+        names += [
+            k
+            for k, value in metrics_of(v).items()
+            if k not in names and k not in DATA_SIZES and _number(value) is not None
+        ]
     charts = []
     for name in names:
         values = [(v.version, _number(metrics_of(v).get(name))) for v in versions]
@@ -186,20 +205,41 @@ def metric_charts(versions: list[VersionManifest]) -> list[Chart]:
     return charts
 
 
-def example_input(version: VersionManifest | None) -> str:
-    """A body for the try-it form and the curl line: the input's shape from `input_info`."""
+def input_width(info: dict[str, Any]) -> int | None:
+    """How many features one input has, by `input_info` (schema `minItems`, `feature_names`)."""
+    schema = info.get("schema")
+    if isinstance(schema, dict) and isinstance(schema.get("minItems"), int):
+        return int(schema["minItems"])
+    names = info.get("feature_names")
+    return len(names) if isinstance(names, list) and names else None
+
+
+def example_input(version: VersionManifest | None, n_features: int | None = None) -> str:
+    """A body for the try-it form and the curl line: `input_info.example`, else zeros as wide as
+    `input_info` says, else as the loaded artifact says (`n_features`)."""
     info = version.input_info if version is not None else {}
     example = info.get("example")
     if example is not None:
         return json.dumps({"data": example})
-    schema = info.get("schema") if isinstance(info.get("schema"), dict) else {}
-    size = None
-    if isinstance(schema, dict) and isinstance(schema.get("minItems"), int):
-        size = schema["minItems"]
-    names = info.get("feature_names")
-    if size is None and isinstance(names, list):
-        size = len(names)
+    size = input_width(info) or n_features
     return json.dumps({"data": [0.0] * (size or 1)})
+
+
+def artifact_width(
+    server: Runtime, served: Served, model: str, version: VersionManifest
+) -> int | None:
+    """`n_features_in_` of the version's scikit-learn artifact, loaded as an invoke would load it,
+    when `input_info` does not say how wide an input is (blocking; None when it cannot load)."""
+    if version.input_info.get("example") is not None or input_width(version.input_info):
+        return None
+    if not version.servable:
+        return None
+    try:
+        loaded = server.pool.load(served.snapshot, model, version)
+    except RegistryError:
+        return None
+    width = getattr(getattr(loaded, "estimator", None), "n_features_in_", None)
+    return int(width) if isinstance(width, int | np.integer) and width > 0 else None
 
 
 def human_size(size: int | None) -> str:

@@ -12,6 +12,7 @@ from server.http.metrics import scrape
 from server.http.openapi import json_response
 from server.runtime.errors import NotReady
 from server.runtime.views import registry_dict
+from server.v1.schemas import Ready, RegistryInfo, Reloaded
 
 
 class HealthController(Controller):
@@ -26,7 +27,7 @@ class HealthController(Controller):
         summary="Readiness: the revision (and with --preload its models) is loaded",
         **documented("server", 503),
     )
-    async def readyz(self, runtime: RuntimeDep) -> Response[Any]:
+    async def readyz(self, runtime: RuntimeDep) -> Response[Ready]:
         if not runtime.ready:
             raise NotReady()
         return json_response({"status": "ready", "revision": runtime.served.revision})
@@ -36,7 +37,7 @@ class HealthController(Controller):
         summary="The revision served, counts, and the last reload error",
         **documented("registry", 401),
     )
-    async def registry_info(self, runtime: RuntimeDep, caller: Caller) -> Response[Any]:
+    async def registry_info(self, runtime: RuntimeDep, caller: Caller) -> Response[RegistryInfo]:
         return json_response(registry_dict(runtime, caller))
 
     @post(
@@ -48,7 +49,7 @@ class HealthController(Controller):
         description="Needs a token with the admin scope when the server has tokens.",
         guards=[requires("admin")],
     )
-    async def admin_reload(self, runtime: RuntimeDep, caller: Caller) -> Response[Any]:
+    async def admin_reload(self, runtime: RuntimeDep, caller: Caller) -> Response[Reloaded]:
         swapped = await runtime.reload()
         return json_response({"reloaded": swapped, **registry_dict(runtime, caller)})
 

@@ -17,6 +17,7 @@ from server.http.params import ModelIdQuery, ModelName, PointerQuery, VersionQue
 from server.runtime import LATEST, Call, InvokeResponse, Pin, PinKind, visibility
 from server.runtime.invoker import one_or_batch
 from server.runtime.pins import query_pins
+from server.v1.schemas import RunAnswer
 
 INFERENCE_ERRORS = errors(400, 401, 403, 404, 409, 413, 415, 422, 503)
 
@@ -78,7 +79,7 @@ class InferenceController(Controller):
     )
     async def create_run(
         self, invoker: Invoker, data: Annotated[RunRequest, ONE_OF_DATA_OR_INPUTS]
-    ) -> Response[Any]:
+    ) -> Response[RunAnswer]:
         inputs = one_or_batch(data.data, data.inputs)
         parsed = parse_ref(data.pipeline)
         if parsed.version_id is not None:

@@ -18,6 +18,7 @@ from server.http.options import allowed_methods
 from server.http.params import CURSOR_PATTERN, Branch, WritableModelName
 from server.runtime.errors import BadRequest
 from server.runtime.views import model_dict
+from server.v1.schemas import ModelDetail, ModelPage
 from server.v1.writes.bodies import ModelCreate, ModelDeleted, ModelPatch, ModelWritten
 from server.v1.writes.writer import CREATES, WRITER, WRITES, WriterDep
 
@@ -84,7 +85,7 @@ class ModelsController(Controller):
         library: FromQuery[str | None] = None,
         project: FromQuery[str | None] = None,
         q: FromQuery[str | None] = None,
-    ) -> Response[Any]:
+    ) -> Response[ModelPage]:
         served = runtime.served
         after = decode_cursor(cursor) if cursor else None
         needle = q.lower() if q else None
@@ -118,7 +119,7 @@ class ModelsController(Controller):
         summary="One model: fields, versions, pointers, last use",
         **documented("models", 400, 401, 404),
     )
-    async def show_model(self, seen: SeenModel) -> Response[Any]:
+    async def show_model(self, seen: SeenModel) -> Response[ModelDetail]:
         info = model_dict(seen.runtime, seen.served, seen.model, full=True, viewer=seen.caller)
         return json_response(info)
 

@@ -3,7 +3,7 @@ create or move a pointer, delete one."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import Controller, Response, delete, get, put
 
@@ -15,6 +15,7 @@ from server.http.options import allowed_methods
 from server.http.params import Branch, PointerTag, RefText, WritableModelName
 from server.runtime import visibility
 from server.runtime.views import pointer_dict
+from server.v1.schemas import PointerList, Resolved
 from server.v1.writes.bodies import PointerSet, PointerWritten
 from server.v1.writes.writer import WRITER, WRITES, WriterDep
 
@@ -36,7 +37,7 @@ class PointersController(Controller):
         summary="A model's pointers and where they resolve",
         **documented("pointers", 400, 401, 404),
     )
-    async def model_pointers(self, seen: SeenModel) -> Response[Any]:
+    async def model_pointers(self, seen: SeenModel) -> Response[PointerList]:
         pointers = seen.served.pointers[seen.model.name]
         return json_response(
             {"pointers": [pointer_dict(seen.served, p, seen.caller) for p in pointers]}
@@ -47,7 +48,7 @@ class PointersController(Controller):
         summary="Every pointer of every model you may read",
         **documented("pointers", 401),
     )
-    async def all_pointers(self, runtime: RuntimeDep, caller: Caller) -> Response[Any]:
+    async def all_pointers(self, runtime: RuntimeDep, caller: Caller) -> Response[PointerList]:
         served = runtime.served
         out = [
             pointer_dict(served, p, caller)
@@ -62,7 +63,9 @@ class PointersController(Controller):
         summary="The version a reference resolves to",
         **documented("registry", 400, 401, 404, 409, 422),
     )
-    async def resolve(self, runtime: RuntimeDep, caller: Caller, ref: RefText) -> Response[Any]:
+    async def resolve(
+        self, runtime: RuntimeDep, caller: Caller, ref: RefText
+    ) -> Response[Resolved]:
         served = runtime.served
         resolution = visibility.resolve_ref(served, parse_ref(ref), caller)
         return json_response({**resolution.to_dict(), "revision": served.revision})

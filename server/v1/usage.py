@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio.to_thread
 from litestar import Controller, Response, get
@@ -13,19 +13,24 @@ from server.http.errors import errors
 from server.http.openapi import json_response
 from server.runtime.errors import RunNotFound
 from server.runtime.views import public_job
+from server.v1.schemas import JobList, RunRecord
 
 
 class UsageController(Controller):
     path = "/v1"
     tags = ["usage"]
 
-    @get("/runs/{run_id:str}", summary="One recorded run or invocation", responses=errors(401, 404))
+    @get(
+        "/runs/{run_id:str}",
+        summary="One recorded run or invocation",
+        responses=errors(400, 401, 404),
+    )
     async def show_run(
         self,
         runtime: RuntimeDep,
         caller: Caller,
         run_id: Annotated[str, PathParameter(description="The id a run answered")],
-    ) -> Response[Any]:
+    ) -> Response[RunRecord]:
         run = await anyio.to_thread.run_sync(runtime.usage.run, run_id)
         if run is None or not (caller.reader or public_job(runtime.served, run)):
             # A run of a private model or version is missing for an anonymous caller.
@@ -43,7 +48,7 @@ class UsageController(Controller):
         caller: Caller,
         model: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
-    ) -> Response[Any]:
+    ) -> Response[JobList]:
         served, usage = runtime.served, runtime.usage
         if caller.reader:
             jobs = await anyio.to_thread.run_sync(

@@ -19,6 +19,7 @@ from server.http.options import allowed_methods
 from server.http.params import Branch, VersionNumber, WritableModelName
 from server.runtime import visibility
 from server.runtime.errors import ArtifactRequired
+from server.v1.schemas import ModelVersion, VersionList
 from server.v1.writes.bodies import Format, VersionPatch, VersionWritten
 from server.v1.writes.upload import (
     CreateVersionOperation,
@@ -42,13 +43,13 @@ class VersionsController(Controller):
         summary="Every version of a model",
         **documented("models", 400, 401, 404),
     )
-    async def list_versions(self, seen: SeenModel) -> Response[Any]:
+    async def list_versions(self, seen: SeenModel) -> Response[VersionList]:
         shown = visibility.versions(seen.served, seen.model, seen.caller)
         versions = [v.model_dump(mode="json") for v in shown]
         return json_response({"model": seen.model.name, "versions": versions})
 
     @get("/{n:int}", summary="One version", tags=["models"], responses=errors(400, 401, 404))
-    async def show_version(self, seen: SeenModel, n: VersionNumber) -> Response[Any]:
+    async def show_version(self, seen: SeenModel, n: VersionNumber) -> Response[ModelVersion]:
         version = visibility.version(seen.served, seen.model, n, seen.caller)
         return json_response({"model": seen.model.name, **version.model_dump(mode="json")})
 
