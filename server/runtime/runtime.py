@@ -37,6 +37,7 @@ from server.runtime.metrics import Gauges, Metrics
 from server.runtime.pins import LATEST, Pin, PinKind
 from server.runtime.pool import ArtifactLocator, ModelPool, default_locator
 from server.runtime.served import Served
+from server.runtime.shadow import Shadows
 from server.usage import open_usage_store
 
 log = logging.getLogger("mreg.server")
@@ -85,8 +86,14 @@ class Runtime:
         self.previous: Served | None = None
         self.last_reload_error: ReloadError | None = None
         self.ready = not preload
+        self.shadows = Shadows(self.pool)
         self.invoker = Invoker(
-            lambda: (self.served, self.previous), auth, self.pool, self.usage, self.metrics
+            lambda: (self.served, self.previous),
+            auth,
+            self.pool,
+            self.usage,
+            self.metrics,
+            self.shadows,
         )
         self.metrics.watch(self)
         self._reload_lock = asyncio.Lock()
@@ -110,6 +117,7 @@ class Runtime:
         # Uploads of a server killed mid-transfer; a live worker's own are locked and stay.
         await anyio.to_thread.run_sync(clean_uploads, self.registry.state_dir)
         self.usage.start()
+        self.shadows.start()
         if self.preload:
             await anyio.to_thread.run_sync(self.preload_models, self.served)
             self.ready = True
@@ -119,6 +127,7 @@ class Runtime:
     async def shutdown(self) -> None:
         if self._poller is not None:
             self._poller.cancel()
+        await self.shadows.stop()
         await anyio.to_thread.run_sync(self.usage.close)
         # Said after uvicorn drained the in-flight requests: the exact count of what was answered.
         log.info(
