@@ -81,6 +81,12 @@ def test_canary_over_http_splits_keyed_calls_then_promote_and_rollback(
     assert r.json()["write"]["subject"] == "iris: canary prod v3 10% (v2 -> v2 90%, v3 10%)"
     assert r.json()["write"]["commit"] == head(root)
     validates(root)
+    # The model page draws the split: one bar segment per arm, sized by its weight.
+    page = client.get("/ui/models/iris", headers=bearer("invoker")).text
+    assert 'id="split-prod"' in page
+    assert 'style="width: 90%" data-target="v2"' in page
+    assert 'style="width: 10%" data-target="v3"' in page
+    assert "iris:prod → iris:v3" in page
 
     reached = {f"user-{i}": invoke(client, f"user-{i}") for i in range(CALLS)}
     counts = Counter(reached.values())
