@@ -91,6 +91,12 @@ def test_a_shadow_is_compared_on_real_calls_without_changing_the_answer(
     for side in ("primary", "shadow"):
         latency = report["latency_ms"][side]
         assert 0 < latency["p50"] <= latency["p95"]
+    # The latest calls' outputs, side by side (newest first: a setosa, the 20th call).
+    assert len(report["recent"]) == 10
+    newest = report["recent"][0]
+    assert newest["primary"]["outputs"] == before["setosa"]
+    assert newest["shadow"]["outputs"][0]["label"] == "setosa"
+    assert newest["shadow"]["latency_ms"] > 0
     # The model page shows the report beside the pointer.
     page = client.get("/ui/models/iris").text
     assert 'id="shadow-prod"' in page and "100.0% agree" in page

@@ -36,6 +36,7 @@ log = logging.getLogger("mreg.server")
 
 QUEUE_SIZE = 256  # calls waiting for their shadow; beyond it they are dropped (and counted)
 WINDOW = 1000  # comparisons kept per pointer for the report
+RECENT = 10  # calls whose outputs (primary and shadow, side by side) the report shows
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class ShadowStats:
     """What one pointer's shadow did: the latest comparisons and the counts since start."""
 
     window: deque[Comparison] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT))
     compared: int = 0
     dropped: int = 0
     failed: int = 0
@@ -202,6 +204,13 @@ class Shadows:
             stats.window.append(
                 Comparison(len(call.rows), labels, agreed, tuple(diffs), call.primary_ms, ms)
             )
+            stats.recent.append(
+                {
+                    "at": round(time.time(), 3),
+                    "primary": {"outputs": call.outputs, "latency_ms": round(call.primary_ms, 3)},
+                    "shadow": {"outputs": outputs, "latency_ms": round(ms, 3)},
+                }
+            )
             stats.compared += 1
             stats.shadow = (call.shadow.version, call.shadow.id)
 
@@ -223,6 +232,7 @@ class Shadows:
             window = list(stats.window)
             counts = {"compared": stats.compared, "dropped": stats.dropped, "failed": stats.failed}
             last_error, compared_with = stats.last_error, stats.shadow
+            recent = list(stats.recent)
         labels = sum(c.labels for c in window)
         diffs = [d for c in window for d in c.diffs]
         shadow = resolution.shadow if resolution is not None else None
@@ -250,4 +260,5 @@ class Shadows:
             },
             "counts": counts,
             "last_error": last_error,
+            "recent": list(reversed(recent)),  # newest first
         }

@@ -95,5 +95,5 @@ def shadow_report(seen: Seen, tag: str) -> dict[str, Any]:
             report["shadow"] = None
         compared = report["compared_with"]
         if compared is not None and not (shown and compared["id"] == report["shadow"]["id"]):
-            report["compared_with"] = None
+            report["compared_with"], report["recent"] = None, []
     return report
