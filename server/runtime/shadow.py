@@ -3,10 +3,10 @@ request path, and the two answers are compared.
 
 The invoker `offer`s a call after its primary answer is ready; `offer` never
 waits and never raises: a call goes into a bounded queue, or, when the queue
-is full, is dropped and counted. One background task takes calls off the
-queue one at a time and runs the shadow's load and predict in a worker
-thread (never on the event loop), so a slow shadow slows only itself: its
-queue fills and further calls are dropped. A shadow that fails (cannot load,
+is full, is dropped and counted. One background task takes the waiting
+calls off the queue (up to `BATCH`) and runs each one's load and predict,
+timed on its own, in one worker thread (never on the event loop), so a slow
+shadow slows only itself: its queue fills and further calls are dropped. A shadow that fails (cannot load,
 predict raises) is counted as failed. What was compared is kept in memory,
 per pointer invoked, in a bounded window of the latest `WINDOW` comparisons
 (the counts cover the whole life of the process; a restart starts afresh).
@@ -36,6 +36,7 @@ log = logging.getLogger("mreg.server")
 
 QUEUE_SIZE = 256  # calls waiting for their shadow; beyond it they are dropped (and counted)
 WINDOW = 1000  # comparisons kept per pointer for the report
+BATCH = 64  # queued calls handed to the worker thread at once
 RECENT = 10  # calls whose outputs (primary and shadow, side by side) the report shows
 
 
@@ -183,22 +184,40 @@ class Shadows:
 
     async def _work(self, queue: asyncio.Queue[ShadowCall]) -> None:
         while True:
-            call = await queue.get()
+            # The calls waiting now go to one worker thread together (one hop, not one per call);
+            # each is still predicted and timed on its own.
+            batch = [await queue.get()]
+            while len(batch) < BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
             try:
-                await self._run(call)
+                done = await anyio.to_thread.run_sync(self._predict_all, batch)
+                for call, outcome in zip(batch, done, strict=True):
+                    self._record(call, outcome)
             finally:
-                queue.task_done()
+                for _ in batch:
+                    queue.task_done()
 
-    async def _run(self, call: ShadowCall) -> None:
+    def _predict_all(
+        self, batch: list[ShadowCall]
+    ) -> list[tuple[list[Any], float] | BaseException]:
+        out: list[tuple[list[Any], float] | BaseException] = []
+        for call in batch:
+            try:
+                out.append(self._predict(call))
+            except Exception as exc:  # any failure of the shadow is counted, never raised
+                out.append(exc)
+        return out
+
+    def _record(self, call: ShadowCall, outcome: tuple[list[Any], float] | BaseException) -> None:
         stats = self.stats(call.model, call.tag)
-        try:
-            outputs, ms = await anyio.to_thread.run_sync(self._predict, call)
-        except Exception as exc:  # any failure of the shadow is counted, never raised to callers
+        if isinstance(outcome, BaseException):
             stats.failed += 1
+            exc = outcome
             stats.last_error = str(exc) if isinstance(exc, RegistryError) else type(exc).__name__
             if not isinstance(exc, RegistryError):
                 log.warning("shadow %s:v%s failed", call.model, call.shadow.version, exc_info=exc)
             return
+        outputs, ms = outcome
         labels, agreed, diffs = compare(call.outputs, outputs)
         with self._lock:
             stats.window.append(
