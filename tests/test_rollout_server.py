@@ -232,3 +232,27 @@ def test_a_real_server_splits_keyed_calls_by_weight(showcase: Showcase) -> None:
                 json={"data": SETOSA, "route_key": key},
             )
             assert r.json()["version"] == reached[key]
+
+
+def test_an_arm_the_caller_may_not_see_keeps_the_pointer_hidden(
+    client: TestClient[Any],
+) -> None:
+    r = client.patch(
+        "/v1/models/iris/versions/3", json={"visibility": "private"}, headers=bearer("writer")
+    )
+    assert r.status_code == 200, r.text
+    r = client.put(
+        "/v1/models/iris/pointers/prod",
+        json={"target": "v3", "weight": 10},
+        headers=bearer("writer"),
+    )
+    assert r.status_code == 200, r.text
+    # Anonymous (iris is public, v3 is not): no key reaches v3, so no call is answered at all.
+    for key in ("a", "b", "c"):
+        r = client.post(
+            "/v1/models/iris/invoke?pointer=prod", json={"data": SETOSA, "route_key": key}
+        )
+        assert r.status_code == 404, r.text
+    # With a token that may read, the split serves both.
+    versions = {invoke(client, f"user-{i}") for i in range(100)}
+    assert versions == {2, 3}
