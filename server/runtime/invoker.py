@@ -82,10 +82,9 @@ class Invoker:
         pool: ModelPool,
         usage: QueuedUsageStore,
         metrics: Observer,
-        shadows: Shadows | None = None,
     ) -> None:
         self._served = served  # the served revision and the one before it, read per call
-        self.shadows = shadows  # where sampled calls of a pointer with a `shadow:` go
+        self.shadows: Shadows | None = None  # where sampled calls of a pointer with a shadow go
         self.auth = auth
         self.pool = pool
         self.usage = usage

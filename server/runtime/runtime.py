@@ -86,15 +86,10 @@ class Runtime:
         self.previous: Served | None = None
         self.last_reload_error: ReloadError | None = None
         self.ready = not preload
-        self.shadows = Shadows(self.pool)
         self.invoker = Invoker(
-            lambda: (self.served, self.previous),
-            auth,
-            self.pool,
-            self.usage,
-            self.metrics,
-            self.shadows,
+            lambda: (self.served, self.previous), auth, self.pool, self.usage, self.metrics
         )
+        self.shadows = self.invoker.shadows = Shadows(self.pool)
         self.metrics.watch(self)
         self._reload_lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
