@@ -87,6 +87,9 @@ def test_canary_over_http_splits_keyed_calls_then_promote_and_rollback(
     assert 'style="width: 90%" data-target="v2"' in page
     assert 'style="width: 10%" data-target="v3"' in page
     assert "iris:prod → iris:v3" in page
+    # Its try-it form invokes a pointer (the script adds ?pointer= from the choice).
+    assert '<form id="try-form" data-url="/v1/models/iris/invoke"' in page
+    assert '<option value="prod">prod</option>' in page
 
     reached = {f"user-{i}": invoke(client, f"user-{i}") for i in range(CALLS)}
     counts = Counter(reached.values())

@@ -247,6 +247,7 @@ async def model_page(ui: PageDep, model: FromPath[str]) -> Template:
         tags_of=tags_of,
         latest=latest,
         curl=curl,
+        example=example_input(latest_version),
     )
 
 
