@@ -12,7 +12,7 @@ import time
 from bench import common
 from bench.common import FULL, QUICK, TINY, Workdir, log, machine
 
-SECTIONS = ("serving", "scale", "growth", "validate", "usage", "cli")
+SECTIONS = ("serving", "scale", "growth", "validate", "usage", "shadow", "cli")
 
 
 def run_validate_scale(mode: common.Mode) -> None:
@@ -74,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import usage_store  # the shared usage store's cost (needs PostgreSQL)
 
             usage_store.run(mode, work)
+        if "shadow" in sections and not mode.tiny:
+            from bench import shadow  # primary latency with and without a shadow
+
+            shadow.run_bench(mode, work)
         if "cli" in sections and mode.gto and not mode.tiny:
             from bench import cli_reads
 

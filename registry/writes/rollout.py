@@ -23,6 +23,7 @@ from registry.writes.pointers import (
     pointer_plan,
     pointer_ref,
     pointer_text,
+    refuse_protected,
     split_text,
 )
 
@@ -38,17 +39,20 @@ class RolloutWrites(RegistryBase):
         approved_by: Sequence[str] = (),
         branch: str | None = None,
         commit: bool = True,
+        unreviewed: bool = False,
     ) -> WriteResult[Pointer]:
         """Give one arm of the weighted pointer `model:tag` all the traffic (a single `target:`).
 
         The arm is `target` when given, else the newest: the arm that resolves
         to the highest version number (the last such arm on a tie).
+        `unreviewed`: as for `point` (an HTTP write), a protected pointer only on a new branch.
         """
         model, tag = pointer_ref(ref)
         if target is not None:
             check_target(tag, target)
 
         def build(base: Snapshot) -> Plan[Pointer]:
+            refuse_protected(base, model, tag, unreviewed and branch is None)
             old = base.pointer(model, tag)
             if not old.weighted:
                 raise ConflictError(
@@ -78,17 +82,19 @@ class RolloutWrites(RegistryBase):
         approved_by: Sequence[str] = (),
         branch: str | None = None,
         commit: bool = True,
+        unreviewed: bool = False,
     ) -> WriteResult[Pointer]:
         """Restore the pointer file `model:tag` as it was before the last commit that changed it.
 
         Like `git revert` of that commit for this one file: rolling back twice
         returns to where it was. A pointer that commit created has no earlier
-        state (delete it instead); one it deleted comes back.
+        state (delete it instead); one it deleted comes back. `unreviewed`: as for `promote`.
         """
         model, tag = pointer_ref(ref)
         path = pointer_path(model, tag)
 
         def build(base: Snapshot) -> Plan[Pointer]:
+            refuse_protected(base, model, tag, unreviewed and branch is None)
             start = base.revision or "HEAD"
             out = plumbing.git(self.root, "log", "-n1", "--format=%H", start, "--", path)
             last = out.stdout.decode().strip()

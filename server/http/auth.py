@@ -23,6 +23,7 @@ from server.http.params import ModelName
 from server.runtime import Call, InvokeResponse, Pin, Runtime, Served, Viewer, visibility
 from server.runtime.errors import WritesDisabled
 
+ROUTE_KEY_HEADER = "X-Mreg-Route-Key"  # a weighted pointer's arm is sticky per routing key
 TOKEN_COOKIE = "mreg_token"  # set by the web page's token form (HttpOnly, SameSite=Strict, /ui)
 
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
@@ -98,10 +99,15 @@ class Invocation:
         inputs: list[Any] | Callable[[VersionManifest], list[Any]],
         *,
         agree: Sequence[Pin] = (),
+        route_key: str | None = None,
     ) -> tuple[InvokeResponse, str]:
+        """Invoke as the caller; the routing key is the body's (`route_key`), else the header's."""
         mark_invoked(self.request)  # from here on the invoker records the call, however it ends
         invoker = self.runtime.invoker
-        return await invoker.invoke(call, model, pin, inputs, self.caller, agree=agree)
+        key = route_key if route_key is not None else self.request.headers.get(ROUTE_KEY_HEADER)
+        return await invoker.invoke(
+            call, model, pin, inputs, self.caller, agree=agree, route_key=key
+        )
 
 
 def invocation(request: Request[Any, Any, Any], runtime: RuntimeDep, caller: Caller) -> Invocation:

@@ -29,6 +29,7 @@ from server.runtime.metrics import Observer
 from server.runtime.pins import Pin, PinKind, check_agreement
 from server.runtime.pool import ModelPool
 from server.runtime.served import Served
+from server.runtime.shadow import Shadows
 from server.usage import QueuedUsageStore, UsageRecord
 
 log = logging.getLogger("mreg.server")
@@ -83,6 +84,7 @@ class Invoker:
         metrics: Observer,
     ) -> None:
         self._served = served  # the served revision and the one before it, read per call
+        self.shadows: Shadows | None = None  # where sampled calls of a pointer with a shadow go
         self.auth = auth
         self.pool = pool
         self.usage = usage
@@ -123,12 +125,14 @@ class Invoker:
         viewer: Viewer,
         *,
         agree: Sequence[Pin] = (),
+        route_key: str | None = None,
     ) -> tuple[InvokeResponse, str]:
         """Run `inputs` through the version `pin` names; returns the response and the record id.
 
         `inputs` may be a function of the version (V2 maps tensors to its features).
         Pins in `agree` must name the same version (else 409). Every call is
-        recorded, failed ones too, with the status the caller gets.
+        recorded, failed ones too, with the status the caller gets. A weighted
+        pointer's arm is chosen per call, sticky per `route_key` when given.
         """
         start = time.perf_counter()
         served, previous = self._served()
@@ -140,6 +144,7 @@ class Invoker:
             manifest = visibility.model(served, model, viewer)
             self.auth.check(viewer, "invoke", manifest)
             served, resolution = self.resolve(served, previous, model, pin, viewer)
+            resolution = resolution.choose(route_key)  # a weighted pointer's arm for this call
             version = resolution.version
             for other in agree:
                 found = self.resolve(served, None, model, other, viewer)[1].version
@@ -147,6 +152,11 @@ class Invoker:
             rows = inputs if isinstance(inputs, list) else inputs(version)
             count = len(rows)
             outputs = await self._predict(served, model, version, rows)
+            if resolution.shadow is not None and self.shadows is not None:
+                ms = (time.perf_counter() - start) * 1000.0
+                self.shadows.offer(
+                    model, pin.value, served, resolution, route_key, rows, outputs, ms
+                )
         except RegistryError as exc:
             status, error = exc.status, exc.code
             raise

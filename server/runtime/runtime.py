@@ -37,6 +37,7 @@ from server.runtime.metrics import Gauges, Metrics
 from server.runtime.pins import LATEST, Pin, PinKind
 from server.runtime.pool import ArtifactLocator, ModelPool, default_locator
 from server.runtime.served import Served
+from server.runtime.shadow import Shadows
 from server.runtime.webhook_config import Webhook
 from server.runtime.webhooks import Webhooks
 from server.usage import open_usage_store
@@ -91,6 +92,7 @@ class Runtime:
         self.invoker = Invoker(
             lambda: (self.served, self.previous), auth, self.pool, self.usage, self.metrics
         )
+        self.shadows = self.invoker.shadows = Shadows(self.pool)
         self.metrics.watch(self)
         self.webhooks = Webhooks(registry, webhooks or [])
         self._reload_lock = asyncio.Lock()
@@ -115,6 +117,7 @@ class Runtime:
         await anyio.to_thread.run_sync(clean_uploads, self.registry.state_dir)
         self.usage.start()
         self.webhooks.start()
+        self.shadows.start()
         if self.preload:
             await anyio.to_thread.run_sync(self.preload_models, self.served)
             self.ready = True
@@ -125,6 +128,7 @@ class Runtime:
         if self._poller is not None:
             self._poller.cancel()
         await self.webhooks.stop()
+        await self.shadows.stop()
         await anyio.to_thread.run_sync(self.usage.close)
         # Said after uvicorn drained the in-flight requests: the exact count of what was answered.
         log.info(

@@ -123,8 +123,10 @@ class Served:
                 f"model id {pin.value} is a version of {resolution.model!r}, not of {model!r}",
                 ref=pin.value,
             )
-        version = resolution.version
-        if not version.servable:
+        # Every arm of a weighted pointer must be servable: a call may be routed to any of them.
+        for version in (*(arm.version for arm in resolution.arms), resolution.version):
+            if version.servable:
+                continue
             raise NotServableError(
                 f"{model}:v{version.version} ({version.id}) is {version.status.value}"
                 " and has no artifact to serve",

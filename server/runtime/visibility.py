@@ -110,8 +110,10 @@ def _check_id(served: Served, version_id: str, viewer: Viewer) -> None:
 def _check_result(
     served: Served, manifest: ModelManifest, found: Resolution, viewer: Viewer
 ) -> None:
-    if not viewer.sees_version(manifest, found.version):
-        raise missing_version(served, manifest.name, found.version.version)
+    # Every arm of a weighted pointer: a call may be routed to any of them.
+    for version in (found.version, *(arm.version for arm in found.arms)):
+        if not viewer.sees_version(manifest, version):
+            raise missing_version(served, manifest.name, version.version)
 
 
 def resolve_pin(served: Served, name: str, pin: Pin, viewer: Viewer) -> Resolution:

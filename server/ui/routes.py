@@ -31,6 +31,7 @@ from server.http.auth import TOKEN_COOKIE, Caller, RuntimeDep
 from server.runtime import Runtime, Served, visibility
 from server.runtime.errors import INTERNAL_MESSAGE, BadRequest, Forbidden, Unauthorized
 from server.runtime.views import model_dict, pointer_dict
+from server.ui.rollout import pointer_rows
 from server.ui.views import (
     Viewer,
     artifact_width,
@@ -175,16 +176,7 @@ async def model_page(ui: PageDep, model: FromPath[str]) -> Template:
     info = model_dict(runtime, served, manifest, full=True, viewer=who.api)
     versions = visibility.versions(served, manifest, who.api)
     by_number = {v.version: v for v in versions}
-    pointers = []
-    for p in served.pointers[model]:
-        row = pointer_dict(served, p, who.api)
-        row["chain"] = []
-        if row["resolves_to"] is not None:  # else the chain may name a hidden version
-            try:
-                row["chain"] = list(served.snapshot.resolve(f"{model}:{p.tag}").chain)
-            except RegistryError as exc:
-                row["error"] = str(exc)
-        pointers.append(row)
+    pointers = pointer_rows(runtime, served, model, who.api)
     histories = await anyio.to_thread.run_sync(
         pointer_histories, runtime.registry, served, model, [p.tag for p in served.pointers[model]]
     )
@@ -227,6 +219,7 @@ async def model_page(ui: PageDep, model: FromPath[str]) -> Template:
         tags_of=tags_of,
         latest=latest,
         curl=curl,
+        example=example_input(latest_version),
     )
 
 

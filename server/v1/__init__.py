@@ -6,6 +6,7 @@ from server.v1.health import HealthController
 from server.v1.inference import InferenceController
 from server.v1.models import ModelsController
 from server.v1.pointers import PointersController
+from server.v1.rollout import RolloutController
 from server.v1.usage import UsageController
 from server.v1.versions import VersionsController
 from server.v1.webhooks import WebhooksController
@@ -15,6 +16,7 @@ V1_ROUTES = [
     ModelsController,
     VersionsController,
     PointersController,
+    RolloutController,
     InferenceController,
     UsageController,
     WebhooksController,

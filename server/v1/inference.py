@@ -19,6 +19,8 @@ from server.runtime.invoker import one_or_batch
 from server.runtime.pins import query_pins
 from server.v1.schemas import RunAnswer
 
+# A weighted pointer's arm is sticky per routing key (else the X-Mreg-Route-Key header's).
+RouteKey = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 INFERENCE_ERRORS = errors(400, 401, 403, 404, 409, 413, 415, 422, 503)
 
 
@@ -27,6 +29,7 @@ class InvokeRequest(msgspec.Struct, forbid_unknown_fields=True):
 
     data: Any | msgspec.UnsetType = msgspec.UNSET
     inputs: list[Any] | msgspec.UnsetType = msgspec.UNSET
+    route_key: RouteKey | None = None
 
 
 class RunRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -35,6 +38,7 @@ class RunRequest(msgspec.Struct, forbid_unknown_fields=True):
     pipeline: Annotated[str, msgspec.Meta(pattern=REF_PATTERN)]
     inputs: list[Any] | msgspec.UnsetType = msgspec.UNSET
     data: Any | msgspec.UnsetType = msgspec.UNSET
+    route_key: RouteKey | None = None
 
 
 class InferenceController(Controller):
@@ -63,7 +67,8 @@ class InferenceController(Controller):
     ) -> Response[InvokeResponse]:
         pin, *agree = query_pins(model_id, version, pointer)
         inputs = one_or_batch(data.data, data.inputs)
-        body, _ = await invoker(Call("invoke", pin.ref(model)), model, pin, inputs, agree=agree)
+        call = Call("invoke", pin.ref(model))
+        body, _ = await invoker(call, model, pin, inputs, agree=agree, route_key=data.route_key)
         return Response(body, headers={"X-Mreg-Model-Id": body.model_id})
 
     @post(
@@ -90,7 +95,8 @@ class InferenceController(Controller):
             model = parsed.model
             pin = Pin.of_tag(parsed.tag) if parsed.tag else LATEST
         start = datetime.now(UTC)
-        body, record_id = await invoker(Call("run", data.pipeline), model, pin, inputs)
+        call = Call("run", data.pipeline)
+        body, record_id = await invoker(call, model, pin, inputs, route_key=data.route_key)
         run = {
             "id": record_id,
             "pipeline": data.pipeline,

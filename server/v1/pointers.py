@@ -73,7 +73,10 @@ class PointersController(Controller):
     @put(
         "/models/{model:str}/pointers/{tag:str}",
         summary="Create or move a pointer (a protected one only on a branch)",
-        opt={"expects": 'a JSON body {"target": "v3"} (v<n>, another tag or a version id)'},
+        opt={
+            "expects": 'a JSON body {"target": "v3"} (v<n>, another tag or a version id),'
+            ' with "weight": 10 for a canary'
+        },
         **WRITES,
     )
     async def set_pointer(
@@ -89,7 +92,12 @@ class PointersController(Controller):
             model,
             branch,
             lambda reg, br: reg.point(
-                ref, data.target, description=data.description, branch=br, unreviewed=True
+                ref,
+                data.target,
+                weight=data.weight,
+                description=data.description,
+                branch=br,
+                unreviewed=True,
             ),
         )
         return PointerWritten(value.to_dict(), info)

@@ -68,6 +68,30 @@ def feature_names(version: VersionManifest) -> list[str]:
     return [str(n) for n in names] if isinstance(names, list) else []
 
 
+class _RouteParameters(msgspec.Struct):
+    route_key: Any = None
+
+
+class _Routed(msgspec.Struct):
+    parameters: _RouteParameters | None = None
+
+
+def route_key(raw: bytes, header_length: str | None) -> str | None:
+    """The request's `parameters.route_key`, read before the rest of the body is decoded.
+
+    None when there is none, or when the body is one `decode_request` refuses later.
+    """
+    split = int(header_length) if header_length and header_length.isdigit() else len(raw)
+    if raw.find(b'"route_key"', 0, split) < 0:
+        return None
+    try:
+        body = msgspec.json.decode(raw[:split], type=_Routed)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    key = body.parameters.route_key if body.parameters is not None else None
+    return key if isinstance(key, str) and key else None
+
+
 def decode_request(
     raw: bytes, header_length: str | None
 ) -> tuple[V2InferRequest, dict[str, np.ndarray]]:

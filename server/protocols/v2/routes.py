@@ -36,6 +36,7 @@ from server.protocols.v2.codec import (
     input_metadata,
     output_metadata,
     render,
+    route_key,
     rows,
 )
 from server.protocols.v2.openapi import (
@@ -197,7 +198,8 @@ async def infer(
         return rows(model.model, arrays, version)
 
     call = Call("invoke", model.pin.ref(model.model))
-    result, record_id = await invoker(call, model.model, model.pin, inputs)
+    key = route_key(raw, header_length)
+    result, record_id = await invoker(call, model.model, model.pin, inputs, route_key=key)
     return render(decoded[0], result, record_id)
 
 

@@ -62,6 +62,7 @@ class V2RequestedOutput(msgspec.Struct):
 
 class V2RequestParameters(msgspec.Struct):
     binary_data_output: bool | None = None
+    route_key: str | None = None  # a weighted pointer's arm is sticky per key (mreg)
 
 
 class V2InferRequest(msgspec.Struct):

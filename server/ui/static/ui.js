@@ -62,7 +62,10 @@ function setupTry(form) {
       return;
     }
     try {
-      const r = await fetch(form.dataset.url, { method: "POST", headers, body: JSON.stringify(body) });
+      // The model page's form names a pointer (a weighted one picks an arm per call).
+      const pointer = form.elements.pointer;
+      const url = pointer ? `${form.dataset.url}?pointer=${encodeURIComponent(pointer.value)}` : form.dataset.url;
+      const r = await fetch(url, { method: "POST", headers, body: JSON.stringify(body) });
       const answer = await r.json();
       response.textContent = JSON.stringify(answer, null, 2);
       if (r.ok) {

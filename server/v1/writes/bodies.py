@@ -75,6 +75,14 @@ class PointerSet(msgspec.Struct, forbid_unknown_fields=True):
 
     target: Annotated[str, msgspec.Meta(pattern=TARGET_PATTERN, max_length=128)]
     description: str | None = None
+    weight: Annotated[int, msgspec.Meta(ge=1, le=99)] | None = None
+    """A canary: `target` gets this share (percent), the pointer's other arms the rest."""
+
+
+class PointerPromote(msgspec.Struct, forbid_unknown_fields=True):
+    """`POST .../pointers/{tag}/promote`: the arm to give all traffic (default: the newest)."""
+
+    target: Annotated[str, msgspec.Meta(pattern=TARGET_PATTERN, max_length=128)] | None = None
 
 
 class WriteInfo(msgspec.Struct):
