@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         PointerChange,
         RegistryDiff,
         VersionChange,
+        changed_paths,
         diff_registry,
     )
     from registry.errors import (
@@ -147,7 +148,8 @@ _SUBMODULES: dict[str, str] = {
     "registry.cache": "ManifestCache",
     "registry.commits": "WriteResult",
     "registry.diff": (
-        "MetricChange ModelChange PointerChange RegistryDiff VersionChange diff_registry"
+        "MetricChange ModelChange PointerChange RegistryDiff VersionChange changed_paths "
+        "diff_registry"
     ),
     "registry.errors": (
         "ArtifactError ConflictError ImmutableFieldError InvalidInputError "
@@ -311,6 +313,7 @@ __all__ = [
     "bucket",
     "cache_file",
     "changed_models",
+    "changed_paths",
     "check_gate",
     "check_loadable",
     "check_model_name",

@@ -43,6 +43,8 @@ log = logging.getLogger("mreg.server")
 
 # Revisions other than the served one that pages were asked for (a few, least recently used go).
 MAX_OTHER_REVISIONS = 4
+# Preloading looks at most this many models per pool slot (many may have nothing to load).
+PRELOAD_LOOKS = 8
 
 
 class Runtime:
@@ -128,9 +130,18 @@ class Runtime:
         )
 
     def preload_models(self, served: Served) -> None:
-        """Load the latest version and every pointer target of each served model."""
-        for name, model in served.models.items():
-            if model.archived:
+        """Load the latest version and every pointer target of the most recently used models,
+        until the pool is full (it could hold no more): a bounded read, whatever the registry's
+        size, of one model's files at a time."""
+        last_used = self.usage.last_used
+        names = served.snapshot.model_names()  # one listing, nothing parsed
+        recent = sorted((n for n in last_used if n in served.models), key=last_used.__getitem__)
+        order = list(dict.fromkeys([*reversed(recent), *names]))
+        for name in order[: PRELOAD_LOOKS * self.pool.max_loaded]:
+            if len(self.pool.loaded) >= self.pool.max_loaded:
+                return
+            model = served.models.get(name)
+            if model is None or model.archived:
                 continue
             pins = [LATEST, *(Pin(PinKind.POINTER, p.tag) for p in served.pointers[name])]
             for pin in pins:
@@ -190,10 +201,15 @@ class Runtime:
                 if not sha:
                     raise core.RevisionNotFoundError(f"revision {self.rev!r} not found")
                 served = await anyio.to_thread.run_sync(Served.load, self.registry, sha, self.label)
+                # What changed since the served revision must read and resolve (the rest was
+                # served already): a bad commit is refused here, not in a request.
+                changed = await anyio.to_thread.run_sync(
+                    served.check_change, self.registry, self.served.revision
+                )
                 # Swapping in a commit whose served artifacts are corrupt or gone fails every
                 # unpinned call: keep the last good revision instead.
                 problems = await anyio.to_thread.run_sync(
-                    check_served_artifacts, self.registry.root, served.snapshot
+                    check_served_artifacts, self.registry.root, changed
                 )
                 if problems:
                     raise core.ArtifactError("; ".join(str(p) for p in problems))
