@@ -133,11 +133,17 @@ class Runtime:
         """Load the latest version and every pointer target of the most recently used models,
         until the pool is full (it could hold no more): a bounded read, whatever the registry's
         size, of one model's files at a time."""
+        looks = PRELOAD_LOOKS * self.pool.max_loaded
         last_used = self.usage.last_used
-        names = served.snapshot.model_names()  # one listing, nothing parsed
-        recent = sorted((n for n in last_used if n in served.models), key=last_used.__getitem__)
-        order = list(dict.fromkeys([*reversed(recent), *names]))
-        for name in order[: PRELOAD_LOOKS * self.pool.max_loaded]:
+        recent = sorted(last_used, key=last_used.__getitem__, reverse=True)[:looks]
+        # Then the first models by name: a page, so the tree is never listed whole.
+        try:
+            first = served.snapshot.models_page(limit=looks).models
+        except RegistryError as exc:  # a broken manifest there: its own requests will say so
+            log.warning("preload: %s", exc)
+            first = []
+        order = list(dict.fromkeys([*recent, *(m.name for m in first)]))
+        for name in order[:looks]:
             if len(self.pool.loaded) >= self.pool.max_loaded:
                 return
             model = served.models.get(name)

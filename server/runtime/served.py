@@ -14,9 +14,12 @@ request that started on the old revision keeps its reference and finishes on it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from pydantic import BaseModel
 
 from registry import (
     ModelManifest,
@@ -32,6 +35,16 @@ from registry import (
 )
 from server.runtime.lazy import Models, Pointers, Versions
 from server.runtime.pins import Pin
+
+
+class RevisionCounts(BaseModel):
+    """What /v1/registry counts at one revision (cached: a commit's content never changes)."""
+
+    models: int
+    archived_models: int
+    versions: int
+    pointers: int
+
 
 # Past this many changed models, the new revision is checked through one full listing.
 MAX_SCOPED_CHECK = 2000
@@ -96,20 +109,33 @@ class Served:
         return snapshot
 
     def counts(self) -> dict[str, int]:
-        """Models, archived models, versions and pointers: from the tree's listing and the
-        model manifests (no version is parsed), counted once for this revision."""
+        """Models, archived models, versions and pointers, counted once per revision: from the
+        parse cache (keyed by the commit, whose content never changes), else from the tree's
+        listing and the model manifests (no version is parsed)."""
         if self._counts is None:
-            snap = self.snapshot
-            names = snap.model_names()
-            # A model whose manifest does not parse counts as active: its requests say why.
-            archived = sum(1 for m in self.readable_models().values() if m.archived)
-            self._counts = {
-                "models": len(names) - archived,
-                "archived_models": archived,
-                "versions": sum(len(snap.version_files(n)) for n in names),
-                "pointers": sum(len(snap.pointer_tags(n)) for n in names),
-            }
+            self._counts = self.cached_counts("all", self._count)
         return dict(self._counts)
+
+    def cached_counts(self, who: str, count: Callable[[], dict[str, int]]) -> dict[str, int]:
+        """`count()` of this revision, kept in the parse cache under `who` (all, public)."""
+        cache, key = self.snapshot.cache, f"{who} {self.revision}"
+        hit = cache.get_many(RevisionCounts, [key]).get(key)
+        if hit is None:
+            hit = RevisionCounts(**count())
+            cache.put_many(RevisionCounts, {key: hit})
+        return hit.model_dump()
+
+    def _count(self) -> dict[str, int]:
+        snap = self.snapshot
+        names = snap.model_names()
+        # A model whose manifest does not parse counts as active: its requests say why.
+        archived = sum(1 for m in self.readable_models().values() if m.archived)
+        return {
+            "models": len(names) - archived,
+            "archived_models": archived,
+            "versions": sum(len(snap.version_files(n)) for n in names),
+            "pointers": sum(len(snap.pointer_tags(n)) for n in names),
+        }
 
     def readable_models(self) -> dict[str, ModelManifest]:
         """Every model whose manifest parses, by name (in batches; one by one around a bad one)."""

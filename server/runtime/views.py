@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import registry as core
@@ -90,20 +91,25 @@ def public_counts(served: Served, viewer: Viewer) -> dict[str, int]:
     key = ("counts", "")
     counts: dict[str, int] | None = served.public_memo.get(key)
     if counts is None:
-        # A model that does not parse is not shown (nothing says it is public).
-        shown = [m for m in served.readable_models().values() if viewer.sees(m)]
-        try:
-            served.versions.fill(m.name for m in shown)
-        except RegistryError:
-            pass  # counted one by one below; a model whose versions do not parse counts none
-        snap = served.snapshot
-        counts = served.public_memo[key] = {
-            "models": sum(1 for m in shown if not m.archived),
-            "archived_models": sum(1 for m in shown if m.archived),
-            "versions": sum(_visible_versions(served, m, viewer) for m in shown),
-            "pointers": sum(len(snap.pointer_tags(m.name)) for m in shown),
-        }
+        counts = served.public_memo[key] = served.cached_counts(
+            "public", lambda: _count_public(served, viewer)
+        )
     return dict(counts)
+
+
+def _count_public(served: Served, viewer: Viewer) -> dict[str, int]:
+    # A model that does not parse is not shown (nothing says it is public).
+    shown = [m for m in served.readable_models().values() if viewer.sees(m)]
+    # Counted one by one below if a batch fails: a model whose versions do not parse counts none.
+    with contextlib.suppress(RegistryError):
+        served.versions.fill(m.name for m in shown)
+    snap = served.snapshot
+    return {
+        "models": sum(1 for m in shown if not m.archived),
+        "archived_models": sum(1 for m in shown if m.archived),
+        "versions": sum(_visible_versions(served, m, viewer) for m in shown),
+        "pointers": sum(len(snap.pointer_tags(m.name)) for m in shown),
+    }
 
 
 def _visible_versions(served: Served, model: ModelManifest, viewer: Viewer) -> int:
