@@ -18,6 +18,7 @@ from litestar.testing import TestClient
 from bench import synth
 from registry import ManifestCache, Registry
 from server import create_app
+from server.runtime import Served
 from tests.conftest import git, head
 from tests.server_fixtures import LABELS, SETOSA
 
@@ -126,3 +127,16 @@ def test_preload_is_bounded_by_the_pool(broken: Path, tmp_path: Path) -> None:
         # The synthetic artifacts are not in the DVC cache: each model looked at fails to
         # load, and at most 8 models a pool slot are looked at.
         assert runtime.served.models.read <= 8 * 2 < MODELS
+
+
+def test_counts_are_counted_once_per_revision(broken: Path) -> None:
+    reg = Registry(broken)
+    reg.cache = ManifestCache()
+    counts = Served.load(reg, "HEAD").counts()
+    assert counts["versions"] == MODELS * VERSIONS
+    parses = reg.cache.parses
+    assert parses == MODELS  # model manifests only: no version was parsed
+    again = Served.load(reg, "HEAD")  # a restart at the same commit
+    assert again.counts() == counts
+    assert reg.cache.parses == parses
+    assert getattr(again.snapshot.source, "_listing", None) is None  # nor listed the tree
