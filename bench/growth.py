@@ -3,8 +3,9 @@
 A read should cost what it touches, so its time at the largest size is
 compared with its time at the smallest one, against the targets of issue 24:
 library resolve at HEAD (warm) <= 2x, CLI resolve <= 1.3x, `model list
---limit 10` <= 1.5x, `validate --base` on one change <= 1.5x, and the peak RSS
-of a paged list <= 100 MB at every size. MLflow's registry (sqlite) is built
+--limit 10` <= 1.5x, `validate --base` on one change <= 1.5x, the peak RSS
+of a paged list <= 100 MB at every size, and `mreg serve` to `/readyz` warm
+<= 1.5x and cold <= 10 s at the largest size. MLflow's registry (sqlite) is built
 at the same shape and read with `search_registered_models` and
 `get_model_version_by_alias`; GTO where it finishes.
 
@@ -22,17 +23,22 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from bench import synth
 from bench.common import GTO, ROOT, Mode, Workdir, log, ms, ratio, run, run_measured, save
 from bench.common import table as md_table
-from bench.scale import drop_cache, probe
+from bench.scale import _free_port, _get, drop_cache, probe
+from bench.serving import stop
 
 VERSIONS = 10
 ENTRY = "import sys; from tool.cli import main; sys.argv[0] = 'mreg'; main()"
 GTO_TIMEOUT = 300.0  # seconds a GTO command may take before it counts as not finishing
+
+# `mreg serve` to /readyz, warm, largest / smallest; cold at the largest size, seconds.
+SERVE_WARM_LIMIT, SERVE_COLD_LIMIT = 1.5, 10.0
 
 # (label, result key, largest / smallest limit)
 TARGETS = (
@@ -128,6 +134,53 @@ def in_process(repo: Path, name: str, repeats: int) -> dict[str, Any]:
     return out
 
 
+def serve_start(repo: Path, env: dict[str, str], cold: bool) -> dict[str, Any]:
+    """Seconds from exec of `mreg serve` (this checkout) to /readyz answering, then to a first
+    page of /v1/models and to /v1/registry (its counts); peak RSS. Cold: no parse cache."""
+    if cold:
+        drop_cache(repo)
+    argv, extra = mreg("--repo", str(repo), "serve", "--port", str(port := _free_port()))
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        argv,
+        env={**env, **extra},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    out: dict[str, Any] = {}
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while not _get(base + "/readyz"):
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode()[-500:] if proc.stderr else ""
+                raise RuntimeError(f"mreg serve exited with {proc.returncode}: {err}")
+            if time.perf_counter() - start > 300:
+                raise RuntimeError("mreg serve not ready after 300 s")
+            time.sleep(0.01)
+        out["median_s"] = out["ready_s"] = time.perf_counter() - start
+        for key, path in (("models_s", "/v1/models?limit=10"), ("registry_s", "/v1/registry")):
+            began = time.perf_counter()
+            with urllib.request.urlopen(base + path, timeout=120) as resp:
+                resp.read()
+            out[key] = time.perf_counter() - began
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        hwm = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+        out["max_rss_mb"] = int(hwm.split()[1]) / 1024
+    finally:
+        stop(proc)
+    return out
+
+
+def measure_serve(repo: Path, env: dict[str, str], repeats: int) -> dict[str, Any]:
+    """`mreg serve` cold (one start) and warm (the median of `repeats` starts after it)."""
+    cold = serve_start(repo, env, True)
+    warm = [serve_start(repo, env, False) for _ in range(repeats)]
+    warm.sort(key=lambda r: r["ready_s"])
+    mid = warm[len(warm) // 2]
+    return {"serve cold": cold, "serve warm": {**mid, "min_s": warm[0]["ready_s"]}}
+
+
 def measure_mreg(models: int, mode: Mode, work: Workdir) -> dict[str, Any]:
     env = work.env
     repo, base = built_mreg(registries(work), models, env)
@@ -149,6 +202,8 @@ def measure_mreg(models: int, mode: Mode, work: Workdir) -> dict[str, Any]:
     }.items():
         res[key] = timed_cli([*r, *args], reps if key != "model list" else 3, env, False, repo)
     res.update(in_process(repo, name, max(reps, 9)))
+    log(f"growth {models} x {VERSIONS}: serve to /readyz")
+    res.update(measure_serve(repo, env, min(reps, 5)))
     log(f"growth {models} x {VERSIONS}: validate --base on one change")
     try:
         synth.change_one_version(repo, env, name, 2)
@@ -214,6 +269,17 @@ def render(sizes: dict[int, dict[str, Any]]) -> list[str]:
         grown = values[-1] / values[0]
         verdict = f"<= {limit}x: {'met' if grown <= limit else 'MISSED'}"
         rows.append([label, *(ms(v) for v in values), ratio(values[-1], values[0]), verdict])
+    warm = [sizes[n]["mreg"]["serve warm"]["ready_s"] for n in ns]
+    cold = [sizes[n]["mreg"]["serve cold"]["ready_s"] for n in ns]
+    grown = warm[-1] / warm[0]
+    verdict = f"<= {SERVE_WARM_LIMIT}x: {'met' if grown <= SERVE_WARM_LIMIT else 'MISSED'}"
+    rows.append(
+        ["`serve` to `/readyz`, warm", *(ms(v) for v in warm), ratio(warm[-1], warm[0]), verdict]
+    )
+    verdict = f"<= {SERVE_COLD_LIMIT:.0f} s: {'met' if cold[-1] <= SERVE_COLD_LIMIT else 'MISSED'}"
+    rows.append(
+        ["`serve` to `/readyz`, cold", *(ms(v) for v in cold), ratio(cold[-1], cold[0]), verdict]
+    )
     rss = [sizes[n]["mreg"]["model list --limit 10"]["max_rss_mb"] for n in ns]
     rows.append(
         [
@@ -226,6 +292,19 @@ def render(sizes: dict[int, dict[str, Any]]) -> list[str]:
     for label, key in OTHER:
         values = [sizes[n]["mreg"][key]["median_s"] for n in ns]
         rows.append([label, *(ms(v) for v in values), ratio(values[-1], values[0]), "-"])
+    for label, which, key in (
+        ("`serve`, cold: then the first `/v1/models?limit=10`", "serve cold", "models_s"),
+        ("`serve`, cold: then `/v1/registry` (counts)", "serve cold", "registry_s"),
+        ("`serve`, warm: then the first `/v1/models?limit=10`", "serve warm", "models_s"),
+        ("`serve`, warm: then `/v1/registry` (counts)", "serve warm", "registry_s"),
+    ):
+        values = [sizes[n]["mreg"][which][key] for n in ns]
+        rows.append([label, *(ms(v) for v in values), ratio(values[-1], values[0]), "-"])
+    for which in ("serve cold", "serve warm"):
+        rss = [sizes[n]["mreg"][which]["max_rss_mb"] for n in ns]
+        rows.append(
+            [f"peak RSS of `{which}` (after both)", *(f"{v:.0f} MB" for v in rss), "-", "-"]
+        )
     rss = [sizes[n]["mreg"]["model list"]["max_rss_mb"] for n in ns]
     rows.append(["peak RSS of `model list` (every model)", *(f"{v:.0f} MB" for v in rss), "-", "-"])
     headers = ["operation", *heads, "largest / smallest", "target"]

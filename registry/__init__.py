@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         PointerChange,
         RegistryDiff,
         VersionChange,
+        changed_paths,
         diff_registry,
     )
     from registry.errors import (
@@ -148,7 +149,8 @@ _SUBMODULES: dict[str, str] = {
     "registry.cache": "ManifestCache",
     "registry.commits": "WriteResult",
     "registry.diff": (
-        "MetricChange ModelChange PointerChange RegistryDiff VersionChange diff_registry"
+        "MetricChange ModelChange PointerChange RegistryDiff VersionChange changed_paths "
+        "diff_registry"
     ),
     "registry.events": "EVENT_TYPES Event events_between events_of",
     "registry.errors": (
@@ -315,6 +317,7 @@ __all__ = [
     "bucket",
     "cache_file",
     "changed_models",
+    "changed_paths",
     "check_gate",
     "check_loadable",
     "check_model_name",

@@ -46,6 +46,8 @@ log = logging.getLogger("mreg.server")
 
 # Revisions other than the served one that pages were asked for (a few, least recently used go).
 MAX_OTHER_REVISIONS = 4
+# Preloading looks at most this many models per pool slot (many may have nothing to load).
+PRELOAD_LOOKS = 8
 
 
 class Runtime:
@@ -138,9 +140,24 @@ class Runtime:
         )
 
     def preload_models(self, served: Served) -> None:
-        """Load the latest version and every pointer target of each served model."""
-        for name, model in served.models.items():
-            if model.archived:
+        """Load the latest version and every pointer target of the most recently used models,
+        until the pool is full (it could hold no more): a bounded read, whatever the registry's
+        size, of one model's files at a time."""
+        looks = PRELOAD_LOOKS * self.pool.max_loaded
+        last_used = self.usage.last_used
+        recent = sorted(last_used, key=last_used.__getitem__, reverse=True)[:looks]
+        # Then the first models by name: a page, so the tree is never listed whole.
+        try:
+            first = served.snapshot.models_page(limit=looks).models
+        except RegistryError as exc:  # a broken manifest there: its own requests will say so
+            log.warning("preload: %s", exc)
+            first = []
+        order = list(dict.fromkeys([*recent, *(m.name for m in first)]))
+        for name in order[:looks]:
+            if len(self.pool.loaded) >= self.pool.max_loaded:
+                return
+            model = served.models.get(name)
+            if model is None or model.archived:
                 continue
             pins = [LATEST, *(Pin(PinKind.POINTER, p.tag) for p in served.pointers[name])]
             for pin in pins:
@@ -200,10 +217,15 @@ class Runtime:
                 if not sha:
                     raise core.RevisionNotFoundError(f"revision {self.rev!r} not found")
                 served = await anyio.to_thread.run_sync(Served.load, self.registry, sha, self.label)
+                # What changed since the served revision must read and resolve (the rest was
+                # served already): a bad commit is refused here, not in a request.
+                changed = await anyio.to_thread.run_sync(
+                    served.check_change, self.registry, self.served.revision
+                )
                 # Swapping in a commit whose served artifacts are corrupt or gone fails every
                 # unpinned call: keep the last good revision instead.
                 problems = await anyio.to_thread.run_sync(
-                    check_served_artifacts, self.registry.root, served.snapshot
+                    check_served_artifacts, self.registry.root, changed
                 )
                 if problems:
                     raise core.ArtifactError("; ".join(str(p) for p in problems))

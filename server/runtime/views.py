@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import registry as core
@@ -17,19 +18,28 @@ PRIVATE_FETCH_ERROR = "fetching the followed branch failed (a token shows why)"
 
 
 def model_dict(
-    runtime: Runtime, served: Served, model: ModelManifest, *, full: bool, viewer: Viewer
+    runtime: Runtime,
+    served: Served,
+    model: ModelManifest,
+    *,
+    full: bool,
+    viewer: Viewer,
+    summary: tuple[int, tuple[int, str] | None] | None = None,
 ) -> dict[str, Any]:
-    """A model as `viewer` may see it: its hidden (private) versions are left out."""
-    versions = visibility.versions(served, model, viewer)
-    latest = core.newest_servable(versions)
-    out = core.model_view(
-        model.model_dump(mode="json"),
-        len(versions),
-        None if latest is None else (latest.version, latest.id),
-    )
+    """A model as `viewer` may see it: its hidden (private) versions are left out.
+
+    `summary` (count, latest) stands for the versions when the viewer sees them all (a
+    listing's cached summary): they are then not read."""
+    if summary is not None and viewer.reader and not full:
+        count, newest = summary
+    else:
+        versions = visibility.versions(served, model, viewer)
+        latest = core.newest_servable(versions)
+        count, newest = len(versions), None if latest is None else (latest.version, latest.id)
+    out = core.model_view(model.model_dump(mode="json"), count, newest)
     out["last_used_at"] = iso(runtime.usage.last_used.get(model.name))
     if full:
-        out["versions"] = core.version_rows(versions)
+        out["versions"] = core.version_rows(visibility.versions(served, model, viewer))
         out["pointers"] = [pointer_dict(served, p, viewer) for p in served.pointers[model.name]]
     return out
 
@@ -65,13 +75,7 @@ def registry_dict(runtime: Runtime, viewer: Viewer) -> dict[str, Any]:
     since = runtime.fetching_since
     out["fetching_since"] = rfc3339(since) if since else None
     if not viewer.reader:
-        shown = [m for m in served.models.values() if viewer.sees(m)]
-        out["counts"] = {
-            "models": sum(1 for m in shown if not m.archived),
-            "archived_models": sum(1 for m in shown if m.archived),
-            "versions": sum(len(visibility.versions(served, m, viewer)) for m in shown),
-            "pointers": sum(len(served.pointers[m.name]) for m in shown),
-        }
+        out["counts"] = public_counts(served, viewer)
         out["loaded_models"] = None  # the pool holds private models too
         if out["last_reload_error"] is not None:
             # The message may name private files; the revision and the time are enough.
@@ -79,6 +83,40 @@ def registry_dict(runtime: Runtime, viewer: Viewer) -> dict[str, Any]:
         if out["last_fetch_error"] is not None:
             out["last_fetch_error"]["message"] = PRIVATE_FETCH_ERROR
     return out
+
+
+def public_counts(served: Served, viewer: Viewer) -> dict[str, int]:
+    """The counts an anonymous caller gets: of public models, and of their versions the ones
+    not private (so those are read, in batches), counted once per revision."""
+    key = ("counts", "")
+    counts: dict[str, int] | None = served.public_memo.get(key)
+    if counts is None:
+        counts = served.public_memo[key] = served.cached_counts(
+            "public", lambda: _count_public(served, viewer)
+        )
+    return dict(counts)
+
+
+def _count_public(served: Served, viewer: Viewer) -> dict[str, int]:
+    # A model that does not parse is not shown (nothing says it is public).
+    shown = [m for m in served.readable_models().values() if viewer.sees(m)]
+    # Counted one by one below if a batch fails: a model whose versions do not parse counts none.
+    with contextlib.suppress(RegistryError):
+        served.versions.fill(m.name for m in shown)
+    snap = served.snapshot
+    return {
+        "models": sum(1 for m in shown if not m.archived),
+        "archived_models": sum(1 for m in shown if m.archived),
+        "versions": sum(_visible_versions(served, m, viewer) for m in shown),
+        "pointers": sum(len(snap.pointer_tags(m.name)) for m in shown),
+    }
+
+
+def _visible_versions(served: Served, model: ModelManifest, viewer: Viewer) -> int:
+    try:
+        return len(visibility.versions(served, model, viewer))
+    except RegistryError:
+        return 0
 
 
 def public_job(served: Served, job: dict[str, Any]) -> bool:

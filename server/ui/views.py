@@ -76,9 +76,10 @@ def _served_privacy(served: Served) -> tuple[frozenset[str], frozenset[str]]:
     found = served.public_memo.get(key)
     if found is None:
         private = frozenset(n for n, m in served.models.items() if not m.is_public)
+        served.versions.fill()  # every model's versions, in batches (once per revision)
         ids = frozenset(
             v.id
-            for name in served.models  # served.versions may be lazy: index it by name
+            for name in served.models
             for v in served.versions[name]
             if name in private or v.visibility == "private"
         )

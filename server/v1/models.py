@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import anyio.to_thread
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.openapi.spec import Operation
 from litestar.params import FromQuery, QueryParameter
 
-from registry import ModelManifest
 from server.http.auth import Caller, RuntimeDep, SeenModel
 from server.http.errors import documented
 from server.http.openapi import STRICT, json_response
@@ -23,24 +23,12 @@ from server.v1.writes.bodies import ModelCreate, ModelDeleted, ModelPatch, Model
 from server.v1.writes.writer import CREATES, WRITER, WRITES, WriterDep
 
 
-def encode_cursor(name: str) -> str:
-    return name.encode().hex()
-
-
 def decode_cursor(cursor: str) -> str:
     """The name a page starts after. Any cursor of the documented pattern is a valid position."""
     try:
         return bytes.fromhex(cursor).decode("utf-8", "replace")
     except ValueError:
         raise BadRequest("invalid cursor: pass next_cursor from a previous page") from None
-
-
-def matches(model: ModelManifest, needle: str | None) -> bool:
-    """Whether `needle` (lower case) is in the model's name, description, project or task."""
-    return not needle or any(
-        needle in (text or "").lower()
-        for text in (model.name, model.description, model.project, model.task)
-    )
 
 
 LIFECYCLE = {
@@ -88,30 +76,37 @@ class ModelsController(Controller):
     ) -> Response[ModelPage]:
         served = runtime.served
         after = decode_cursor(cursor) if cursor else None
-        needle = q.lower() if q else None
         last_used = runtime.usage.last_used
-        page: list[ModelManifest] = []
-        more = False
-        for name in sorted(served.models):
-            m = served.models[name]
-            if (after is not None and name <= after) or m.archived != bool(archived):
-                continue
-            if not caller.sees(m) or (used is not None and (name in last_used) != used):
-                continue
-            if library is not None and m.library != library:
-                continue
-            if (project is not None and m.project != project) or not matches(m, needle):
-                continue
-            if len(page) == limit:
-                more = True
-                break
-            page.append(m)
+        # Only the models this page looks at are read (the snapshot pages by name).
+        page = await anyio.to_thread.run_sync(
+            lambda: served.snapshot.models_page(
+                limit=limit,
+                after=after,
+                archived=bool(archived),
+                library=library,
+                project=project,
+                q=q,
+                keep=lambda m: caller.sees(m) and (used is None or (m.name in last_used) == used),
+            )
+        )
+        summaries = (
+            await anyio.to_thread.run_sync(
+                served.snapshot.version_summaries, [m.name for m in page.models]
+            )
+            if caller.reader
+            else {}
+        )
+        rows = []
+        for m in page.models:
+            s = summaries.get(m.name)
+            listed = (
+                None
+                if s is None
+                else (s.count, None if s.latest is None else (s.latest, s.latest_id or ""))
+            )
+            rows.append(model_dict(runtime, served, m, full=False, viewer=caller, summary=listed))
         return json_response(
-            {
-                "models": [model_dict(runtime, served, m, full=False, viewer=caller) for m in page],
-                "next_cursor": encode_cursor(page[-1].name) if more and page else None,
-                "revision": served.revision,
-            }
+            {"models": rows, "next_cursor": page.next_cursor, "revision": served.revision}
         )
 
     @get(

@@ -50,9 +50,11 @@ class PointersController(Controller):
     )
     async def all_pointers(self, runtime: RuntimeDep, caller: Caller) -> Response[PointerList]:
         served = runtime.served
+        # The models that have pointers (from the listing), not every model.
+        holders = [n for n in served.snapshot.pointer_models() if n in served.models]
         out = [
             pointer_dict(served, p, caller)
-            for name in sorted(served.pointers)
+            for name in holders
             if caller.sees(served.models[name])
             for p in served.pointers[name]
         ]

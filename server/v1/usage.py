@@ -56,6 +56,7 @@ class UsageController(Controller):
             )
             return json_response({"jobs": jobs, **usage.freshness()})
         public = {n for n, m in served.models.items() if m.is_public}
+        served.versions.fill(sorted(public))  # in batches, once per revision
         # Jobs of public models' private versions are dropped after the query: ask for more.
         hidden = sum(1 for n in public for v in served.versions[n] if v.visibility == "private")
         wanted = limit if not hidden else 10 * limit
