@@ -8,6 +8,7 @@ from pathlib import Path
 
 from litestar import Litestar
 from litestar.config.allowed_hosts import AllowedHostsConfig
+from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 
 from registry import Registry
@@ -17,6 +18,8 @@ from server.http.errors import EXCEPTION_HANDLERS
 from server.http.metrics import MetricsMiddleware
 from server.http.openapi import OPENAPI
 from server.protocols.v2 import V2_ROUTER
+from server.protocols.v2.errors import app_http_error
+from server.protocols.v2.repository import REPOSITORY_ROUTER
 from server.runtime import Runtime
 from server.runtime.auth import Auth, Token, load_tokens
 from server.runtime.follow import FETCH_TIMEOUT
@@ -79,10 +82,11 @@ def create_app(
         or (Path(usage_path) if usage_path else registry.state_dir / "usage.sqlite"),
     )
     app = Litestar(
-        route_handlers=[*V1_ROUTES, *UI_ROUTES, V2_ROUTER],
+        route_handlers=[*V1_ROUTES, *UI_ROUTES, V2_ROUTER, REPOSITORY_ROUTER],
         template_config=TEMPLATE_CONFIG,
         dependencies=DEPENDENCIES,
-        exception_handlers=EXCEPTION_HANDLERS,
+        # Unknown /v2 routes answer in the V2 shape (no router's handlers see them).
+        exception_handlers={**EXCEPTION_HANDLERS, HTTPException: app_http_error},
         middleware=[DefineMiddleware(MetricsMiddleware, metrics=runtime.metrics)],
         on_startup=[runtime.startup],
         on_shutdown=[runtime.shutdown],

@@ -92,6 +92,18 @@ class NotReady(ApiError):
         super().__init__(message)
 
 
+class ModelUnloaded(ApiError):
+    """A model unloaded through the model-repository extension (server.runtime.repository)."""
+
+    code = "model_unloaded"
+    status = 503
+
+    def __init__(self, model: str) -> None:
+        super().__init__(
+            f"model {model!r} is unloaded: load it with POST /v2/repository/models/{model}/load"
+        )
+
+
 INTERNAL_MESSAGE = "unexpected server error (see the server log)"
 
 

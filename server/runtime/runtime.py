@@ -36,6 +36,7 @@ from server.runtime.invoker import Invoker
 from server.runtime.metrics import Gauges, Metrics
 from server.runtime.pins import LATEST, Pin, PinKind
 from server.runtime.pool import ArtifactLocator, ModelPool, default_locator
+from server.runtime.repository import ModelRepository
 from server.runtime.served import Served
 from server.usage import open_usage_store
 
@@ -80,6 +81,7 @@ class Runtime:
         self.preload = preload
         self.metrics = Metrics()
         self.pool = ModelPool(registry, locate, max_loaded)
+        self.repository = ModelRepository(self.pool)  # the V2 model-repository extension
         self.usage = open_usage_store(usage_path)
         self.served: Served = Served.load(registry, self.rev, self.label)
         self.previous: Served | None = None
@@ -130,8 +132,8 @@ class Runtime:
     def preload_models(self, served: Served) -> None:
         """Load the latest version and every pointer target of each served model."""
         for name, model in served.models.items():
-            if model.archived:
-                continue
+            if model.archived or self.pool.is_unloaded(name):
+                continue  # archived, or unloaded through the repository extension
             pins = [LATEST, *(Pin(PinKind.POINTER, p.tag) for p in served.pointers[name])]
             for pin in pins:
                 try:

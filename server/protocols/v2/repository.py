@@ -1,0 +1,120 @@
+"""The model-repository extension over REST, as Triton and MLServer speak it (and tritonclient).
+
+`POST /v2/repository/index` lists the served models' servable versions with
+their state (READY when in memory, else UNAVAILABLE and why);
+`POST /v2/repository/models/{name}/load` loads what `{name}` resolves to
+(`iris`: its latest version, `iris:prod`: the pointer's target) and
+`.../unload` evicts every version of the model, which then answers
+`model_unloaded` (503) until it is loaded again (Triton's explicit model
+control). All three need a token with the admin scope when the server has
+tokens, like `POST /v1/admin/reload`. The work is server.runtime.repository's,
+shared with gRPC; errors are the protocol's `{"error": message}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Router, post
+from litestar.params import JSONBody
+
+from server.http.auth import Caller, RuntimeDep, requires
+from server.http.params import V2RefPath
+from server.protocols.v2.errors import V2_EXCEPTION_HANDLERS
+from server.protocols.v2.openapi import v2_errors
+from server.protocols.v2.routes import target
+from server.runtime.errors import BadRequest
+
+
+class RepositoryIndexRequest(msgspec.Struct):
+    repository_name: str | None = None
+    ready: bool | None = None
+
+
+class RepositoryIndexEntry(msgspec.Struct):
+    name: str
+    version: str
+    state: str
+    reason: str
+
+
+class RepositoryModelRequest(msgspec.Struct):
+    """Load and unload bodies: Triton's `parameters` (config and file overrides are refused)."""
+
+    parameters: dict[str, Any] | None = None
+
+
+def _check_repository(name: str | None) -> None:
+    if name:
+        raise BadRequest(f"unknown repository {name!r}: mreg serves one registry, named ''")
+
+
+def _check_parameters(body: RepositoryModelRequest | None) -> None:
+    given = body.parameters if body is not None else None
+    overrides = [k for k in given or {} if k == "config" or k.startswith("file:")]
+    if overrides:
+        raise BadRequest(
+            f"parameter {overrides[0]!r} is not supported: mreg loads models as the registry"
+            " has them (change the registry with a commit instead)"
+        )
+
+
+ROUTE: dict[str, Any] = {"tags": ["v2"], "guards": [requires("admin")], "status_code": 200}
+
+
+@post(
+    "/index",
+    summary="Repository index: the served models' versions and their state",
+    responses=v2_errors(400, 401, 403),
+    **ROUTE,
+)
+async def repository_index(
+    runtime: RuntimeDep, data: JSONBody[RepositoryIndexRequest | None] = None
+) -> list[RepositoryIndexEntry]:
+    _check_repository(data.repository_name if data else None)
+    entries = runtime.repository.index(runtime.served, ready=bool(data and data.ready))
+    return [RepositoryIndexEntry(e.name, e.version, e.state.value, e.reason) for e in entries]
+
+
+@post(
+    "/models/{name:str}/load",
+    summary="Load a model (its latest version, or the version a ref names) into memory",
+    responses=v2_errors(400, 401, 403, 404, 409, 503),
+    **ROUTE,
+)
+async def repository_load(
+    runtime: RuntimeDep,
+    caller: Caller,
+    name: V2RefPath,
+    data: JSONBody[RepositoryModelRequest | None] = None,
+) -> None:
+    _check_parameters(data)
+    served = runtime.served
+    model, pin = target(served, name, None, caller)
+    await runtime.repository.load(served, model, pin)
+
+
+@post(
+    "/models/{name:str}/unload",
+    summary="Unload a model: every version leaves memory; invokes answer 503 until loaded",
+    responses=v2_errors(400, 401, 403, 404),
+    **ROUTE,
+)
+async def repository_unload(
+    runtime: RuntimeDep,
+    caller: Caller,
+    name: V2RefPath,
+    data: JSONBody[RepositoryModelRequest | None] = None,
+) -> None:
+    _check_parameters(data)
+    served = runtime.served
+    model, _ = target(served, name, None, caller)
+    runtime.repository.unload(served, model)
+
+
+REPOSITORY_ROUTER = Router(
+    path="/v2/repository",
+    route_handlers=[repository_index, repository_load, repository_unload],
+    exception_handlers=V2_EXCEPTION_HANDLERS,
+)
