@@ -48,6 +48,7 @@ def create_app(
     usage_url: str | None = None,
     allowed_hosts: list[str] | None = None,
     allow_code_formats: bool = False,
+    grpc_address: str | None = None,
 ) -> Litestar:
     """A Litestar app serving the registry `repo` at `rev` (or following branch `follow`).
 
@@ -63,6 +64,7 @@ def create_app(
     mlflow) when registry.yaml does not trust them, on a branch only (registry.format_policy).
     allow_code_formats: accept uploads in formats that run code (pickle, joblib, torchscript,
     mlflow) when registry.yaml does not trust them, on a branch only (registry.format_policy).
+    grpc_address: also serve V2 over gRPC on `host:port`, on the same event loop and runtime.
     Raises RegistryError when the revision or the usage store cannot be loaded.
     """
     writes = check_settings(write_mode, max_upload, max_upload_total, allow_code_formats)
@@ -81,6 +83,13 @@ def create_app(
         usage_path=usage_url
         or (Path(usage_path) if usage_path else registry.state_dir / "usage.sqlite"),
     )
+    startup, shutdown = [runtime.startup], [runtime.shutdown]
+    if grpc_address:
+        from server.protocols.grpc import GrpcServer  # grpcio only with --grpc-port (mreg[grpc])
+
+        grpc_server = GrpcServer(runtime, grpc_address)
+        startup.append(grpc_server.start)
+        shutdown.insert(0, grpc_server.stop)  # in-flight RPCs finish before usage is closed
     app = Litestar(
         route_handlers=[*V1_ROUTES, *UI_ROUTES, V2_ROUTER, REPOSITORY_ROUTER],
         template_config=TEMPLATE_CONFIG,
@@ -88,8 +97,8 @@ def create_app(
         # Unknown /v2 routes answer in the V2 shape (no router's handlers see them).
         exception_handlers={**EXCEPTION_HANDLERS, HTTPException: app_http_error},
         middleware=[DefineMiddleware(MetricsMiddleware, metrics=runtime.metrics)],
-        on_startup=[runtime.startup],
-        on_shutdown=[runtime.shutdown],
+        on_startup=startup,
+        on_shutdown=shutdown,
         openapi_config=OPENAPI,
         request_max_body_size=max_body,
         allowed_hosts=(

@@ -1,12 +1,11 @@
 """The model-repository extension (`/v2/repository/...`) and the V2 error shape of unknown /v2
 routes: in process, then with `tritonclient.http` against a real `mreg serve`.
 
-Registry: iris (private, skops, labels) v1 (prod -> v1) and v2; public-iris (public, onnx) v1.
+The registry is tests/repository_registry.py's.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,21 +20,12 @@ from registry import Registry
 from server import create_app
 from server.runtime.auth import parse_tokens
 from tests.processes import serving
-from tests.server_fixtures import LABELS, SETOSA, bearer, token_entries, token_secret
+from tests.repository_registry import build, tokens_file
+from tests.server_fixtures import SETOSA, bearer, token_entries, token_secret
 
 pytest_plugins = ["tests.server_fixtures"]
 
 INFER = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": SETOSA}]}
-
-
-def build(root: Path, model_files: dict[str, Path], other: Path) -> Registry:
-    reg = Registry.init(root)
-    reg.create_model("iris", library="sklearn")
-    reg.register("iris", model_files["skops"], output_info={"labels": LABELS}, point=["prod"])
-    reg.register("iris", other, output_info={"labels": LABELS})
-    reg.create_model("public-iris", library="sklearn", is_public=True)
-    reg.register("public-iris", model_files["onnx"], output_info={"labels": LABELS})
-    return reg
 
 
 @pytest.fixture(scope="module")
@@ -157,8 +147,7 @@ def test_unknown_v2_routes_answer_in_the_v2_shape(
 
 @pytest.fixture(scope="module")
 def url(repo: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tokens = tmp_path_factory.mktemp("tokens") / "tokens.json"
-    tokens.write_text(json.dumps(token_entries()))
+    tokens = tokens_file(tmp_path_factory.mktemp("tokens"))
     with serving(repo.root, "--tokens", str(tokens), timeout=60) as process:
         yield f"127.0.0.1:{process.port}"
 
