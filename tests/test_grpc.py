@@ -216,3 +216,30 @@ def test_grpc_port_options(repo: Registry) -> None:
     )
     assert r.returncode == 1
     assert r.stderr.strip() == "error: --grpc-port serves from one process: use it with --workers 1"
+
+
+def test_the_vendored_proto_speaks_tritons_wire_format() -> None:
+    """Every message and field mreg serves has the number tritonclient's own proto gives it (the
+    two modules also live in one process: mreg's messages are in a descriptor pool of their own).
+    """
+    from tritonclient.grpc import service_pb2 as theirs
+
+    from server.protocols.grpc import grpc_predict_v2_pb2 as ours
+
+    def fields(descriptor: object) -> dict[str, tuple[int, int]]:
+        found = {}
+        for field in descriptor.fields:  # type: ignore[attr-defined]
+            found[field.name] = (field.number, field.type)
+        for nested in descriptor.nested_types:  # type: ignore[attr-defined]
+            for name, value in fields(nested).items():
+                found[f"{nested.name}.{name}"] = value
+        return found
+
+    for name, message in ours.DESCRIPTOR.message_types_by_name.items():
+        expected = fields(theirs.DESCRIPTOR.message_types_by_name[name])
+        for field, number in fields(message).items():
+            assert expected[field] == number, (name, field)
+    service = ours.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+    tritons = theirs.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+    for method in service.methods:
+        assert tritons.methods_by_name[method.name].input_type.name == method.input_type.name

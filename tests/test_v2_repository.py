@@ -104,6 +104,7 @@ def test_index_load_unload(client: TestClient[Any]) -> None:
         ("/v2/repository/models/iris:nope/load", None, "admin", 404, "pointer_not_found"),
         ("/v2/repository/models/nope/unload", None, "admin", 404, "model_not_found"),
         ("/v2/repository/index", {"repository_name": "other"}, "admin", 400, "bad_request"),
+        ("/v2/repository/index", {"ready": "yes"}, "admin", 400, "bad_request"),
         (
             "/v2/repository/models/iris/load",
             {"parameters": {"config": "{}"}},
@@ -120,6 +121,24 @@ def test_repository_errors_in_the_v2_shape(
     assert r.status_code == status, r.text
     assert r.json()["code"] == code
     assert isinstance(r.json()["error"], str)
+
+
+def test_a_server_without_tokens_refuses_the_repository_calls(
+    repo: Registry, tmp_path: Path
+) -> None:
+    """Any web page could post an unload to an open loopback server: it needs a token, always."""
+    app = create_app(repo, tokens=[], usage_path=tmp_path / "u")
+    with TestClient(app=app, raise_server_exceptions=False) as open_client:
+        for path in ("/v2/repository/index", "/v2/repository/models/iris/unload"):
+            r = open_client.post(path)
+            assert r.status_code == 403
+            assert r.json() == {
+                "error": "the model-repository extension needs a token with the 'admin' scope:"
+                " start mreg serve with --tokens FILE (or MREG_TOKENS)",
+                "code": "admin_token_required",
+            }
+        r = open_client.post("/v2/models/iris/infer", json=INFER)
+        assert r.status_code == 200, r.text  # the model was not unloaded
 
 
 @pytest.mark.parametrize(

@@ -92,6 +92,13 @@ class NotReady(ApiError):
         super().__init__(message)
 
 
+class AdminTokenRequired(ApiError):
+    """The model-repository extension on a server without tokens (it needs one, always)."""
+
+    code = "admin_token_required"
+    status = 403
+
+
 class ModelUnloaded(ApiError):
     """A model unloaded through the model-repository extension (server.runtime.repository)."""
 

@@ -7,6 +7,10 @@ resolves to (`iris` is its latest, `iris:prod` the pointer's target);
 model control, an unloaded model stays unloaded: invokes of it answer 503
 `model_unloaded` (and V2 readiness says not ready) until it is loaded again;
 a reload of the revision does not bring it back either.
+
+All three need a token with the admin scope, always: a server without tokens
+refuses them (as it refuses writes), since any web page could otherwise post
+an unload to a loopback server.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from enum import StrEnum
 
 import anyio.to_thread
 
-from server.runtime.errors import ModelUnloaded
+from server.runtime.auth import Auth, Viewer
+from server.runtime.errors import AdminTokenRequired, ModelUnloaded
 from server.runtime.pins import LATEST, Pin
 from server.runtime.pool import ModelPool
 from server.runtime.served import Served
@@ -42,6 +47,16 @@ class ModelRepository:
 
     def __init__(self, pool: ModelPool) -> None:
         self.pool = pool
+
+    @staticmethod
+    def check_admin(auth: Auth, viewer: Viewer) -> None:
+        """403 without tokens configured; else 401 or 403 unless `viewer` holds the admin scope."""
+        if not auth.enabled:
+            raise AdminTokenRequired(
+                "the model-repository extension needs a token with the 'admin' scope:"
+                " start mreg serve with --tokens FILE (or MREG_TOKENS)"
+            )
+        auth.check(viewer, "admin")
 
     def index(self, served: Served, *, ready: bool = False) -> list[IndexEntry]:
         """Every servable version of each served (not archived) model; `ready`: the loaded only."""

@@ -91,7 +91,7 @@ class InferenceService:
 
     def admin(self, context: Context) -> Viewer:
         viewer = self.viewer(context)
-        self.runtime.auth.check(viewer, "admin")
+        self.runtime.repository.check_admin(self.runtime.auth, viewer)
         return viewer
 
     @_rpc

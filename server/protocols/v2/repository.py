@@ -6,29 +6,34 @@ their state (READY when in memory, else UNAVAILABLE and why);
 (`iris`: its latest version, `iris:prod`: the pointer's target) and
 `.../unload` evicts every version of the model, which then answers
 `model_unloaded` (503) until it is loaded again (Triton's explicit model
-control). All three need a token with the admin scope when the server has
-tokens, like `POST /v1/admin/reload`. The work is server.runtime.repository's,
+control). All three need a token with the admin scope: a server without
+tokens refuses them (as it refuses writes), and a server without tokens refuses them (as it refuses writes). The work is server.runtime.repository's,
 shared with gRPC; errors are the protocol's `{"error": message}`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Router, post
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
 from litestar.params import JSONBody
 
-from server.http.auth import Caller, RuntimeDep, requires
+from server.http.auth import Caller, RuntimeDep, runtime_of
 from server.http.params import V2RefPath
 from server.protocols.v2.errors import V2_EXCEPTION_HANDLERS
 from server.protocols.v2.openapi import v2_errors
 from server.protocols.v2.routes import target
 from server.runtime.errors import BadRequest
 
+# mreg serves one repository, the registry, whose name is '' (Triton's "any repository").
+OneRepository = Annotated[str, msgspec.Meta(pattern="^$", description="'' (mreg serves one)")]
+
 
 class RepositoryIndexRequest(msgspec.Struct):
-    repository_name: str | None = None
+    repository_name: OneRepository | None = None
     ready: bool | None = None
 
 
@@ -45,11 +50,6 @@ class RepositoryModelRequest(msgspec.Struct):
     parameters: dict[str, Any] | None = None
 
 
-def _check_repository(name: str | None) -> None:
-    if name:
-        raise BadRequest(f"unknown repository {name!r}: mreg serves one registry, named ''")
-
-
 def _check_parameters(body: RepositoryModelRequest | None) -> None:
     given = body.parameters if body is not None else None
     overrides = [k for k in given or {} if k == "config" or k.startswith("file:")]
@@ -60,7 +60,14 @@ def _check_parameters(body: RepositoryModelRequest | None) -> None:
         )
 
 
-ROUTE: dict[str, Any] = {"tags": ["v2"], "guards": [requires("admin")], "status_code": 200}
+def admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """A guard: a token with the admin scope, always (server.runtime.repository)."""
+    runtime = runtime_of(connection)
+    viewer = runtime.auth.viewer(connection.headers.get("authorization"))
+    runtime.repository.check_admin(runtime.auth, viewer)
+
+
+ROUTE: dict[str, Any] = {"tags": ["v2"], "guards": [admin], "status_code": 200}
 
 
 @post(
@@ -72,7 +79,6 @@ ROUTE: dict[str, Any] = {"tags": ["v2"], "guards": [requires("admin")], "status_
 async def repository_index(
     runtime: RuntimeDep, data: JSONBody[RepositoryIndexRequest | None] = None
 ) -> list[RepositoryIndexEntry]:
-    _check_repository(data.repository_name if data else None)
     entries = runtime.repository.index(runtime.served, ready=bool(data and data.ready))
     return [RepositoryIndexEntry(e.name, e.version, e.state.value, e.reason) for e in entries]
 
