@@ -195,7 +195,7 @@ def test_repository_calls(client: triton.InferenceServerClient) -> None:
     assert not client.is_model_ready("iris", headers=auth("reader"))
     with pytest.raises(InferenceServerException, match="is unloaded") as unloaded:
         client.infer("iris", [fp32([SETOSA])], headers=auth("invoker"))
-    assert unloaded.value.status() == "StatusCode.UNAVAILABLE"
+    assert unloaded.value.status() == "StatusCode.FAILED_PRECONDITION"
     client.load_model("iris", headers=admin)
     assert client.is_model_ready("iris", headers=auth("reader"))
     with pytest.raises(InferenceServerException, match="'admin' scope") as denied:

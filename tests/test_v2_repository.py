@@ -81,12 +81,12 @@ def test_index_load_unload(client: TestClient[Any]) -> None:
     assert {(e["state"], e["reason"]) for e in unloaded} == {("UNAVAILABLE", "unloaded")}
     # Unloaded as in Triton's explicit model control: not ready, invokes refused, until loaded.
     r = client.post("/v2/models/iris/infer", json=INFER, headers=bearer("invoker"))
-    assert r.status_code == 503
+    assert r.status_code == 409
     assert r.json()["code"] == "model_unloaded"
     assert "POST /v2/repository/models/iris/load" in r.json()["error"]
     r = client.post("/v1/models/iris/invoke", json={"data": SETOSA}, headers=bearer("invoker"))
-    assert r.status_code == 503 and r.json()["error"]["code"] == "model_unloaded"
-    assert client.get("/v2/models/iris/ready", headers=bearer("reader")).status_code == 503
+    assert r.status_code == 409 and r.json()["error"]["code"] == "model_unloaded"
+    assert client.get("/v2/models/iris/ready", headers=bearer("reader")).status_code == 409
     assert client.get("/v2/models/public-iris/ready").status_code == 200  # another model
     client.post("/v2/repository/models/iris/load", headers=bearer("admin"))
     r = client.post("/v2/models/iris/infer", json=INFER, headers=bearer("invoker"))
@@ -197,7 +197,7 @@ def test_tritonclient_repository_calls(url: str) -> None:
         tensor.set_data_from_numpy(data)
         with pytest.raises(InferenceServerException, match="is unloaded") as unloaded:
             client.infer("public-iris", [tensor])
-        assert unloaded.value.status() == "503"
+        assert unloaded.value.status() == "409"
         client.load_model("public-iris", headers=ADMIN)
         assert client.is_model_ready("public-iris")
         assert client.infer("public-iris", [tensor]).as_numpy("label").tolist() == [b"setosa"]

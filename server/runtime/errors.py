@@ -103,7 +103,7 @@ class ModelUnloaded(ApiError):
     """A model unloaded through the model-repository extension (server.runtime.repository)."""
 
     code = "model_unloaded"
-    status = 503
+    status = 409  # the model is there, the server's state refuses it (gRPC FAILED_PRECONDITION)
 
     def __init__(self, model: str) -> None:
         super().__init__(

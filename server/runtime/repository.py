@@ -4,7 +4,7 @@
 version is in the pool, else UNAVAILABLE; `load` loads what a name or ref
 resolves to (`iris` is its latest, `iris:prod` the pointer's target);
 `unload` evicts the model's versions from the pool. As in Triton's explicit
-model control, an unloaded model stays unloaded: invokes of it answer 503
+model control, an unloaded model stays unloaded: invokes of it answer 409
 `model_unloaded` (and V2 readiness says not ready) until it is loaded again;
 a reload of the revision does not bring it back either.
 
@@ -92,6 +92,6 @@ class ModelRepository:
         return self.pool.unload(model, md5s)
 
     def check_loaded(self, model: str) -> None:
-        """503 `model_unloaded` for a model unloaded through the repository extension."""
+        """409 `model_unloaded` for a model unloaded through the repository extension."""
         if self.pool.is_unloaded(model):
             raise ModelUnloaded(model)

@@ -5,7 +5,7 @@ their state (READY when in memory, else UNAVAILABLE and why);
 `POST /v2/repository/models/{name}/load` loads what `{name}` resolves to
 (`iris`: its latest version, `iris:prod`: the pointer's target) and
 `.../unload` evicts every version of the model, which then answers
-`model_unloaded` (503) until it is loaded again (Triton's explicit model
+`model_unloaded` (409) until it is loaded again (Triton's explicit model
 control). All three need a token with the admin scope: a server without
 tokens refuses them (as it refuses writes), and a server without tokens refuses them (as it refuses writes). The work is server.runtime.repository's,
 shared with gRPC; errors are the protocol's `{"error": message}`.
@@ -13,12 +13,14 @@ shared with gRPC; errors are the protocol's `{"error": message}`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Router, post
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.spec import Operation, RequestBody
 from litestar.params import JSONBody
 
 from server.http.auth import Caller, RuntimeDep, runtime_of
@@ -67,7 +69,21 @@ def admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -
     runtime.repository.check_admin(runtime.auth, viewer)
 
 
-ROUTE: dict[str, Any] = {"tags": ["v2"], "guards": [admin], "status_code": 200}
+@dataclass
+class OptionalBody(Operation):
+    """The body may be left out (tritonclient posts the index with none): not `required`."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.request_body, RequestBody):
+            self.request_body.required = False
+
+
+ROUTE: dict[str, Any] = {
+    "tags": ["v2"],
+    "guards": [admin],
+    "status_code": 200,
+    "operation_class": OptionalBody,
+}
 
 
 @post(
@@ -103,7 +119,7 @@ async def repository_load(
 
 @post(
     "/models/{name:str}/unload",
-    summary="Unload a model: every version leaves memory; invokes answer 503 until loaded",
+    summary="Unload a model: every version leaves memory; invokes answer 409 until loaded",
     responses=v2_errors(400, 401, 403, 404),
     **ROUTE,
 )
