@@ -103,8 +103,8 @@ def test_index_load_unload(client: TestClient[Any]) -> None:
         ("/v2/repository/models/nope/load", None, "admin", 404, "model_not_found"),
         ("/v2/repository/models/iris:nope/load", None, "admin", 404, "pointer_not_found"),
         ("/v2/repository/models/nope/unload", None, "admin", 404, "model_not_found"),
-        ("/v2/repository/index", {"repository_name": "other"}, "admin", 400, "bad_request"),
-        ("/v2/repository/index", {"ready": "yes"}, "admin", 400, "bad_request"),
+        ("/v2/repository/index", {"repository_name": "other"}, "admin", 400, "invalid_input"),
+        ("/v2/repository/index", {"ready": 0}, "admin", 400, "invalid_input"),
         (
             "/v2/repository/models/iris/load",
             {"parameters": {"config": "{}"}},

@@ -17,18 +17,19 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Router, post
+from litestar import Request, Router, post
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
-from litestar.openapi.spec import Operation, RequestBody
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import JSONBody
 
 from server.http.auth import Caller, RuntimeDep, runtime_of
+from server.http.openapi import JSON
 from server.http.params import V2RefPath
 from server.protocols.v2.errors import V2_EXCEPTION_HANDLERS
 from server.protocols.v2.openapi import v2_errors
 from server.protocols.v2.routes import target
-from server.runtime.errors import BadRequest
+from server.runtime.errors import BadRequest, InvalidRequest
 
 # mreg serves one repository, the registry, whose name is '' (Triton's "any repository").
 OneRepository = Annotated[str, msgspec.Meta(pattern="^$", description="'' (mreg serves one)")]
@@ -86,15 +87,53 @@ ROUTE: dict[str, Any] = {
 }
 
 
+@dataclass
+class IndexBody(OptionalBody):
+    """The index body is decoded strictly by hand (`"ready": 0` is no boolean): its schema."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            content={JSON: OpenAPIMediaType(schema=INDEX_REQUEST)}, required=False
+        )
+
+
+INDEX_REQUEST = Schema(
+    one_of=[
+        Schema(
+            type=OpenAPIType.OBJECT,
+            properties={
+                "repository_name": Schema(
+                    one_of=[
+                        Schema(type=OpenAPIType.STRING, pattern="^$"),
+                        Schema(type=OpenAPIType.NULL),
+                    ],
+                    description="'' (mreg serves one repository)",
+                ),
+                "ready": Schema(
+                    one_of=[Schema(type=OpenAPIType.BOOLEAN), Schema(type=OpenAPIType.NULL)],
+                    description="Only the versions in memory",
+                ),
+            },
+        ),
+        Schema(type=OpenAPIType.NULL),
+    ]
+)
+
+
 @post(
     "/index",
     summary="Repository index: the served models' versions and their state",
     responses=v2_errors(400, 401, 403),
-    **ROUTE,
+    **{**ROUTE, "operation_class": IndexBody},
 )
 async def repository_index(
-    runtime: RuntimeDep, data: JSONBody[RepositoryIndexRequest | None] = None
+    runtime: RuntimeDep, request: Request[Any, Any, Any]
 ) -> list[RepositoryIndexEntry]:
+    raw = await request.body()
+    try:  # tritonclient posts no body at all
+        data = msgspec.json.decode(raw, type=RepositoryIndexRequest | None) if raw else None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"invalid repository index request: {exc}") from None
     entries = runtime.repository.index(runtime.served, ready=bool(data and data.ready))
     return [RepositoryIndexEntry(e.name, e.version, e.state.value, e.reason) for e in entries]
 
