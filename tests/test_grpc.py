@@ -8,6 +8,7 @@ calls. The registry is tests/repository_registry.py's.
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -206,16 +207,19 @@ def test_repository_calls(client: triton.InferenceServerClient) -> None:
     assert anonymous.value.status() == "StatusCode.UNAUTHENTICATED"
 
 
-def test_grpc_port_options(repo: Registry) -> None:
-    import subprocess
-
-    r = subprocess.run(
-        [*MREG, "--repo", str(repo.root), "serve", "--grpc-port", "1", "--workers", "2"],
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode == 1
-    assert r.stderr.strip() == "error: --grpc-port serves from one process: use it with --workers 1"
+def test_grpc_port_mistakes_are_one_line(repo: Registry, servers: Servers) -> None:
+    taken = servers.grpc.rsplit(":", 1)[1]
+    for args, message in [
+        (["--workers", "2"], "error: --grpc-port serves from one process: use it with --workers 1"),
+        ([], f"error: --grpc-port {taken}: cannot listen on 127.0.0.1: Address already in use"),
+    ]:
+        r = subprocess.run(
+            [*MREG, "--repo", str(repo.root), "serve", "--grpc-port", taken, *args],
+            capture_output=True,
+            text=True,
+        )
+        assert r.returncode == 1
+        assert r.stderr.strip() == message
 
 
 def test_the_vendored_proto_speaks_tritons_wire_format() -> None:

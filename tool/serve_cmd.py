@@ -63,7 +63,7 @@ def loopback_hosts(host: str, port: int) -> list[str]:
 @click.option("--port", type=int, default=8000, show_default=True, help="Port to bind.")
 @click.option(
     "--grpc-port",
-    type=click.IntRange(min=0, max=65535),
+    type=click.IntRange(min=1, max=65535),
     metavar="PORT",
     help="Also serve V2 over gRPC (KServe's GRPCInferenceService) on this port of --host.",
 )
@@ -175,8 +175,8 @@ def serve(
     from server.runtime.auth import load_tokens
 
     _check_follow_options(rev, follow, poll, fetch_timeout)
-    if grpc_port is not None:
-        _check_grpc(grpc_port, workers)
+    if grpc_port is not None and get_path is None:
+        _check_grpc(host, grpc_port, workers)
     tokens = load_tokens(tokens_file)
     if not tokens and not is_loopback(host) and not insecure and get_path is None:
         fail(
@@ -267,13 +267,23 @@ def grpc_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _check_grpc(grpc_port: int, workers: int) -> None:
+def _check_grpc(host: str, grpc_port: int, workers: int) -> None:
     if workers > 1:
         fail("--grpc-port serves from one process: use it with --workers 1")
     try:
         import grpc  # noqa: F401
     except ImportError:
         fail("--grpc-port needs grpcio: pip install 'mreg[grpc]'")
+    # A taken port is one line here, not a traceback from the app's startup (racy, but the
+    # startup still fails, with its own message, if the port goes in between).
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        try:
+            probe.bind((host, grpc_port))
+        except OSError as exc:
+            fail(f"--grpc-port {grpc_port}: cannot listen on {host}: {exc.strerror}")
 
 
 def _get(app: Any, path: str) -> None:
