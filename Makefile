@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv mlserver-venv system-deps serve test lint typecheck pytest bench format clean
+.PHONY: venv mlserver-venv system-deps serve test lint typecheck pytest bench format clean grpc-proto
 
 venv: $(STAMP)
 
@@ -81,6 +81,18 @@ bench: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Regenerates server/protocols/grpc/grpc_predict_v2_pb2.py from the vendored proto, with
+# protobuf 6's generator (the code then runs on protobuf 6.31 and later, 7 included) in a
+# throwaway venv, into a descriptor pool of its own: tritonclient's and MLServer's modules
+# define the same `inference.*` names, and a process may import them beside mreg's.
+PROTO := server/protocols/grpc/grpc_predict_v2.proto
+grpc-proto:
+	rm -rf .venv-protoc && $(PY) -m venv .venv-protoc
+	.venv-protoc/bin/pip install -q "grpcio-tools>=1.71,<1.76" "protobuf>=6.31,<7"
+	.venv-protoc/bin/python -m grpc_tools.protoc -I. --python_out=. $(PROTO)
+	sed -i 's/_descriptor_pool.Default().AddSerializedFile/_descriptor_pool.DescriptorPool().AddSerializedFile/' $(PROTO:.proto=_pb2.py)
+	rm -rf .venv-protoc
 
 clean:
 	rm -rf $(VENV) .venv-mlserver

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from litestar import Litestar
+from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 
 from registry import Registry
@@ -17,6 +18,8 @@ from server.http.hosts import AllowedHostsMiddleware
 from server.http.metrics import MetricsMiddleware
 from server.http.openapi import OPENAPI
 from server.protocols.v2 import V2_ROUTER
+from server.protocols.v2.errors import app_http_error
+from server.protocols.v2.repository import REPOSITORY_ROUTER
 from server.runtime import Runtime
 from server.runtime.auth import Auth, Token, load_tokens
 from server.runtime.follow import FETCH_TIMEOUT
@@ -47,6 +50,7 @@ def create_app(
     allowed_hosts: list[str] | None = None,
     allow_code_formats: bool = False,
     webhooks: list[Webhook] | str | os.PathLike[str] | None = None,
+    grpc_address: str | None = None,
 ) -> Litestar:
     """A Litestar app serving the registry `repo` at `rev` (or following branch `follow`).
 
@@ -64,6 +68,7 @@ def create_app(
     mlflow) when registry.yaml does not trust them, on a branch only (registry.format_policy).
     webhooks: a list of Webhook, or a webhooks file (server.runtime.webhook_config), that
     receive the events of every revision the server swaps to.
+    grpc_address: also serve V2 over gRPC on `host:port`, on the same event loop and runtime.
     Raises RegistryError when the revision or the usage store cannot be loaded.
     """
     writes = check_settings(write_mode, max_upload, max_upload_total, allow_code_formats)
@@ -83,11 +88,19 @@ def create_app(
         or (Path(usage_path) if usage_path else registry.state_dir / "usage.sqlite"),
         webhooks=webhooks if isinstance(webhooks, list) else load_webhooks(webhooks),
     )
+    startup, shutdown = [runtime.startup], [runtime.shutdown]
+    if grpc_address:
+        from server.protocols.grpc import GrpcServer  # grpcio only with --grpc-port (mreg[grpc])
+
+        grpc_server = GrpcServer(runtime, grpc_address)
+        startup.append(grpc_server.start)
+        shutdown.insert(0, grpc_server.stop)  # in-flight RPCs finish before usage is closed
     app = Litestar(
-        route_handlers=[*V1_ROUTES, *UI_ROUTES, V2_ROUTER],
+        route_handlers=[*V1_ROUTES, *UI_ROUTES, V2_ROUTER, REPOSITORY_ROUTER],
         template_config=TEMPLATE_CONFIG,
         dependencies=DEPENDENCIES,
-        exception_handlers=EXCEPTION_HANDLERS,
+        # Unknown /v2 routes answer in the V2 shape (no router's handlers see them).
+        exception_handlers={**EXCEPTION_HANDLERS, HTTPException: app_http_error},
         middleware=[
             *(
                 [DefineMiddleware(AllowedHostsMiddleware, allowed_hosts=allowed_hosts)]
@@ -96,8 +109,8 @@ def create_app(
             ),
             DefineMiddleware(MetricsMiddleware, metrics=runtime.metrics),
         ],
-        on_startup=[runtime.startup],
-        on_shutdown=[runtime.shutdown],
+        on_startup=startup,
+        on_shutdown=shutdown,
         openapi_config=OPENAPI,
         request_max_body_size=max_body,
         debug=False,

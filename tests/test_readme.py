@@ -23,7 +23,7 @@ import skops.io
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from tests.processes import ROOT, serving
+from tests.processes import ROOT, free_port, serving
 
 sys.path.insert(0, str(ROOT / "examples"))
 import train as example_train
@@ -83,11 +83,17 @@ def find_block(start: str) -> tuple[str, str]:
 
 
 def run_block(
-    start: str, cwd: Path, env: dict[str, str], port: int | None = None
+    start: str,
+    cwd: Path,
+    env: dict[str, str],
+    port: int | None = None,
+    grpc_port: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
     lang, text = find_block(start)
     if port is not None:
         text = re.sub(r"(127\.0\.0\.1|localhost):8000", f"127.0.0.1:{port}", text)
+    if grpc_port is not None:
+        text = re.sub(r"(127\.0\.0\.1|localhost):8001", f"127.0.0.1:{grpc_port}", text)
     if lang == "python":
         cmd = [sys.executable, "-c", text]
     else:
@@ -143,6 +149,7 @@ RUN = [
     "mreg serve --rev",
     "$ curl -s -X POST localhost:8000",
     "import numpy as np",
+    "import tritonclient.grpc",
     'H="Authorization',
     "mreg init my-registry",
     "from registry import Registry",
@@ -163,7 +170,9 @@ def test_the_server_blocks_run_in_a_fresh_clone(tmp_path: Path, env: dict[str, s
     validated = run_block("mreg validate", clone, env)
     assert validated.stdout.count(": ok: 0 error(s)") == 3, validated.stdout
     assert "\n[]\n" in validated.stdout  # --rev iris@v2 --format json: no finding
-    with serving(clone, "--tokens", str(tokens), cwd=clone) as server:
+    grpc_port = free_port()
+    grpc = ("--grpc-port", str(grpc_port))
+    with serving(clone, "--tokens", str(tokens), *grpc, cwd=clone) as server:
         env = {**env, "MREG_URL": server.url}
         served = run_block("mreg serve --rev", clone, env, server.port)
         assert "served: mreg serve --rev iris@v3" in served.stdout
@@ -176,6 +185,11 @@ def test_the_server_blocks_run_in_a_fresh_clone(tmp_path: Path, env: dict[str, s
         _, text = find_block("import numpy as np")
         promised = [line[2:] for line in text.splitlines() if line.startswith("# ")]
         assert triton.stdout.splitlines() == promised
+
+        over_grpc = run_block("import tritonclient.grpc", clone, env, grpc_port=grpc_port)
+        _, text = find_block("import tritonclient.grpc")
+        promised = [line[2:] for line in text.splitlines() if line.startswith("# ")]
+        assert over_grpc.stdout.splitlines() == promised
 
         iris_model(clone / "model.skops", binary=True)
         flow = run_block('H="Authorization', clone, {**env, "T": token}, server.port)

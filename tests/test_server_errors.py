@@ -227,9 +227,13 @@ def test_a_corrupt_cache_file_is_never_loaded(tmp_path: Path, model_files: dict[
 
 
 def test_unknown_routes_and_methods_use_the_same_shape(client: TestClient[Any]) -> None:
-    for r in (client.get("/v2/nothing"), client.put("/v1/models/iris")):
+    for r in (client.get("/v1/nothing"), client.put("/v1/models/iris")):
         assert r.status_code in (404, 405)
         assert set(r.json()["error"]) == {"code", "message", "detail"}
+    # Under /v2 the protocol's own shape (tests/test_v2_repository.py has the tritonclient side).
+    r = client.get("/v2/nothing")
+    assert r.status_code == 404
+    assert r.json() == {"error": "Not Found", "code": "not_found"}
 
 
 @pytest.mark.parametrize("status", sorted(CASES))

@@ -62,6 +62,12 @@ def loopback_hosts(host: str, port: int) -> list[str]:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", type=int, default=8000, show_default=True, help="Port to bind.")
 @click.option(
+    "--grpc-port",
+    type=click.IntRange(min=1, max=65535),
+    metavar="PORT",
+    help="Also serve V2 over gRPC (KServe's GRPCInferenceService) on this port of --host.",
+)
+@click.option(
     "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
 )
 @click.option("--preload", is_flag=True, help="Load every served model at start, not on first use.")
@@ -141,6 +147,7 @@ def serve(
     fetch_timeout: float | None,
     host: str,
     port: int,
+    grpc_port: int | None,
     workers: int,
     preload: bool,
     max_loaded: int,
@@ -170,12 +177,15 @@ def serve(
         mreg serve --follow origin/main --webhooks /etc/mreg/webhooks.yaml --tokens tokens.yaml
         mreg serve --get /v1/registry
         mreg serve --follow origin/main --usage-url postgresql://mreg@db/mreg --workers 4
+        mreg serve --port 8000 --grpc-port 8001
     """
     from server import create_app
     from server.runtime.auth import load_tokens
     from server.runtime.webhook_config import load_webhooks
 
     _check_follow_options(rev, follow, poll, fetch_timeout)
+    if grpc_port is not None and get_path is None:
+        _check_grpc(host, grpc_port, workers)
     tokens = load_tokens(tokens_file)
     hooks = load_webhooks(webhooks_file)
     if hooks and workers > 1:
@@ -200,6 +210,11 @@ def serve(
         "max_upload_total": max_upload_total,
         "allow_code_formats": allow_code_formats,
         "usage_url": usage_url or None,
+        **(
+            {"grpc_address": grpc_address(host, grpc_port)}
+            if grpc_port is not None and get_path is None
+            else {}
+        ),
         # Without tokens, a loopback server answers only loopback Host names: a web page that
         # rebinds its own name to 127.0.0.1 cannot read or invoke it.
         "allowed_hosts": loopback_hosts(host, port)
@@ -219,6 +234,8 @@ def serve(
     click.echo(
         f"mreg: serving {registry.root} at {follow or rev} on http://{host}:{port}", err=True
     )
+    if "grpc_address" in options:
+        click.echo(f"mreg: and over gRPC on {options['grpc_address']}", err=True)
     if workers == 1:
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
         return
@@ -256,6 +273,29 @@ def _check_follow_options(
         )
     if fetch_timeout is not None and not fetch_timeout > 0:
         fail(f"--fetch-timeout must be more than 0 seconds, not {fetch_timeout:g}")
+
+
+def grpc_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _check_grpc(host: str, grpc_port: int, workers: int) -> None:
+    if workers > 1:
+        fail("--grpc-port serves from one process: use it with --workers 1")
+    try:
+        import grpc  # noqa: F401
+    except ImportError:
+        fail("--grpc-port needs grpcio: pip install 'mreg[grpc]'")
+    # A taken port is one line here, not a traceback from the app's startup (racy, but the
+    # startup still fails, with its own message, if the port goes in between).
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        try:
+            probe.bind((host, grpc_port))
+        except OSError as exc:
+            fail(f"--grpc-port {grpc_port}: cannot listen on {host}: {exc.strerror}")
 
 
 def _get(app: Any, path: str) -> None:

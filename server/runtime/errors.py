@@ -92,6 +92,25 @@ class NotReady(ApiError):
         super().__init__(message)
 
 
+class AdminTokenRequired(ApiError):
+    """The model-repository extension on a server without tokens (it needs one, always)."""
+
+    code = "admin_token_required"
+    status = 403
+
+
+class ModelUnloaded(ApiError):
+    """A model unloaded through the model-repository extension (server.runtime.repository)."""
+
+    code = "model_unloaded"
+    status = 409  # the model is there, the server's state refuses it (gRPC FAILED_PRECONDITION)
+
+    def __init__(self, model: str) -> None:
+        super().__init__(
+            f"model {model!r} is unloaded: load it with POST /v2/repository/models/{model}/load"
+        )
+
+
 INTERNAL_MESSAGE = "unexpected server error (see the server log)"
 
 

@@ -20,6 +20,7 @@ from registry import (
     VersionManifest,
     load_model,
 )
+from server.runtime.errors import ModelUnloaded
 
 # Where the artifact of a version is on local disk: (registry, snapshot, model, version) -> path.
 ArtifactLocator = Callable[[Registry, Snapshot, str, VersionManifest], Path]
@@ -45,6 +46,8 @@ class ModelPool:
         self._loading: dict[str, Future[LoadedModel]] = {}
         self._failed: dict[str, tuple[float, RegistryError]] = {}
         self._lock = threading.Lock()
+        # Models unloaded through the repository extension: not loaded again until asked to.
+        self.unloaded: set[str] = set()
 
     def get(self, md5: str) -> LoadedModel | None:
         """The loaded model, if it is in memory (the fast path: no lock, no I/O)."""
@@ -58,6 +61,8 @@ class ModelPool:
         """Load (blocking; call from a worker thread); concurrent loads of one artifact share one."""
         assert version.artifact is not None
         md5 = version.artifact.md5
+        if model in self.unloaded:
+            raise ModelUnloaded(model)
         with self._lock:
             if md5 in self.loaded:
                 return self.loaded[md5]
@@ -99,3 +104,20 @@ class ModelPool:
     def forget_failures(self) -> None:
         with self._lock:
             self._failed.clear()
+
+    # -- the model-repository extension (server.runtime.repository) ----------------
+
+    def is_unloaded(self, model: str) -> bool:
+        return model in self.unloaded
+
+    def mark_loaded(self, model: str) -> None:
+        self.unloaded.discard(model)
+
+    def unload(self, model: str, md5s: set[str]) -> int:
+        """Evict `md5s` and keep `model` out of the pool until `mark_loaded`; how many were in."""
+        with self._lock:
+            self.unloaded.add(model)
+            evicted = [md5 for md5 in md5s if self.loaded.pop(md5, None) is not None]
+            for md5 in md5s:
+                self._failed.pop(md5, None)
+        return len(evicted)

@@ -36,6 +36,7 @@ from server.runtime.invoker import Invoker
 from server.runtime.metrics import Gauges, Metrics
 from server.runtime.pins import LATEST, Pin, PinKind
 from server.runtime.pool import ArtifactLocator, ModelPool, default_locator
+from server.runtime.repository import ModelRepository
 from server.runtime.served import Served
 from server.runtime.shadow import Shadows
 from server.runtime.webhook_config import Webhook
@@ -86,6 +87,7 @@ class Runtime:
         self.preload = preload
         self.metrics = Metrics()
         self.pool = ModelPool(registry, locate, max_loaded)
+        self.repository = ModelRepository(self.pool)  # the V2 model-repository extension
         self.usage = open_usage_store(usage_path)
         self.served: Served = Served.load(registry, self.rev, self.label)
         self.previous: Served | None = None
@@ -157,8 +159,8 @@ class Runtime:
             if len(self.pool.loaded) >= self.pool.max_loaded:
                 return
             model = served.models.get(name)
-            if model is None or model.archived:
-                continue
+            if model is None or model.archived or self.pool.is_unloaded(name):
+                continue  # archived, or unloaded through the repository extension
             pins = [LATEST, *(Pin(PinKind.POINTER, p.tag) for p in served.pointers[name])]
             for pin in pins:
                 try:

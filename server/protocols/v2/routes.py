@@ -171,6 +171,7 @@ async def model_ready(runtime: RuntimeDep, caller: Caller, model: TargetDep) -> 
     _, found = runtime.invoker.readable(model.model, model.pin, caller)
     if not runtime.ready:
         raise NotReady()
+    runtime.repository.check_loaded(model.model)  # unloaded through /v2/repository: not ready
     return V2ModelReady(name=model.model, version=str(found.version), ready=True)
 
 
