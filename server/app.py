@@ -19,6 +19,7 @@ from server.http.openapi import OPENAPI
 from server.protocols.v2 import V2_ROUTER
 from server.runtime import Runtime
 from server.runtime.auth import Auth, Token, load_tokens
+from server.runtime.batcher import DEFAULT_MAX_QUEUED, Batching, BatchSettings
 from server.runtime.follow import FETCH_TIMEOUT
 from server.runtime.pool import ArtifactLocator, default_locator
 from server.ui import TEMPLATE_CONFIG, UI_ROUTES
@@ -45,6 +46,9 @@ def create_app(
     usage_url: str | None = None,
     allowed_hosts: list[str] | None = None,
     allow_code_formats: bool = False,
+    max_batch_size: int = 1,
+    max_batch_delay_ms: float = 0.0,
+    max_queued: int = DEFAULT_MAX_QUEUED,
 ) -> Litestar:
     """A Litestar app serving the registry `repo` at `rev` (or following branch `follow`).
 
@@ -60,6 +64,9 @@ def create_app(
     mlflow) when registry.yaml does not trust them, on a branch only (registry.format_policy).
     allow_code_formats: accept uploads in formats that run code (pickle, joblib, torchscript,
     mlflow) when registry.yaml does not trust them, on a branch only (registry.format_policy).
+    max_batch_size, max_batch_delay_ms: the batching of models whose model.yaml says nothing
+    (1: off); max_queued: requests one model may hold before it answers 503
+    (server.runtime.batcher).
     Raises RegistryError when the revision or the usage store cannot be loaded.
     """
     writes = check_settings(write_mode, max_upload, max_upload_total, allow_code_formats)
@@ -77,6 +84,7 @@ def create_app(
         locate=locate or default_locator,
         usage_path=usage_url
         or (Path(usage_path) if usage_path else registry.state_dir / "usage.sqlite"),
+        batching=Batching(BatchSettings(max_batch_size, max_batch_delay_ms), max_queued),
     )
     app = Litestar(
         route_handlers=[*V1_ROUTES, *UI_ROUTES, V2_ROUTER],

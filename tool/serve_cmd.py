@@ -64,7 +64,35 @@ def loopback_hosts(host: str, port: int) -> list[str]:
 @click.option(
     "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
 )
-@click.option("--preload", is_flag=True, help="Load every served model at start, not on first use.")
+@click.option(
+    "--preload/--no-preload",
+    default=True,
+    show_default=True,
+    help="Load the latest version and pointer targets of every model at start and on reload"
+    " (/readyz waits for them); --no-preload loads each on first use.",
+)
+@click.option(
+    "--max-batch-size",
+    type=click.IntRange(min=1, max=4096),
+    default=1,
+    show_default=True,
+    help="Batch up to this many rows of concurrent requests to one model (1: off), for models"
+    " whose model.yaml has no serving.max_batch_size.",
+)
+@click.option(
+    "--max-batch-delay-ms",
+    type=click.FloatRange(min=0, max=1000),
+    default=2.0,
+    show_default=True,
+    help="Longest a request waits for its batch to fill, unless model.yaml says otherwise.",
+)
+@click.option(
+    "--max-queued",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    help="Requests one model may hold (running and waiting); beyond it 503 with Retry-After.",
+)
 @click.option(
     "--max-loaded",
     type=click.IntRange(min=1),
@@ -138,6 +166,9 @@ def serve(
     workers: int,
     preload: bool,
     max_loaded: int,
+    max_batch_size: int,
+    max_batch_delay_ms: float,
+    max_queued: int,
     max_body: int,
     write_mode: str,
     max_upload: int,
@@ -182,6 +213,9 @@ def serve(
         "tokens": tokens_file,
         "preload": preload,
         "max_loaded": max_loaded,
+        "max_batch_size": max_batch_size,
+        "max_batch_delay_ms": max_batch_delay_ms,
+        "max_queued": max_queued,
         "max_body": max_body,
         "write_mode": write_mode,
         "max_upload": max_upload,

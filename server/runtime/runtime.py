@@ -25,6 +25,7 @@ from registry import (
     clean_uploads,
 )
 from server.runtime.auth import Auth
+from server.runtime.batcher import Batching
 from server.runtime.follow import (
     FETCH_TIMEOUT,
     ReloadError,
@@ -61,6 +62,7 @@ class Runtime:
         max_loaded: int = 8,
         locate: ArtifactLocator = default_locator,
         usage_path: Path | str | None = None,
+        batching: Batching | None = None,
     ) -> None:
         self.registry = registry
         # What is served is pinned to a full ref name or commit id, never a short name that a
@@ -86,7 +88,12 @@ class Runtime:
         self.last_reload_error: ReloadError | None = None
         self.ready = not preload
         self.invoker = Invoker(
-            lambda: (self.served, self.previous), auth, self.pool, self.usage, self.metrics
+            lambda: (self.served, self.previous),
+            auth,
+            self.pool,
+            self.usage,
+            self.metrics,
+            batching,
         )
         self.metrics.watch(self)
         self._reload_lock = asyncio.Lock()
@@ -120,6 +127,7 @@ class Runtime:
         if self._poller is not None:
             self._poller.cancel()
         await anyio.to_thread.run_sync(self.usage.close)
+        self.invoker.batching.close()
         # Said after uvicorn drained the in-flight requests: the exact count of what was answered.
         log.info(
             "answered %d invocations, %d usage records dropped",
