@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from registry import InvalidInputError, load_model, predict
-from server.runtime.batcher import BatchSettings, Batching, Overloaded
+from server.runtime.batcher import Batching, BatchSettings, Overloaded
 from tests.conftest import ALL_FORMATS
 from tests.server_fixtures import FORMATS, LABELS, SETOSA, VIRGINICA
 
