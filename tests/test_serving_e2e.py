@@ -178,3 +178,31 @@ def test_serving_settings_are_validated_and_patched_from_the_cli(registry: Regis
     assert bad.stderr.startswith("error: ") and "max_batch_size" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
     assert registry.snapshot("HEAD").revision == before
+
+
+def test_the_serving_block_is_patched_over_http_and_validated(
+    registry: Registry, tmp_path: Path
+) -> None:
+    from litestar.testing import TestClient
+
+    from server import create_app
+    from server.runtime.auth import Token, hash_token
+    from tests.server_fixtures import bearer, token_secret
+
+    writer = Token("writer", hash_token(token_secret("writer")), frozenset({"read", "write"}))
+    app = create_app(registry.root, tokens=[writer], usage_path=tmp_path / "usage.sqlite")
+    with TestClient(app=app) as client:
+        r = client.patch(
+            "/v1/models/flowers", json={"serving": {"max_batch_size": 8}}, headers=bearer("writer")
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["model"]["serving"] == {"max_batch_size": 8, "max_batch_delay_ms": 20.0}
+        before = registry.snapshot("HEAD").revision
+        for bad in ({"max_batch_size": 0}, {"max_batch_delay_ms": -1}, {"size": 3}):
+            r = client.patch("/v1/models/flowers", json={"serving": bad}, headers=bearer("writer"))
+            assert r.status_code == 400, r.text
+            assert set(r.json()["error"]) == {"code", "message", "detail"}
+        assert registry.snapshot("HEAD").revision == before
+        r = client.patch("/v1/models/flowers", json={"serving": None}, headers=bearer("writer"))
+        assert r.status_code == 200, r.text
+        assert "serving" not in r.json()["model"] or r.json()["model"]["serving"] is None
