@@ -33,7 +33,7 @@ from registry import LoadedModel
 from server.runtime.errors import ApiError
 
 DEFAULT_MAX_QUEUED = 128  # requests one model may hold (running and waiting) before 503
-THREADS_PER_MODEL = 2  # worker threads of each model's executor (the machine's cores, at most)
+THREADS_PER_MODEL = 1  # one per model: two threads were slower under the GIL (BENCHMARKS.md)
 MAX_LANES = 64  # idle lanes beyond this many are dropped (their model was evicted or re-set)
 
 
@@ -104,6 +104,9 @@ class Lane:
         self._arrived = asyncio.Event()
         self._collector: asyncio.Task[None] | None = None
         self._last_batch = 1  # requests in the last batch: > 1 means callers are concurrent
+        self._busy = 0  # predictions running in the executor
+        self._idle = asyncio.Event()  # set while none runs: the next batch starts then
+        self._idle.set()
 
     async def predict(self, rows: Sequence[Any]) -> list[Any]:
         if self.held >= self.max_queued:
@@ -114,7 +117,8 @@ class Lane:
         self.held += 1
         try:
             key = _batch_key(rows) if self.settings.enabled and rows else None
-            if key is None or len(rows) >= self.settings.max_batch_size:
+            alone = key is None or len(rows) >= self.settings.max_batch_size
+            if alone or (not self._busy and not self._queue):  # an idle model: at once
                 return await self._run(rows)
             return await self._join(rows, key)
         finally:
@@ -122,9 +126,16 @@ class Lane:
 
     async def _run(self, rows: Sequence[Any]) -> list[Any]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self.executor, core.predict, self.loaded, rows, self.labels
-        )
+        self._busy += 1
+        self._idle.clear()
+        try:
+            return await loop.run_in_executor(
+                self.executor, core.predict, self.loaded, rows, self.labels
+            )
+        finally:
+            self._busy -= 1
+            if not self._busy:
+                self._idle.set()
 
     async def _join(self, rows: Sequence[Any], key: tuple[int, ...]) -> list[Any]:
         loop = asyncio.get_running_loop()
@@ -142,6 +153,7 @@ class Lane:
         """Predict what is queued, batch after batch, until the queue is empty."""
         settings = self.settings
         while self._queue:
+            await self._idle.wait()  # while a prediction runs, the queue fills
             first = self._queue[0]
             if self._last_batch > 1:  # concurrent callers: let the batch fill, up to the delay
                 deadline = first.since + settings.max_batch_delay_ms / 1000.0
