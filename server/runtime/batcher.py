@@ -117,8 +117,8 @@ class Lane:
         self.held += 1
         try:
             key = _batch_key(rows) if self.settings.enabled and rows else None
-            alone = key is None or len(rows) >= self.settings.max_batch_size
-            if alone or (not self._busy and not self._queue):  # an idle model: at once
+            idle = not self._busy and not self._queue  # an idle model predicts at once
+            if key is None or len(rows) >= self.settings.max_batch_size or idle:
                 return await self._run(rows)
             return await self._join(rows, key)
         finally:
