@@ -34,6 +34,8 @@ NOT_RUN = {
     "mreg import mlflow": "an MLflow tracking server: tests/test_import_mlflow.py",
     "export MREG_USAGE_URL": "a production host (PostgreSQL, S3, GitHub): tests/test_usage_postgres.py",
     "make bench": "the benchmarks: tests/test_bench_smoke.py",
+    "mreg model update digits --set 'serving=": "a digits model: tests/test_serving_e2e.py"
+    " patches the serving block from the CLI and over HTTP",
 }
 
 SERVE_BRIEFLY = r"""
