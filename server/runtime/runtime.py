@@ -88,13 +88,10 @@ class Runtime:
         self.last_reload_error: ReloadError | None = None
         self.ready = not preload
         self.invoker = Invoker(
-            lambda: (self.served, self.previous),
-            auth,
-            self.pool,
-            self.usage,
-            self.metrics,
-            batching,
+            lambda: (self.served, self.previous), auth, self.pool, self.usage, self.metrics
         )
+        if batching is not None:  # the server's batching defaults and queue bound (batcher.py)
+            self.invoker.batching = batching
         self.metrics.watch(self)
         self._reload_lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
