@@ -75,7 +75,7 @@ pytest: $(STAMP) system-deps mlserver-venv
 
 test: lint typecheck pytest
 
-bench: $(STAMP)
+bench: $(STAMP) mlserver-venv
 	$(BIN)/python -m bench $(if $(FULL),--full,)
 
 format: $(STAMP)

@@ -12,7 +12,7 @@ import time
 from bench import common
 from bench.common import FULL, QUICK, TINY, Workdir, log, machine
 
-SECTIONS = ("serving", "scale", "growth", "validate", "usage", "shadow", "cli")
+SECTIONS = ("serving", "batching", "cold", "scale", "growth", "validate", "usage", "shadow", "cli")
 
 
 def run_validate_scale(mode: common.Mode) -> None:
@@ -60,6 +60,14 @@ def main(argv: list[str] | None = None) -> int:
             from bench import serving
 
             serving.main(mode, work, mlflow_python)
+        if "batching" in sections and not mode.tiny:
+            from bench import batching  # MLServer from .venv-mlserver (make mlserver-venv)
+
+            batching.main(["--seconds", str(max(3, mode.load_seconds))])
+        if "cold" in sections and not mode.tiny:
+            from bench import cold_start
+
+            cold_start.main()
         if "scale" in sections:
             from bench import scale
 

@@ -225,6 +225,18 @@ class TrainSpec(Manifest):
         return [value] if isinstance(value, str) else value
 
 
+class ServingSpec(Manifest):
+    """How the server predicts a model: adaptive batching (server/runtime/batcher.py).
+
+    Unset fields take the server's defaults (`mreg serve --max-batch-size/--max-batch-delay-ms`).
+    """
+
+    max_batch_size: int | None = Field(default=None, ge=1, le=4096)
+    """Most rows predicted as one batch; 1 turns batching off for this model."""
+    max_batch_delay_ms: float | None = Field(default=None, ge=0, le=1000)
+    """Longest a request waits for a batch to fill, in milliseconds."""
+
+
 class ModelManifest(Manifest):
     """models/<model>/model.yaml."""
 
@@ -241,6 +253,7 @@ class ModelManifest(Manifest):
     created_at: UtcDatetime
     archived_at: UtcDatetime | None = None
     train: TrainSpec | None = None
+    serving: ServingSpec | None = None
 
     @property
     def archived(self) -> bool:

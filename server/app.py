@@ -22,6 +22,7 @@ from server.protocols.v2.errors import app_http_error
 from server.protocols.v2.repository import REPOSITORY_ROUTER
 from server.runtime import Runtime
 from server.runtime.auth import Auth, Token, load_tokens
+from server.runtime.batcher import DEFAULT_MAX_QUEUED, Batching, BatchSettings
 from server.runtime.follow import FETCH_TIMEOUT
 from server.runtime.pool import ArtifactLocator, default_locator
 from server.runtime.webhook_config import Webhook, load_webhooks
@@ -51,6 +52,9 @@ def create_app(
     allow_code_formats: bool = False,
     webhooks: list[Webhook] | str | os.PathLike[str] | None = None,
     grpc_address: str | None = None,
+    max_batch_size: int = 1,
+    max_batch_delay_ms: float = 0.0,
+    max_queued: int = DEFAULT_MAX_QUEUED,
 ) -> Litestar:
     """A Litestar app serving the registry `repo` at `rev` (or following branch `follow`).
 
@@ -69,6 +73,9 @@ def create_app(
     webhooks: a list of Webhook, or a webhooks file (server.runtime.webhook_config), that
     receive the events of every revision the server swaps to.
     grpc_address: also serve V2 over gRPC on `host:port`, on the same event loop and runtime.
+    max_batch_size, max_batch_delay_ms: the batching of models whose model.yaml says nothing
+    (1: off); max_queued: requests one model may hold before it answers 503
+    (server.runtime.batcher).
     Raises RegistryError when the revision or the usage store cannot be loaded.
     """
     writes = check_settings(write_mode, max_upload, max_upload_total, allow_code_formats)
@@ -87,6 +94,7 @@ def create_app(
         usage_path=usage_url
         or (Path(usage_path) if usage_path else registry.state_dir / "usage.sqlite"),
         webhooks=webhooks if isinstance(webhooks, list) else load_webhooks(webhooks),
+        batching=Batching(BatchSettings(max_batch_size, max_batch_delay_ms), max_queued),
     )
     startup, shutdown = [runtime.startup], [runtime.shutdown]
     if grpc_address:

@@ -2,7 +2,7 @@
 
 MLServer and its dependencies (FastAPI, gRPC, OpenTelemetry) stay out of the
 shared development venv: `.venv-mlserver/` (or $MREG_MLSERVER_VENV) holds
-`mlserver` and `pip install -e '.[mlserver,onnx]'` of this checkout, with
+`mlserver`, `mlserver-sklearn` (the benchmark's peer) and `pip install -e '.[mlserver,onnx]'` of this checkout, with
 scikit-learn pinned to the running interpreter's version so that both sides
 load the very same artifacts. It is built once and reused while pyproject.toml
 (the spec) stays the same: `make mlserver-venv`, or the tests' `mlserver_venv`
@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 STAMP = ".mreg-ready"
 EXTRAS = "mlserver,onnx"
 """The extras installed: the runtime, and ONNX (a format every registry trusts) to serve with it."""
+PEERS = ("mlserver-sklearn>=1.6,<2",)
+"""MLServer's own scikit-learn runtime (what KServe runs): the peer bench/batching.py measures."""
 
 
 def venv_dir() -> Path:
@@ -40,7 +42,7 @@ def _spec() -> str:
     """What the venv was built from: a change rebuilds it."""
     pyproject = (ROOT / "pyproject.toml").read_bytes()
     digest = hashlib.sha256(pyproject).hexdigest()
-    return f"{ROOT}\n{EXTRAS}\nscikit-learn=={sklearn.__version__}\n{digest}\n"
+    return f"{ROOT}\n{EXTRAS}\n{' '.join(PEERS)}\nscikit-learn=={sklearn.__version__}\n{digest}\n"
 
 
 def _base_python() -> str:
@@ -77,7 +79,7 @@ def ensure() -> Path:
         pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet"]
         pip += ["--disable-pip-version-check"]
         done = subprocess.run(
-            [*pip, "-e", f"{ROOT}[{EXTRAS}]", f"scikit-learn=={sklearn.__version__}"],
+            [*pip, "-e", f"{ROOT}[{EXTRAS}]", *PEERS, f"scikit-learn=={sklearn.__version__}"],
             cwd=ROOT,
             env=env,
             capture_output=True,

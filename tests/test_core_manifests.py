@@ -42,6 +42,9 @@ train:
   format: skops
   metrics: train/out/metrics.json
   gate: [accuracy >= 0.9, rows > 100]
+serving:
+  max_batch_size: 32
+  max_batch_delay_ms: 2.5
 """
 
 FULL_VERSION = """\

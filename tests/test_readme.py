@@ -36,6 +36,8 @@ NOT_RUN = {
     "export MREG_USAGE_URL": "a production host (PostgreSQL, S3, GitHub): tests/test_usage_postgres.py",
     "make bench": "the benchmarks: tests/test_bench_smoke.py",
     "pip install 'mreg[mlserver]'": "MLServer in its own venv: tests/test_readme_engines.py",
+    "mreg model update digits --set 'serving=": "a digits model: tests/test_serving_e2e.py"
+    " patches the serving block from the CLI and over HTTP",
 }
 
 SERVE_BRIEFLY = r"""

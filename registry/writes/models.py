@@ -28,6 +28,7 @@ MODEL_PATCHABLE = (
     "labels",
     "metadata",
     "license",
+    "serving",
 )
 
 
@@ -106,7 +107,7 @@ class ModelWrites(RegistryBase):
             old = base.model(name)
             data = old.model_dump(exclude_unset=True)
             for key, value in fields.items():
-                if key in ("labels", "metadata") and value is not None:
+                if key in ("labels", "metadata", "serving") and isinstance(value, dict):
                     data[key] = {**data.get(key, {}), **value}
                 elif value is None:
                     data.pop(key, None)

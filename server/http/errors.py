@@ -128,7 +128,8 @@ def _record(request: Request[Any, Any, Any], status: int, code: str) -> None:
 def registry_error(request: Request[Any, Any, Any], exc: RegistryError) -> Response[Any]:
     if isinstance(exc, ApiError):
         _record(request, exc.status, exc.code)
-        return error_response(exc.status, exc.code, exc.message, exc.detail)
+        headers = getattr(exc, "headers", None)  # e.g. Retry-After on a 503 (batcher.Overloaded)
+        return error_response(exc.status, exc.code, exc.message, exc.detail, headers=headers)
     body = exc.to_dict()
     _record(request, exc.status, body["code"])
     return error_response(exc.status, body["code"], body["message"], body["detail"])

@@ -3,7 +3,7 @@
 `/v1` invoke and runs, `/v2` infer and the web page all call `Invoker.invoke`.
 It is kept lean on purpose (it is benchmarked): the version is resolved from
 the in-memory revision (memoized), the model comes from the in-memory pool,
-predict runs inline for small inputs of fast libraries, and usage is queued
+predict runs in the model's worker threads (server.runtime.batcher), and usage is queued
 for a background writer. No git, YAML or SQLite on the way.
 """
 
@@ -24,6 +24,7 @@ import registry as core
 from registry import InvalidInputError, RegistryError, VersionManifest, VersionNotFoundError
 from server.runtime import visibility
 from server.runtime.auth import Auth, Viewer
+from server.runtime.batcher import Batching
 from server.runtime.errors import InternalError
 from server.runtime.metrics import Observer
 from server.runtime.pins import Pin, PinKind, check_agreement
@@ -33,12 +34,6 @@ from server.runtime.shadow import Shadows
 from server.usage import QueuedUsageStore, UsageRecord
 
 log = logging.getLogger("mreg.server")
-
-# Predict on the event loop up to this many inputs (a thread hop costs more than a small
-# scikit-learn or ONNX predict: measured ~0.7 of a bare endpoint's speed at 100 rows in a
-# thread, ~0.9 inline); larger batches run in a worker thread.
-INLINE_MAX_INPUTS = 1024
-INLINE_LIBRARIES = frozenset({"sklearn", "onnx"})  # fast enough to predict on the event loop
 
 
 class InvokeResponse(msgspec.Struct):
@@ -82,7 +77,9 @@ class Invoker:
         pool: ModelPool,
         usage: QueuedUsageStore,
         metrics: Observer,
+        batching: Batching | None = None,
     ) -> None:
+        self.batching = batching or Batching()
         self._served = served  # the served revision and the one before it, read per call
         self.shadows: Shadows | None = None  # where sampled calls of a pointer with a shadow go
         self.auth = auth
@@ -228,6 +225,6 @@ class Invoker:
                 self.metrics.load_failed(model)
                 raise
         labels = version.output_info.get("labels")
-        if len(inputs) <= INLINE_MAX_INPUTS and loaded.library in INLINE_LIBRARIES:
-            return core.predict(loaded, inputs, labels)
-        return await anyio.to_thread.run_sync(core.predict, loaded, inputs, labels)
+        # In the model's worker threads (never on the event loop), batched when it is on.
+        serving = served.models[model].serving if model in served.models else None
+        return await self.batching.predict(loaded, inputs, labels, serving)

@@ -25,6 +25,7 @@ from registry import (
     clean_uploads,
 )
 from server.runtime.auth import Auth
+from server.runtime.batcher import Batching
 from server.runtime.follow import (
     FETCH_TIMEOUT,
     ReloadError,
@@ -68,6 +69,7 @@ class Runtime:
         locate: ArtifactLocator = default_locator,
         usage_path: Path | str | None = None,
         webhooks: list[Webhook] | None = None,
+        batching: Batching | None = None,
     ) -> None:
         self.registry = registry
         # What is served is pinned to a full ref name or commit id, never a short name that a
@@ -97,6 +99,8 @@ class Runtime:
             lambda: (self.served, self.previous), auth, self.pool, self.usage, self.metrics
         )
         self.shadows = self.invoker.shadows = Shadows(self.pool)
+        if batching is not None:  # the server's batching defaults and queue bound (batcher.py)
+            self.invoker.batching = batching
         self.metrics.watch(self)
         self.webhooks = Webhooks(registry, webhooks or [])
         self._reload_lock = asyncio.Lock()
@@ -134,6 +138,7 @@ class Runtime:
         await self.webhooks.stop()
         await self.shadows.stop()
         await anyio.to_thread.run_sync(self.usage.close)
+        self.invoker.batching.close()
         # Said after uvicorn drained the in-flight requests: the exact count of what was answered.
         log.info(
             "answered %d invocations, %d usage records dropped",

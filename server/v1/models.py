@@ -152,6 +152,8 @@ class ModelsController(Controller):
             for k, v in msgspec.structs.asdict(data).items()
             if v is not msgspec.UNSET and k != "remove_labels"
         }
+        if given.get("serving") is not None:
+            given["serving"] = msgspec.to_builtins(given["serving"])
         if not given and not data.remove_labels:
             value, info = await writer.unchanged(lambda reg: reg.snapshot("HEAD").model(model))
         else:

@@ -26,6 +26,17 @@ class ModelCreate(msgspec.Struct, forbid_unknown_fields=True):
     license: str | None = None
 
 
+class ServingPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """A model's `serving:` block: adaptive batching (given fields change; null clears one)."""
+
+    max_batch_size: Annotated[int, msgspec.Meta(ge=1, le=4096)] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
+    max_batch_delay_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
+
+
 class ModelPatch(msgspec.Struct, forbid_unknown_fields=True):
     """`PATCH /v1/models/{model}`: only the fields given change; null clears one."""
 
@@ -38,6 +49,7 @@ class ModelPatch(msgspec.Struct, forbid_unknown_fields=True):
     labels: dict[str, str] | msgspec.UnsetType | None = msgspec.UNSET
     metadata: dict[str, Any] | msgspec.UnsetType | None = msgspec.UNSET
     license: str | msgspec.UnsetType | None = msgspec.UNSET
+    serving: ServingPatch | msgspec.UnsetType | None = msgspec.UNSET
     remove_labels: list[str] = msgspec.field(default_factory=list)
 
 

@@ -1,0 +1,110 @@
+"""Adaptive batching (server/runtime/batcher.py) with the real loaders of every format.
+
+Concurrent requests for one loaded version are predicted as one batch; each gets
+its own rows back and its own error. No HTTP here: tests/test_serving_e2e.py runs
+the same through a real server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry import InvalidInputError, load_model, predict
+from server.runtime.batcher import Batching, BatchSettings, Overloaded
+from tests.conftest import ALL_FORMATS
+from tests.server_fixtures import FORMATS, LABELS, SETOSA, VIRGINICA
+
+pytest_plugins = ["tests.server_fixtures"]
+
+VERSICOLOR = [6.0, 2.7, 4.2, 1.3]
+REQUESTS = [[SETOSA], [VIRGINICA, SETOSA], [VERSICOLOR], [VIRGINICA], [SETOSA, VERSICOLOR]] * 4
+
+
+async def _gather(batching: Batching, loaded: Any, requests: list[Any], labels: Any) -> list[Any]:
+    async def one(rows: Any) -> Any:
+        try:
+            return await batching.predict(loaded, rows, labels)
+        except Exception as exc:
+            return exc
+
+    return await asyncio.gather(*(one(rows) for rows in requests))
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_concurrent_requests_are_one_batch_and_each_gets_its_own_rows(
+    fmt: str, model_files: dict[str, Path]
+) -> None:
+    loaded = load_model(model_files[fmt], fmt, ALL_FORMATS)
+    batching = Batching(BatchSettings(max_batch_size=32, max_batch_delay_ms=50))
+    try:
+        results = asyncio.run(_gather(batching, loaded, REQUESTS, LABELS))
+        lane = batching.lane(loaded, LABELS)
+    finally:
+        batching.close()
+    assert results == [predict(loaded, rows, LABELS) for rows in REQUESTS]
+    assert [o["label"] for o in results[1]] == ["virginica", "setosa"]
+    # 20 requests, 28 rows: the first goes alone (the model was idle), the rest together.
+    assert lane.batches < len(REQUESTS) // 2
+
+
+@pytest.mark.parametrize("fmt", ["skops", "onnx", "torchscript", "keras"])
+def test_a_malformed_request_fails_alone(fmt: str, model_files: dict[str, Path]) -> None:
+    loaded = load_model(model_files[fmt], fmt, ALL_FORMATS)
+    batching = Batching(BatchSettings(max_batch_size=32, max_batch_delay_ms=50))
+    requests: list[Any] = [
+        [SETOSA],
+        [[1.0, 2.0]],  # a shape the model rejects, with a second request of the same shape
+        [[1.0, "x", 2.0, 3.0]],  # not numbers: never joins a batch
+        [[3.0, 4.0]],
+        [[1.0, 2.0, 3.0], [1.0]],  # not rectangular
+        [VIRGINICA],
+    ]
+    try:
+        results = asyncio.run(_gather(batching, loaded, requests, LABELS))
+    finally:
+        batching.close()
+    assert [o["label"] for o in results[0]] == ["setosa"]
+    assert [o["label"] for o in results[5]] == ["virginica"]
+    for bad in (results[1], results[2], results[3], results[4]):
+        assert isinstance(bad, InvalidInputError), bad
+
+
+def test_batching_off_predicts_each_request_on_its_own(model_files: dict[str, Path]) -> None:
+    loaded = load_model(model_files["skops"], "skops", ALL_FORMATS)
+    batching = Batching()  # the server's default: off
+    try:
+        results = asyncio.run(_gather(batching, loaded, REQUESTS, LABELS))
+        lane = batching.lane(loaded, LABELS)
+    finally:
+        batching.close()
+    assert results == [predict(loaded, rows, LABELS) for rows in REQUESTS]
+    assert lane.batches == 0 and not lane.settings.enabled
+
+
+def test_a_model_holding_max_queued_requests_answers_overloaded(
+    model_files: dict[str, Path],
+) -> None:
+    loaded = load_model(model_files["skops"], "skops", ALL_FORMATS)
+    batching = Batching(max_queued=2)
+    try:
+        results = asyncio.run(_gather(batching, loaded, [[SETOSA]] * 5, LABELS))
+    finally:
+        batching.close()
+    answered = [r for r in results if isinstance(r, list)]
+    refused = [r for r in results if isinstance(r, Overloaded)]
+    assert len(answered) == 2 and len(refused) == 3
+    assert refused[0].status == 503 and refused[0].headers == {"Retry-After": "1"}
+
+
+def test_a_model_s_serving_block_overrides_the_server_defaults() -> None:
+    class Serving:
+        max_batch_size = 16
+        max_batch_delay_ms = None
+
+    defaults = BatchSettings(max_batch_size=1, max_batch_delay_ms=3)
+    assert defaults.over(None) == defaults
+    assert defaults.over(Serving()) == BatchSettings(16, 3)
