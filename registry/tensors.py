@@ -62,17 +62,23 @@ def output_metadata(labels: Any) -> list[tuple[str, str, list[int]]]:
     return [("output", "FP64", [-1])]
 
 
-def input_rows(arrays: Mapping[str, np.ndarray], feature_names: Sequence[str]) -> list[Any]:
-    """The model's inputs (one per row of the batch) from a request's tensors."""
+def input_rows(
+    arrays: Mapping[str, np.ndarray], feature_names: Sequence[str], model: str | None = None
+) -> list[Any]:
+    """The model's inputs (one per row of the batch) from a request's tensors (`model`: the
+    name its errors give)."""
     if len(arrays) == 1:
         ((name, array),) = arrays.items()
         if array.ndim == 0:
             raise InvalidInputError(f"input {name!r}: shape needs a batch dimension first")
         return list(array.tolist())
     if set(arrays) != set(feature_names):
-        expected = ", ".join(feature_names) if feature_names else "no feature_names in input_info"
+        expected = (
+            ", ".join(feature_names) if feature_names else "no feature_names in its input_info"
+        )
+        of = f" of {model}" if model else ""
         raise InvalidInputError(
-            f"several inputs must be one per feature ({expected});"
+            f"several inputs must be one per feature{of} ({expected});"
             " or send one tensor of shape [batch, features]"
         )
     columns = []

@@ -17,7 +17,13 @@ import msgspec
 import numpy as np
 from litestar import Response
 
-from registry import InvalidInputError, VersionManifest
+from registry import (
+    InvalidInputError,
+    VersionManifest,
+    input_rows,
+    output_tensors,
+    v2_datatype,
+)
 from server.http.openapi import JSON, OCTET_STREAM
 from server.protocols.v2.types import (
     DTYPES,
@@ -193,62 +199,7 @@ def _input_array(tensor: V2Tensor, binary: memoryview, offset: int) -> tuple[np.
 
 def rows(model: str, arrays: dict[str, np.ndarray], version: VersionManifest) -> list[Any]:
     """The model's inputs (one per row of the batch) from the request's tensors."""
-    if len(arrays) == 1:
-        ((name, array),) = arrays.items()
-        if array.ndim == 0:
-            raise InvalidInputError(f"input {name!r}: shape needs a batch dimension first")
-        return list(array.tolist())
-    features = feature_names(version)
-    if set(arrays) != set(features):
-        expected = ", ".join(features) if features else "no feature_names in its input_info"
-        raise InvalidInputError(
-            f"several inputs must be one per feature of {model} ({expected});"
-            " or send one tensor of shape [batch, features]"
-        )
-    columns = []
-    for name in features:
-        array = arrays[name]
-        if array.ndim == 2 and array.shape[1] == 1:
-            array = array[:, 0]
-        if array.ndim != 1:
-            raise InvalidInputError(f"input {name!r}: a feature is shape [batch] or [batch, 1]")
-        columns.append(array)
-    if len({len(c) for c in columns}) != 1:
-        raise InvalidInputError("the feature inputs differ in batch size")
-    return list(np.stack(columns, axis=1).tolist())
-
-
-def _output_tensors(outputs: list[Any]) -> dict[str, np.ndarray]:
-    if outputs and all(isinstance(o, dict) and "label" in o for o in outputs):
-        tensors = {"label": _array([o["label"] for o in outputs])}
-        confidence = [o.get("confidence") for o in outputs]
-        if None not in confidence:
-            tensors["confidence"] = np.asarray(confidence, dtype=np.float64)
-        return tensors
-    return {"output": _array(outputs)}
-
-
-def _array(values: list[Any]) -> np.ndarray:
-    """Numbers as they are; anything else as text (BYTES), a non-string as its JSON."""
-    try:
-        array = np.asarray(values)
-    except ValueError:  # ragged
-        array = None
-    if array is not None and array.dtype.kind in "biuf":
-        return array
-    texts = [v if isinstance(v, str) else msgspec.json.encode(v).decode() for v in values]
-    return np.array(texts, dtype=object)
-
-
-def _datatype(array: np.ndarray) -> str:
-    kind = array.dtype.kind
-    if kind == "b":
-        return "BOOL"
-    if kind in "iu":
-        return "INT64"
-    if kind == "f":
-        return "FP64"
-    return "BYTES"
+    return input_rows(arrays, feature_names(version), model)
 
 
 def _encode(array: np.ndarray, datatype: str) -> bytes:
@@ -268,7 +219,7 @@ def _binary(output: V2RequestedOutput, default: bool) -> bool:
 
 
 def render(request_body: V2InferRequest, result: InvokeResponse, record_id: str) -> Response[bytes]:
-    tensors = _output_tensors(result.outputs)
+    tensors = output_tensors(result.outputs)
     wanted = request_body.outputs
     parameters = request_body.parameters
     binary_default = bool(parameters and parameters.binary_data_output)
@@ -284,7 +235,7 @@ def render(request_body: V2InferRequest, result: InvokeResponse, record_id: str)
     outputs, blobs = [], []
     for name, binary in chosen:
         array = tensors[name]
-        datatype = _datatype(array)
+        datatype = v2_datatype(array)
         output = V2OutputTensor(name, datatype, list(array.shape))
         if binary:
             blob = _encode(array, datatype)
