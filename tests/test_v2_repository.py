@@ -167,7 +167,8 @@ def test_unknown_v2_routes_answer_in_the_v2_shape(
 @pytest.fixture(scope="module")
 def url(repo: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tokens = tokens_file(tmp_path_factory.mktemp("tokens"))
-    with serving(repo.root, "--tokens", str(tokens), timeout=60) as process:
+    # --no-preload: nothing is in memory until the repository calls load it (explicit control).
+    with serving(repo.root, "--tokens", str(tokens), "--no-preload", timeout=60) as process:
         yield f"127.0.0.1:{process.port}"
 
 

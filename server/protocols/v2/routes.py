@@ -18,17 +18,13 @@ from dataclasses import dataclass
 from importlib.metadata import version as package_version
 from typing import Any
 
-import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import HTTPException
 
-from registry import InvalidRefError, RegistryError, VersionManifest, parse_ref
+from registry import InvalidRefError, VersionManifest, parse_ref
 from registry.names import TAG_RE, VERSION_ID_RE
 from server.http.auth import Caller, Invoker, RuntimeDep
-from server.http.errors import http_error, internal_error, registry_error, too_deep
 from server.http.media import infer_body
-from server.http.openapi import JSON
 from server.http.params import V2OptionalVersion, V2RefPath
 from server.protocols.v2.codec import (
     decode_request,
@@ -39,6 +35,7 @@ from server.protocols.v2.codec import (
     route_key,
     rows,
 )
+from server.protocols.v2.errors import V2_EXCEPTION_HANDLERS
 from server.protocols.v2.openapi import (
     INFER,
     INFER_RESPONSES,
@@ -207,45 +204,9 @@ async def infer(
 # -- errors: the protocol's {"error": message}, with mreg's code beside it ----------------
 
 
-def _v2_shape(response: Response[Any]) -> Response[bytes]:
-    """mreg's error response (server.http.errors decides status and text) in the V2 shape."""
-    content = response.content
-    if isinstance(content, bytes | str):
-        content = msgspec.json.decode(content)
-    error = content["error"]
-    body = {"error": error["message"], "code": error["code"]}
-    return Response(
-        msgspec.json.encode(body),
-        status_code=response.status_code,
-        media_type=JSON,
-        headers=dict(response.headers),
-    )
-
-
-def _registry_error(request: Request[Any, Any, Any], exc: RegistryError) -> Response[bytes]:
-    return _v2_shape(registry_error(request, exc))
-
-
-def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
-    return _v2_shape(http_error(request, exc))
-
-
-def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[bytes]:
-    return _v2_shape(too_deep(request, exc))
-
-
-def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    return _v2_shape(internal_error(request, exc))
-
-
 V2_ROUTER = Router(
     path="/v2",
     route_handlers=[server_metadata, live, ready, model_metadata, model_ready, infer],
     dependencies={"model": Provide(named, sync_to_thread=False)},
-    exception_handlers={
-        RegistryError: _registry_error,
-        HTTPException: _http_error,
-        RecursionError: _too_deep,  # else the app's handler answers in /v1's shape
-        Exception: _internal_error,
-    },
+    exception_handlers=V2_EXCEPTION_HANDLERS,  # the protocol's shape (deep JSON too)
 )
