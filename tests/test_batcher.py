@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from registry import InvalidInputError, load_model, predict
-from server.runtime.batcher import Batching, BatchSettings, Overloaded
+from server.runtime.batcher import MEASURED_CALLS, Batching, BatchSettings, Overloaded
 from tests.conftest import ALL_FORMATS
 from tests.server_fixtures import FORMATS, LABELS, SETOSA, VIRGINICA
 
@@ -108,3 +108,31 @@ def test_a_model_s_serving_block_overrides_the_server_defaults() -> None:
     defaults = BatchSettings(max_batch_size=1, max_batch_delay_ms=3)
     assert defaults.over(None) == defaults
     assert defaults.over(Serving()) == BatchSettings(16, 3)
+
+
+async def _one_by_one(batching: Batching, loaded: Any, requests: list[Any]) -> list[Any]:
+    return [await batching.predict(loaded, rows, LABELS) for rows in requests]
+
+
+def test_a_model_measured_cheap_predicts_on_the_loop_and_a_slow_one_never(
+    model_files: dict[str, Path], tmp_path: Path
+) -> None:
+    from tests.test_serving_e2e import slow_model
+
+    cheap = load_model(model_files["skops"], "skops", ALL_FORMATS)
+    slow = load_model(slow_model(tmp_path / "slow.skops"), "skops", ALL_FORMATS)
+    batching = Batching()
+    try:
+        requests = [[SETOSA]] * (MEASURED_CALLS + 20)
+        results = asyncio.run(_one_by_one(batching, cheap, requests))
+        # 20 rows of 20,000 distances each: tens of ms a call, whatever the machine.
+        slow_rows = [[[0.5] * 16] * 20] * (MEASURED_CALLS + 2)
+        asyncio.run(_one_by_one(batching, slow, slow_rows))
+        cheap_lane, slow_lane = batching.lane(cheap, LABELS), batching.lane(slow, LABELS)
+    finally:
+        batching.close()
+    assert results == [predict(cheap, rows, LABELS) for rows in requests]
+    # The first MEASURED_CALLS go through the thread, to be timed; then the loop takes them
+    # (a noisy machine may send a few back to the thread: each slow call counts at once).
+    assert 0 < cheap_lane.inline <= len(requests) - MEASURED_CALLS
+    assert slow_lane.inline == 0  # measured slow: always in its thread

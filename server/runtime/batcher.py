@@ -1,9 +1,13 @@
 """Predictions off the event loop, and adaptive batching per loaded model version.
 
 Every prediction runs in a worker thread of its model's own executor (a slow or
-looping model holds its threads, never the event loop nor another model's), and
-each model bounds the requests it holds: beyond `max_queued` the caller gets 503
-with `Retry-After` at once instead of a latency that grows without limit.
+looping model holds its threads, never the event loop nor another model's), except
+one that is measured to be cheap: after MEASURED_CALLS timed predictions, an idle
+model whose rows cost less than INLINE_BUDGET (1 ms) in all predicts on the loop,
+where the thread hop would cost more than the model; any slow call moves it back to
+its thread at once. Each model bounds the requests it holds: beyond `max_queued`
+the caller gets 503 with `Retry-After` at once instead of a latency that grows
+without limit.
 
 With batching on (a model's `serving.max_batch_size` > 1, or the server's default),
 concurrent requests for the same loaded version are predicted as one batch of at
@@ -35,6 +39,10 @@ from server.runtime.errors import ApiError
 DEFAULT_MAX_QUEUED = 128  # requests one model may hold (running and waiting) before 503
 THREADS_PER_MODEL = 1  # one per model: two threads were slower under the GIL (BENCHMARKS.md)
 MAX_LANES = 64  # idle lanes beyond this many are dropped (their model was evicted or re-set)
+# A prediction measured to take less than this may run on the event loop itself: the thread
+# hop costs more than such a model (iris: 740 req/s through the thread, ~1,900 inline).
+INLINE_BUDGET = 0.001  # seconds a prediction may hold the event loop
+MEASURED_CALLS = 8  # predictions timed in the thread before one may run inline
 
 
 class Overloaded(ApiError):
@@ -107,6 +115,9 @@ class Lane:
         self._busy = 0  # predictions running in the executor
         self._idle = asyncio.Event()  # set while none runs: the next batch starts then
         self._idle.set()
+        self._timed = 0  # predictions measured so far
+        self._per_row = 0.0  # seconds a row costs: the slowest seen, decaying slowly
+        self.inline = 0  # predictions run on the event loop (for tests and the benchmark)
 
     async def predict(self, rows: Sequence[Any]) -> list[Any]:
         if self.held >= self.max_queued:
@@ -124,14 +135,33 @@ class Lane:
         finally:
             self.held -= 1
 
+    def _fits_inline(self, n: int) -> bool:
+        """Whether `n` rows are measured to cost less than INLINE_BUDGET (and nothing runs)."""
+        return (
+            not self._busy
+            and self._timed >= MEASURED_CALLS
+            and self._per_row * max(n, 1) < INLINE_BUDGET
+        )
+
+    def _timed_predict(self, rows: Sequence[Any]) -> list[Any]:
+        start = time.perf_counter()
+        try:
+            return core.predict(self.loaded, rows, self.labels)
+        finally:
+            per_row = (time.perf_counter() - start) / max(len(rows), 1)
+            # A slow call counts at once; a fast one lowers the estimate only slowly.
+            self._per_row = max(per_row, 0.9 * self._per_row + 0.1 * per_row)
+            self._timed += 1
+
     async def _run(self, rows: Sequence[Any]) -> list[Any]:
+        if self._fits_inline(len(rows)):
+            self.inline += 1
+            return self._timed_predict(rows)
         loop = asyncio.get_running_loop()
         self._busy += 1
         self._idle.clear()
         try:
-            return await loop.run_in_executor(
-                self.executor, core.predict, self.loaded, rows, self.labels
-            )
+            return await loop.run_in_executor(self.executor, self._timed_predict, rows)
         finally:
             self._busy -= 1
             if not self._busy:
