@@ -29,6 +29,7 @@ from server.runtime.webhook_config import Webhook, load_webhooks
 from server.ui import TEMPLATE_CONFIG, UI_ROUTES
 from server.v1 import V1_ROUTES
 from server.v1.writes import DEFAULT_MAX_UPLOAD, DEFAULT_MAX_UPLOAD_TOTAL, check_settings
+from server.v1.writes.schemas import SCHEMA_PLUGINS
 
 
 def create_app(
@@ -120,6 +121,7 @@ def create_app(
         on_startup=startup,
         on_shutdown=shutdown,
         openapi_config=OPENAPI,
+        plugins=SCHEMA_PLUGINS,
         request_max_body_size=max_body,
         debug=False,
         logging_config=None,  # the process configures logging (mreg serve, uvicorn, tests)

@@ -111,7 +111,9 @@ def test_a_fresh_replica_serves_from_s3_fetching_only_what_it_serves(
     git(tmp_path, "clone", "-q", str(s3_registry.root), "replica")
     replica = tmp_path / "replica"
     assert cached(replica) == set()
-    server = serve(replica)
+    # --no-preload: each model is fetched on its first call (preload, the default, fetches the
+    # latest version and pointer targets of the first models before /readyz).
+    server = serve(replica, "--no-preload")
     server.wait_ready()
     answer = server.post("/v1/models/iris/invoke", json={"data": SETOSA})
     assert answer.status_code == 200, answer.text

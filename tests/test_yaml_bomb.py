@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from litestar.testing import TestClient
 
 from registry import ManifestError, ModelManifest, VersionManifest, parse_manifest
 from server import create_app
@@ -93,9 +94,17 @@ def test_validate_reports_invalid_yaml_with_file_and_line(
     assert "YAML aliases expand to 1,234,581 nodes" in findings[0]["message"]
 
 
-def test_the_server_does_not_load_such_a_revision(bombed: RepoBuilder) -> None:
-    with pytest.raises(ManifestError, match="YAML aliases expand"):
-        create_app(bombed.root, "HEAD")
-    result = mreg(bombed.root, "serve", "--get", "/v1/registry")
+def test_the_server_refuses_the_bomb_where_it_is_read(bombed: RepoBuilder) -> None:
+    """The server reads a model's manifests when a request needs them (issue 24): the bombed
+    model answers 422 naming file and line, never expanded; the other models keep serving."""
+    with TestClient(create_app(bombed.root, "HEAD")) as client:
+        evil = client.get("/v1/models/evil")
+        assert evil.status_code == 422
+        assert evil.json()["error"]["code"] == "invalid_manifest"
+        assert evil.json()["error"]["message"].startswith(
+            "models/evil/model.yaml:4: YAML aliases expand"
+        )
+        assert client.get("/v1/models/iris").status_code == 200
+    result = mreg(bombed.root, "serve", "--get", "/v1/models/evil")
     assert result.exit_code == 1
-    assert result.output.startswith("error: models/evil/model.yaml:4: YAML aliases expand")
+    assert "models/evil/model.yaml:4: YAML aliases expand" in result.output
