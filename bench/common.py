@@ -302,3 +302,26 @@ def save(name: str, data: dict[str, Any], tables: list[str]) -> Path:
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def section_main(
+    prog: str, doc: str | None, label: str, bench: Callable[[Mode, Workdir], Any], argv: Any
+) -> int:
+    """The command line of one section (`python -m bench.NAME [--full|--tiny] [--keep]`): runs
+    `bench(mode, workdir)` in a scratch directory and says how long it took."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=prog, description=doc)
+    parser.add_argument("--full", action="store_true", help="15 s load runs (default: quick)")
+    parser.add_argument("--tiny", action="store_true", help="one second, for a smoke test")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    args = parser.parse_args(argv)
+    mode = FULL if args.full else TINY if args.tiny else QUICK
+    started = time.perf_counter()
+    work = Workdir(keep=args.keep)
+    try:
+        bench(mode, work)
+    finally:
+        work.close()
+    log(f"{label} benchmark done in {time.perf_counter() - started:.0f} s")
+    return 0

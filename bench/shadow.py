@@ -11,14 +11,12 @@ queue drops). Also run by `python -m bench --only shadow`.
 
 from __future__ import annotations
 
-import argparse
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 from bench import common
-from bench.common import FULL, MREG, QUICK, TINY, Mode, Workdir, log, run, save
+from bench.common import MREG, Mode, Workdir, log, run, save, section_main
 from bench.common import table as md_table
 from bench.loadgen import have_wrk, load
 from bench.serving import CLIENT_CPU, free_port, http, start, stop, train, wait_ready
@@ -118,20 +116,7 @@ def render(results: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.shadow", description=__doc__)
-    parser.add_argument("--full", action="store_true", help="15 s load runs (default: quick)")
-    parser.add_argument("--tiny", action="store_true", help="one second, for a smoke test")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
-    args = parser.parse_args(argv)
-    mode = FULL if args.full else TINY if args.tiny else QUICK
-    started = time.perf_counter()
-    work = Workdir(keep=args.keep)
-    try:
-        run_bench(mode, work)
-    finally:
-        work.close()
-    log(f"shadow benchmark done in {time.perf_counter() - started:.0f} s")
-    return 0
+    return section_main("python -m bench.shadow", __doc__, "shadow", run_bench, argv)
 
 
 if __name__ == "__main__":

@@ -10,15 +10,13 @@ Also run by `python -m bench --only usage`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import time
 from pathlib import Path
 from typing import Any
 
 from bench import common
-from bench.common import FULL, MREG, QUICK, TINY, Mode, Workdir, log, save
+from bench.common import MREG, Mode, Workdir, log, save, section_main
 from bench.common import table as md_table
 from bench.loadgen import have_wrk, load
 from bench.pg import cluster, create_database
@@ -131,20 +129,7 @@ def render(results: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.usage_store", description=__doc__)
-    parser.add_argument("--full", action="store_true", help="15 s load runs (default: quick)")
-    parser.add_argument("--tiny", action="store_true", help="one second, for a smoke test")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
-    args = parser.parse_args(argv)
-    mode = FULL if args.full else TINY if args.tiny else QUICK
-    started = time.perf_counter()
-    work = Workdir(keep=args.keep)
-    try:
-        run(mode, work)
-    finally:
-        work.close()
-    log(f"usage store benchmark done in {time.perf_counter() - started:.0f} s")
-    return 0
+    return section_main("python -m bench.usage_store", __doc__, "usage store", run, argv)
 
 
 if __name__ == "__main__":
