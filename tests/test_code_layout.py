@@ -97,6 +97,28 @@ def test_the_server_imports_no_private_litestar_module() -> None:
         assert "litestar._" not in path.read_text(), path
 
 
+def test_no_guard_or_dependency_hops_to_the_thread_pool(tmp_path: Path) -> None:
+    """Litestar runs a sync guard, or a sync dependency without `sync_to_thread=False`, in its
+    thread pool: a thread hop on every request it guards (the invoke path paid two)."""
+    from litestar.utils.sync import AsyncCallable
+
+    from registry import Registry
+    from server import create_app
+
+    app = create_app(Registry.init(tmp_path / "reg"))
+    hops = []
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            for guard in handler.resolve_guards():
+                if isinstance(guard, AsyncCallable):
+                    hops.append(f"{route.path}: guard {guard.func.__qualname__}")
+            for key, provide in handler.resolve_dependencies().items():
+                if isinstance(provide.dependency, AsyncCallable):
+                    hops.append(f"{route.path}: dependency {key}")
+    assert any(route.path == "/v2/models/{name:str}/infer" for route in app.routes)
+    assert not hops, hops
+
+
 def test_the_writes_and_the_engine_do_not_reach_back_into_registry_py() -> None:
     graph = import_graph()
     for name in ("registry.commits", "registry.artifacts", "registry.history", "registry.base"):

@@ -4,11 +4,15 @@ guards for the scopes a whole resource needs (admin, write).
 Read and invoke permissions depend on the model (public models need no token),
 so they are checked where the model is known: in the runtime's invoker and
 visibility rules, not here.
+
+Every guard and dependency of the server is async or `sync_to_thread=False`:
+Litestar runs a plain sync guard in its thread pool, a thread hop on every
+request (tests/test_code_layout.py checks it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +30,7 @@ from server.runtime.errors import WritesDisabled
 ROUTE_KEY_HEADER = "X-Mreg-Route-Key"  # a weighted pointer's arm is sticky per routing key
 TOKEN_COOKIE = "mreg_token"  # set by the web page's token form (HttpOnly, SameSite=Strict, /ui)
 
-Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 
 
 def authorization(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
@@ -51,14 +55,14 @@ def caller(request: Request[Any, Any, Any]) -> Viewer:
 def requires(scope: str) -> Guard:
     """A guard: 401 or 403 unless the caller's token holds `scope` (any caller without tokens)."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         auth = runtime_of(connection).auth
         auth.check(auth.viewer(connection.headers.get("authorization")), scope)
 
     return guard
 
 
-def may_write(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def may_write(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Writes need a token with the `write` scope, always.
 
     A server without tokens is open for reads and invokes on loopback, but never

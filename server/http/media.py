@@ -18,7 +18,7 @@ def media_type(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     return value.split(";", 1)[0].strip().lower() if value is not None else None
 
 
-def json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """A guard: the body must say it is JSON."""
     if media_type(connection) != JSON:
         raise UnsupportedMediaType("expected a JSON body (Content-Type: application/json)")
@@ -29,7 +29,7 @@ def json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandle
 INFER_MEDIA_TYPES = frozenset({None, JSON, OCTET_STREAM})
 
 
-def infer_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def infer_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """A guard: an inference body (/v2) is JSON or the binary extension's."""
     if media_type(connection) not in INFER_MEDIA_TYPES:
         raise UnsupportedMediaType(

@@ -63,7 +63,7 @@ def _check_parameters(body: RepositoryModelRequest | None) -> None:
         )
 
 
-def admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """A guard: a token with the admin scope, always (server.runtime.repository)."""
     runtime = runtime_of(connection)
     viewer = runtime.auth.viewer(connection.headers.get("authorization"))
