@@ -129,10 +129,9 @@ class Target:
     pin: Pin
 
 
-def named(
-    runtime: RuntimeDep, caller: Caller, name: V2RefPath, version: V2OptionalVersion = None
-) -> Target:
-    return Target(*target(runtime.served, name, version, caller))
+def named(invoker: Invoker, name: V2RefPath, version: V2OptionalVersion = None) -> Target:
+    """The model a path names, as the caller sees it (after the invoker: one dependency chain)."""
+    return Target(*target(invoker.runtime.served, name, version, invoker.caller))
 
 
 TargetDep = NamedDependency[Target]
