@@ -4,8 +4,11 @@ module, with no import cycles."""
 from __future__ import annotations
 
 import ast
+import inspect
+from collections import Counter
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,6 +120,47 @@ def test_no_guard_or_dependency_hops_to_the_thread_pool(tmp_path: Path) -> None:
                     hops.append(f"{route.path}: dependency {key}")
     assert any(route.path == "/v2/models/{name:str}/infer" for route in app.routes)
     assert not hops, hops
+
+
+def _parameters(fn: Any) -> set[str]:
+    return set(inspect.signature(getattr(fn, "func", fn)).parameters)
+
+
+def _depths(handler: Any) -> Counter[int]:
+    """How many of the dependencies a handler uses stand at each depth of its graph."""
+    deps = handler.resolve_dependencies()
+    depth: dict[str, int] = {}
+
+    def depth_of(key: str) -> int:
+        if key not in depth:
+            subs = _parameters(deps[key].dependency) & set(deps)
+            depth[key] = 1 + max((depth_of(s) for s in subs), default=0)
+        return depth[key]
+
+    used: set[str] = set()
+    todo = list(_parameters(handler.fn) & set(deps))
+    while todo:
+        key = todo.pop()
+        if key not in used:
+            used.add(key)
+            todo.extend(_parameters(deps[key].dependency) & set(deps))
+    return Counter(depth_of(key) for key in used)
+
+
+def test_every_handler_resolves_its_dependencies_one_by_one(tmp_path: Path) -> None:
+    """Dependencies of the same depth Litestar resolves in an anyio task group, one task each
+    (they cost more than the dependencies): the server's form one chain instead."""
+    from registry import Registry
+    from server import create_app
+
+    app = create_app(Registry.init(tmp_path / "reg"))
+    side_by_side = [
+        f"{sorted(handler.http_methods)} {route.path}"
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", [])
+        if any(n > 1 for n in _depths(handler).values())
+    ]
+    assert not side_by_side, side_by_side
 
 
 def test_the_writes_and_the_engine_do_not_reach_back_into_registry_py() -> None:
