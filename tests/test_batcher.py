@@ -8,13 +8,20 @@ the same through a real server.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from registry import InvalidInputError, load_model, predict
-from server.runtime.batcher import MEASURED_CALLS, Batching, BatchSettings, Overloaded
+from server.runtime.batcher import (
+    MEASURED_CALLS,
+    PROBE_EVERY,
+    Batching,
+    BatchSettings,
+    Overloaded,
+)
 from tests.conftest import ALL_FORMATS
 from tests.server_fixtures import FORMATS, LABELS, SETOSA, VIRGINICA
 
@@ -136,3 +143,47 @@ def test_a_model_measured_cheap_predicts_on_the_loop_and_a_slow_one_never(
     # (a noisy machine may send a few back to the thread: each slow call counts at once).
     assert 0 < cheap_lane.inline <= len(requests) - MEASURED_CALLS
     assert slow_lane.inline == 0  # measured slow: always in its thread
+
+
+async def _beside_a_busy_loop(batching: Batching, loaded: Any, requests: list[Any]) -> list[Any]:
+    """The requests one by one while another task holds the event loop (and so the GIL) in
+    pure Python for 3 ms at a time, as a loaded server's other requests do."""
+    done = False
+
+    async def busy() -> None:
+        while not done:
+            until = time.perf_counter() + 0.003
+            while time.perf_counter() < until:
+                pass
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(busy())
+    try:
+        return await _one_by_one(batching, loaded, requests)
+    finally:
+        done = True
+        await task
+
+
+def test_a_cheap_model_kept_in_its_thread_by_a_busy_loop_comes_back_to_the_loop(
+    model_files: dict[str, Path], tmp_path: Path
+) -> None:
+    """Timed in its thread, a cheap model also waits for the GIL the busy loop holds (3 ms a
+    call, over the budget): the loop is tried again once in PROBE_EVERY calls, and its cost
+    there is the model's own. A slow model is never tried."""
+    from tests.test_serving_e2e import slow_model
+
+    cheap = load_model(model_files["skops"], "skops", ALL_FORMATS)
+    slow = load_model(slow_model(tmp_path / "slow.skops"), "skops", ALL_FORMATS)
+    batching = Batching()
+    try:
+        requests = [[SETOSA]] * (3 * PROBE_EVERY)
+        results = asyncio.run(_beside_a_busy_loop(batching, cheap, requests))
+        slow_rows = [[[0.5] * 16] * 20] * (PROBE_EVERY + 2)
+        asyncio.run(_beside_a_busy_loop(batching, slow, slow_rows))
+        cheap_lane, slow_lane = batching.lane(cheap, LABELS), batching.lane(slow, LABELS)
+    finally:
+        batching.close()
+    assert results == [predict(cheap, rows, LABELS) for rows in requests]
+    assert cheap_lane.inline > PROBE_EVERY  # back on the loop after at most one probe or two
+    assert slow_lane.inline == 0

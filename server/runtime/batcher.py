@@ -5,7 +5,10 @@ looping model holds its threads, never the event loop nor another model's), exce
 one that is measured to be cheap: after MEASURED_CALLS timed predictions, an idle
 model whose rows cost less than INLINE_BUDGET (1 ms) in all predicts on the loop,
 where the thread hop would cost more than the model; any slow call moves it back to
-its thread at once. Each model bounds the requests it holds: beyond `max_queued`
+its thread at once. A call timed in the thread also counts the wait for the GIL,
+which a busy event loop holds: so that a cheap model is not kept in its thread by
+load alone, one call in PROBE_EVERY is tried on the loop again, unless no call in
+the thread took less than PROBE_LIMIT (a slow model never is). Each model bounds the requests it holds: beyond `max_queued`
 the caller gets 503 with `Retry-After` at once instead of a latency that grows
 without limit.
 
@@ -43,6 +46,8 @@ MAX_LANES = 64  # idle lanes beyond this many are dropped (their model was evict
 # hop costs more than such a model (iris: 740 req/s through the thread, ~1,900 inline).
 INLINE_BUDGET = 0.001  # seconds a prediction may hold the event loop
 MEASURED_CALLS = 8  # predictions timed in the thread before one may run inline
+PROBE_EVERY = 32  # a model in its thread tries the loop again once in this many calls...
+PROBE_LIMIT = 10 * INLINE_BUDGET  # ...when one of those calls took less than this
 
 
 class Overloaded(ApiError):
@@ -117,6 +122,8 @@ class Lane:
         self._idle.set()
         self._timed = 0  # predictions measured so far
         self._per_row = 0.0  # seconds a row costs: the slowest seen, decaying slowly
+        self._threaded = 0  # calls in the thread since the loop was last tried
+        self._fastest = float("inf")  # the cheapest of those calls, seconds a row
         self.inline = 0  # predictions run on the event loop (for tests and the benchmark)
 
     async def predict(self, rows: Sequence[Any]) -> list[Any]:
@@ -143,20 +150,41 @@ class Lane:
             and self._per_row * max(n, 1) < INLINE_BUDGET
         )
 
-    def _timed_predict(self, rows: Sequence[Any]) -> list[Any]:
+    def _may_probe(self, n: int) -> bool:
+        """Whether to try the loop again for `n` rows: the calls in the thread were many, and
+        one was cheap enough that the GIL's wait may be what made the others slow."""
+        return (
+            not self._busy
+            and self._threaded >= PROBE_EVERY
+            and self._fastest * max(n, 1) < PROBE_LIMIT
+        )
+
+    def _timed_predict(self, rows: Sequence[Any], where: str = "thread") -> list[Any]:
+        """Predict and time it; `where` it runs: "thread", "loop", or "probe" (the loop,
+        tried again after calls in the thread)."""
         start = time.perf_counter()
         try:
             return core.predict(self.loaded, rows, self.labels)
         finally:
             per_row = (time.perf_counter() - start) / max(len(rows), 1)
-            # A slow call counts at once; a fast one lowers the estimate only slowly.
-            self._per_row = max(per_row, 0.9 * self._per_row + 0.1 * per_row)
+            if where == "probe":  # no wait for the GIL on the loop: this is the model's cost
+                self._per_row = per_row
+                self._threaded, self._fastest = 0, float("inf")
+            else:
+                # A slow call counts at once; a fast one lowers the estimate only slowly.
+                self._per_row = max(per_row, 0.9 * self._per_row + 0.1 * per_row)
+            if where == "thread":
+                self._threaded += 1
+                self._fastest = min(self._fastest, per_row)
             self._timed += 1
 
     async def _run(self, rows: Sequence[Any]) -> list[Any]:
         if self._fits_inline(len(rows)):
             self.inline += 1
-            return self._timed_predict(rows)
+            return self._timed_predict(rows, "loop")
+        if self._may_probe(len(rows)):
+            self.inline += 1
+            return self._timed_predict(rows, "probe")
         loop = asyncio.get_running_loop()
         self._busy += 1
         self._idle.clear()
