@@ -82,7 +82,7 @@ def parse_tokens(data: Any, where: str) -> list[Token]:
 def load_tokens(path: str | os.PathLike[str] | None = None) -> list[Token]:
     """Tokens from `path` (YAML or JSON), else from the MREG_TOKENS variable (JSON or YAML text)."""
     if path is not None:
-        return parse_tokens(read_config(path, "tokens", TokenConfigError), str(path))
+        return parse_tokens(*read_config(path, "tokens", TokenConfigError))
     env_text = os.environ.get(ENV_VAR)
     if not env_text:
         return []

@@ -19,14 +19,16 @@ class ConfigError(RegistryError):
     status = 400
 
 
-def read_config(path: str | os.PathLike[str], what: str, error: type[ConfigError]) -> Any:
-    """The document of the `what` file at `path` (JSON, else YAML)."""
+def read_config(
+    path: str | os.PathLike[str], what: str, error: type[ConfigError]
+) -> tuple[Any, str]:
+    """The document of the `what` file at `path` (JSON, else YAML), and how errors name it."""
     p = Path(path)
     try:
         text = p.read_text()
     except OSError as exc:
         raise error(f"cannot read {what} file {p}: {exc.strerror}") from None
-    return parse_config(text, str(p), error)
+    return parse_config(text, str(p), error), str(p)
 
 
 def parse_config(text: str, where: str, error: type[ConfigError]) -> Any:

@@ -138,4 +138,4 @@ def load_webhooks(path: str | os.PathLike[str] | None) -> list[Webhook]:
     """The webhooks of a YAML or JSON file (none without a file)."""
     if path is None:
         return []
-    return parse_webhooks(read_config(path, "webhooks", WebhookConfigError), str(path))
+    return parse_webhooks(*read_config(path, "webhooks", WebhookConfigError))

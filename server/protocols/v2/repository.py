@@ -64,15 +64,6 @@ def _check_parameters(body: RepositoryModelRequest | None) -> None:
         )
 
 
-def _named(
-    runtime: Runtime, caller: Viewer, name: str, body: RepositoryModelRequest | None
-) -> tuple[Served, str, Pin]:
-    """The served revision, and the model and pin `{name}` names (after the body's check)."""
-    _check_parameters(body)
-    served = runtime.served
-    return (served, *target(served, name, None, caller))
-
-
 def admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """A guard: a token with the admin scope, always (server.runtime.repository)."""
     runtime = runtime_of(connection)
@@ -146,6 +137,15 @@ async def repository_index(
         raise InvalidRequest(f"invalid repository index request: {exc}") from None
     entries = runtime.repository.index(runtime.served, ready=bool(data and data.ready))
     return [RepositoryIndexEntry(e.name, e.version, e.state.value, e.reason) for e in entries]
+
+
+def _named(
+    runtime: Runtime, caller: Viewer, name: str, body: RepositoryModelRequest | None
+) -> tuple[Served, str, Pin]:
+    """The served revision, and the model and pin `{name}` names (after the body's check)."""
+    _check_parameters(body)
+    served = runtime.served
+    return (served, *target(served, name, None, caller))
 
 
 @post(
