@@ -69,8 +69,6 @@ def create_app(
     `host:port`, `*.domain`; others get a 400 in mreg's error shape); None answers any Host.
     allow_code_formats: accept uploads in formats that run code (pickle, joblib, torchscript,
     mlflow) when registry.yaml does not trust them, on a branch only (registry.format_policy).
-    allow_code_formats: accept uploads in formats that run code (pickle, joblib, torchscript,
-    mlflow) when registry.yaml does not trust them, on a branch only (registry.format_policy).
     webhooks: a list of Webhook, or a webhooks file (server.runtime.webhook_config), that
     receive the events of every revision the server swaps to.
     grpc_address: also serve V2 over gRPC on `host:port`, on the same event loop and runtime.

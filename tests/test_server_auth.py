@@ -161,5 +161,6 @@ def test_a_tokens_file_stores_hashes_only(tokens_file: Path) -> None:
 def test_a_bad_tokens_file_is_a_clear_error(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "tokens.yaml"
     path.write_text(content)
-    with pytest.raises(TokenConfigError, match=message):
+    with pytest.raises(TokenConfigError, match=message) as raised:
         load_tokens(path)
+    assert "\n" not in raised.value.message  # one line, as the CLI prints it

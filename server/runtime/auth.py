@@ -16,17 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from registry import ModelManifest, RegistryError, VersionManifest
+from registry import ModelManifest, VersionManifest
+from server.runtime.config_file import ConfigError, config_entries, parse_config, read_config
 from server.runtime.errors import Forbidden, Unauthorized
 
 SCOPES = ("read", "invoke", "write", "admin")
@@ -40,9 +37,8 @@ HASH_RE = re.compile(r"[0-9a-f]{64}")
 ENV_VAR = "MREG_TOKENS"
 
 
-class TokenConfigError(RegistryError):
+class TokenConfigError(ConfigError):
     code = "invalid_tokens"
-    status = 400
 
 
 @dataclass(frozen=True)
@@ -58,11 +54,8 @@ def hash_token(token: str) -> str:
 
 
 def parse_tokens(data: Any, where: str) -> list[Token]:
-    entries = data.get("tokens") if isinstance(data, dict) else data
-    if not isinstance(entries, list):
-        raise TokenConfigError(f"{where}: expected a list of tokens (or a map with 'tokens')")
     out: list[Token] = []
-    for i, entry in enumerate(entries):
+    for i, entry in enumerate(config_entries(data, "tokens", where, TokenConfigError)):
         if not isinstance(entry, dict):
             raise TokenConfigError(f"{where}: token #{i + 1} is not a map")
         unknown = set(entry) - {"name", "sha256", "scopes"}
@@ -89,27 +82,11 @@ def parse_tokens(data: Any, where: str) -> list[Token]:
 def load_tokens(path: str | os.PathLike[str] | None = None) -> list[Token]:
     """Tokens from `path` (YAML or JSON), else from the MREG_TOKENS variable (JSON or YAML text)."""
     if path is not None:
-        p = Path(path)
-        try:
-            text = p.read_text()
-        except OSError as exc:
-            raise TokenConfigError(f"cannot read tokens file {p}: {exc.strerror}") from None
-        return parse_tokens(_parse(text, str(p)), str(p))
+        return parse_tokens(*read_config(path, "tokens", TokenConfigError))
     env_text = os.environ.get(ENV_VAR)
     if not env_text:
         return []
-    return parse_tokens(_parse(env_text, ENV_VAR), ENV_VAR)
-
-
-def _parse(text: str, where: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise TokenConfigError(f"{where}: not valid YAML or JSON: {exc}") from None
+    return parse_tokens(parse_config(env_text, ENV_VAR, TokenConfigError), ENV_VAR)
 
 
 @dataclass(frozen=True)

@@ -20,16 +20,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import os
 import urllib.parse
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from registry import EVENT_TYPES, RegistryError
+from registry import EVENT_TYPES
+from server.runtime.config_file import ConfigError, config_entries, read_config
 
 SIGNATURE_HEADER = "X-Mreg-Signature"
 TIMESTAMP_HEADER = "X-Mreg-Timestamp"
@@ -43,9 +40,8 @@ KEYS = {"name", "url", "events", "secret", "retry_window", "timeout"}
 ALL = ("*", "all")
 
 
-class WebhookConfigError(RegistryError):
+class WebhookConfigError(ConfigError):
     code = "invalid_webhooks"
-    status = 400
 
 
 @dataclass(frozen=True)
@@ -129,9 +125,7 @@ def _webhook(entry: Any, i: int, where: str) -> Webhook:
 
 
 def parse_webhooks(data: Any, where: str) -> list[Webhook]:
-    entries = data.get("webhooks") if isinstance(data, dict) else data
-    if not isinstance(entries, list):
-        raise WebhookConfigError(f"{where}: expected a list of webhooks (or a map with 'webhooks')")
+    entries = config_entries(data, "webhooks", where, WebhookConfigError)
     hooks = [_webhook(entry, i, where) for i, entry in enumerate(entries, start=1)]
     names = [h.name for h in hooks]
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -144,17 +138,4 @@ def load_webhooks(path: str | os.PathLike[str] | None) -> list[Webhook]:
     """The webhooks of a YAML or JSON file (none without a file)."""
     if path is None:
         return []
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise WebhookConfigError(f"cannot read webhooks file {p}: {exc.strerror}") from None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            reason = " ".join(str(exc).split())  # one line
-            raise WebhookConfigError(f"{p}: not valid YAML or JSON: {reason}") from None
-    return parse_webhooks(data, str(p))
+    return parse_webhooks(*read_config(path, "webhooks", WebhookConfigError))

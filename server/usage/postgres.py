@@ -16,29 +16,14 @@ from urllib.parse import parse_qs, urlsplit
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from server.usage.record import COLUMNS, Record, UsageRecord, redact_url
+from server.usage.record import COLUMNS, Record, UsageRecord, column_definitions, redact_url
 from server.usage.store import QueuedUsageStore, UsageStoreError, last_uses
 
 # Two processes may start at once: an advisory lock makes the schema's creation one at a time.
 SCHEMA_LOCK = 0x6D726567  # "mreg"
 SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS mreg_jobs (
-        seq BIGSERIAL,
-        id TEXT PRIMARY KEY,
-        kind TEXT NOT NULL,
-        ref TEXT,
-        model TEXT NOT NULL,
-        version INTEGER,
-        model_id TEXT,
-        revision TEXT,
-        who TEXT,
-        status INTEGER NOT NULL,
-        error TEXT,
-        latency_ms DOUBLE PRECISION NOT NULL,
-        inputs INTEGER NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL,
-        outputs TEXT
-    )""",
+    "CREATE TABLE IF NOT EXISTS mreg_jobs"
+    f" (seq BIGSERIAL, {column_definitions('DOUBLE PRECISION')})",
     "CREATE INDEX IF NOT EXISTS mreg_jobs_model ON mreg_jobs (model, created_at)",
     "CREATE INDEX IF NOT EXISTS mreg_jobs_time ON mreg_jobs (created_at)",
     """CREATE TABLE IF NOT EXISTS mreg_last_used (
@@ -71,6 +56,8 @@ SELECT = f"SELECT {', '.join(COLUMNS)} FROM mreg_jobs"
 class PostgresUsageStore(QueuedUsageStore):
     """The usage store in PostgreSQL, shared by every process given the same URL."""
 
+    select, param, newest = SELECT, "%s", "seq"
+
     def __init__(
         self,
         url: str,
@@ -93,7 +80,6 @@ class PostgresUsageStore(QueuedUsageStore):
         self.connect_timeout = connect_timeout
         self.url = url
         self.description = f"usage store {redact_url(url)}"
-        self._written_since_prune = 0
         conninfo = {
             "connect_timeout": max(1, int(connect_timeout)),
             "options": f"-c statement_timeout={int(statement_timeout * 1000)}",
@@ -132,25 +118,13 @@ class PostgresUsageStore(QueuedUsageStore):
                     copy.write_row(row)
             cur.execute(MOVE)
             cur.executemany(UPSERT_LAST_USED, last_uses(batch))
-            self._written_since_prune += len(batch)
-            if self._written_since_prune > max(self.keep // 10, 1):
-                cur.execute(PRUNE, (self.keep,))
-                self._written_since_prune = 0
+            self._written(len(batch), lambda keep: cur.execute(PRUNE, (keep,)))
+
+    def _among(self, models: list[str]) -> tuple[str, list[Any]]:
+        return "model = ANY(%s)", [models]
 
     def _select_jobs(self, model: str | None, models: set[str] | None, limit: int) -> list[Record]:
-        sql = SELECT
-        where: list[str] = []
-        args: list[Any] = []
-        if model is not None:
-            where.append("model = %s")
-            args.append(model)
-        if models is not None:
-            where.append("model = ANY(%s)")
-            args.append(sorted(models))
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, seq DESC LIMIT %s"
-        args.append(limit)
+        sql, args = self._jobs_query(model, models, limit)
         with _connected(self, self.read_wait) as conn:
             return conn.execute(sql, args).fetchall()
 

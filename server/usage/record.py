@@ -28,7 +28,31 @@ class UsageRecord(NamedTuple):
 
 
 COLUMNS: tuple[str, ...] = UsageRecord._fields
+# Each column's SQL type, in the record's order; DOUBLE is the dialect's 8-byte float.
+COLUMN_TYPES = {
+    "id": "TEXT PRIMARY KEY",
+    "kind": "TEXT NOT NULL",
+    "ref": "TEXT",
+    "model": "TEXT NOT NULL",
+    "version": "INTEGER",
+    "model_id": "TEXT",
+    "revision": "TEXT",
+    "who": "TEXT",
+    "status": "INTEGER NOT NULL",
+    "error": "TEXT",
+    "latency_ms": "DOUBLE NOT NULL",
+    "inputs": "INTEGER NOT NULL",
+    "created_at": "DOUBLE NOT NULL",
+    "outputs": "TEXT",
+}
+assert tuple(COLUMN_TYPES) == COLUMNS
 Record = UsageRecord | tuple[Any, ...]  # a row read back, or a record given as a plain tuple
+
+
+def column_definitions(double: str) -> str:
+    """The jobs table's columns as CREATE TABLE lists them, for a dialect whose 8-byte float
+    type is `double` (SQLite: REAL, PostgreSQL: DOUBLE PRECISION)."""
+    return ", ".join(f"{c} {t.replace('DOUBLE', double)}" for c, t in COLUMN_TYPES.items())
 
 
 def as_record(row: Record) -> UsageRecord:

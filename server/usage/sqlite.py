@@ -7,26 +7,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from server.usage.record import COLUMNS, Record, UsageRecord
+from server.usage.record import COLUMNS, Record, UsageRecord, column_definitions
 from server.usage.store import QueuedUsageStore, UsageStoreError, last_uses
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,          -- invoke or run
-    ref TEXT,
-    model TEXT NOT NULL,
-    version INTEGER,
-    model_id TEXT,
-    revision TEXT,
-    who TEXT,
-    status INTEGER NOT NULL,     -- the HTTP status answered
-    error TEXT,                  -- the error code, if any
-    latency_ms REAL NOT NULL,
-    inputs INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    outputs TEXT                 -- JSON; kept for runs only
-);
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS jobs ({column_definitions("REAL")});
 CREATE INDEX IF NOT EXISTS jobs_model ON jobs (model, created_at);
 CREATE INDEX IF NOT EXISTS jobs_time ON jobs (created_at);
 CREATE TABLE IF NOT EXISTS last_used (
@@ -55,11 +40,12 @@ class UsageStore(QueuedUsageStore):
     (and the writer retries later with backoff).
     """
 
+    select, param, newest = SELECT, "?", "rowid"
+
     def __init__(self, path: str | Path | None, *, timeout: float = 1.0, **options: Any) -> None:
         super().__init__(**options)
         self.path = Path(path) if path is not None else None
         self.description = f"usage store {self.path or ':memory:'}"
-        self._written_since_prune = 0
         self._lock = threading.Lock()  # guards the connection
         try:
             if self.path is not None:
@@ -81,26 +67,13 @@ class UsageStore(QueuedUsageStore):
         with self._lock, self._db:
             self._db.executemany(INSERT, batch)
             self._db.executemany(UPSERT_LAST_USED, last_uses(batch))
-            self._written_since_prune += len(batch)
-            # Prune in steps (a tenth of `keep` at a time), not on every flush.
-            if self._written_since_prune > max(self.keep // 10, 1):
-                self._db.execute(PRUNE, (self.keep,))
-                self._written_since_prune = 0
+            self._written(len(batch), lambda keep: self._db.execute(PRUNE, (keep,)))
+
+    def _among(self, models: list[str]) -> tuple[str, list[Any]]:
+        return f"model IN ({', '.join('?' * len(models))})", models
 
     def _select_jobs(self, model: str | None, models: set[str] | None, limit: int) -> list[Record]:
-        sql = SELECT
-        where: list[str] = []
-        args: list[Any] = []
-        if model is not None:
-            where.append("model = ?")
-            args.append(model)
-        if models is not None:
-            where.append(f"model IN ({', '.join('?' * len(models))})")
-            args.extend(sorted(models))
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
-        args.append(limit)
+        sql, args = self._jobs_query(model, models, limit)
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 

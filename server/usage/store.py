@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from registry import RegistryError
@@ -56,11 +57,16 @@ def last_uses(batch: list[UsageRecord]) -> list[tuple[str, float]]:
 class QueuedUsageStore:
     """Invocations: queued in memory on the request path, written in batches by a thread.
 
-    Subclasses implement `_write`, `_select_jobs`, `_select_run`, `_select_last_used`
-    and `_close`.
+    Subclasses implement `_write`, `_select_jobs`, `_select_run`, `_select_last_used`,
+    `_among` and `_close`, and name their SQL dialect: `select` (every column of the jobs
+    table), the parameter marker `param` and `newest`, the column that orders rows written
+    at the same time.
     """
 
     description = "usage store"
+    select = ""
+    param = "?"
+    newest = "rowid"
 
     def __init__(
         self,
@@ -97,6 +103,7 @@ class QueuedUsageStore:
         self._delay = 0.0  # the current backoff; 0 while writes succeed
         self._retry_at = 0.0  # time.monotonic() before which the writer does not try again
         self._newest_seen = -1e300  # nothing seen yet: the first refresh reads every row
+        self._written_since_prune = 0
 
     # -- writing -----------------------------------------------------------
 
@@ -302,7 +309,38 @@ class QueuedUsageStore:
             out["outputs"] = json.loads(d["outputs"]) if d["outputs"] else None
         return out
 
+    # -- what the backends share ---------------------------------------------
+
+    def _written(self, count: int, prune: Callable[[int], object]) -> None:
+        """Count `count` records written; past a tenth of `keep` since the last prune (in steps,
+        not on every flush), `prune(keep)` keeps the newest `keep` jobs."""
+        self._written_since_prune += count
+        if self._written_since_prune > max(self.keep // 10, 1):
+            prune(self.keep)
+            self._written_since_prune = 0
+
+    def _jobs_query(
+        self, model: str | None, models: set[str] | None, limit: int
+    ) -> tuple[str, list[Any]]:
+        """The SELECT of the newest `limit` jobs (of `model`, among `models`), and its arguments."""
+        where: list[str] = []
+        args: list[Any] = []
+        if model is not None:
+            where.append(f"model = {self.param}")
+            args.append(model)
+        if models is not None:
+            clause, values = self._among(sorted(models))
+            where.append(clause)
+            args.extend(values)
+        sql = self.select + (" WHERE " + " AND ".join(where) if where else "")
+        order = f" ORDER BY created_at DESC, {self.newest} DESC LIMIT {self.param}"
+        return sql + order, [*args, limit]
+
     # -- the backend ---------------------------------------------------------
+
+    def _among(self, models: list[str]) -> tuple[str, list[Any]]:
+        """The condition `model` is one of `models`, and its arguments."""
+        raise NotImplementedError
 
     def _write(self, batch: list[UsageRecord], wait: float | None = None) -> None:
         raise NotImplementedError

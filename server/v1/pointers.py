@@ -3,11 +3,12 @@ create or move a pointer, delete one."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, put
 
-from registry import parse_ref
+from registry import Pointer, Registry, WriteResult, parse_ref
 from server.http.auth import Caller, RuntimeDep, SeenModel
 from server.http.errors import documented
 from server.http.openapi import STRICT, json_response
@@ -17,7 +18,27 @@ from server.runtime import visibility
 from server.runtime.views import pointer_dict
 from server.v1.schemas import PointerList, Resolved
 from server.v1.writes.bodies import PointerSet, PointerWritten
-from server.v1.writes.writer import WRITER, WRITES, WriterDep
+from server.v1.writes.writer import WRITER, WRITES, Writer, WriterDep
+
+PointerWrite = Callable[..., WriteResult[Pointer]]
+
+
+async def write_pointer(
+    writer: Writer,
+    model: str,
+    tag: str,
+    branch: str | None,
+    write: PointerWrite,
+    *args: Any,
+    **options: Any,
+) -> PointerWritten:
+    """One commit of `write` (the core's `Registry.point`, `delete_pointer`, `promote` or
+    `rollback`) on `model:tag`, unreviewed (see PointersController), and the pointer it leaves."""
+    ref = f"{model}:{tag}"
+    value, info = await writer.commit(
+        model, branch, lambda reg, br: write(reg, ref, *args, branch=br, unreviewed=True, **options)
+    )
+    return PointerWritten(value.to_dict(), info)
 
 
 class PointersController(Controller):
@@ -89,20 +110,16 @@ class PointersController(Controller):
         data: Annotated[PointerSet, STRICT],
         branch: Branch = None,
     ) -> PointerWritten:
-        ref = f"{model}:{tag}"
-        value, info = await writer.commit(
+        return await write_pointer(
+            writer,
             model,
+            tag,
             branch,
-            lambda reg, br: reg.point(
-                ref,
-                data.target,
-                weight=data.weight,
-                description=data.description,
-                branch=br,
-                unreviewed=True,
-            ),
+            Registry.point,
+            data.target,
+            weight=data.weight,
+            description=data.description,
         )
-        return PointerWritten(value.to_dict(), info)
 
     @delete(
         "/models/{model:str}/pointers/{tag:str}",
@@ -112,8 +129,4 @@ class PointersController(Controller):
     async def delete_pointer(
         self, writer: WriterDep, model: WritableModelName, tag: PointerTag, branch: Branch = None
     ) -> PointerWritten:
-        ref = f"{model}:{tag}"
-        value, info = await writer.commit(
-            model, branch, lambda reg, br: reg.delete_pointer(ref, branch=br, unreviewed=True)
-        )
-        return PointerWritten(value.to_dict(), info)
+        return await write_pointer(writer, model, tag, branch, Registry.delete_pointer)

@@ -14,12 +14,13 @@ from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
 
-from registry import PointerNotFoundError, RegistryError, Resolution, parse_ref
+from registry import PointerNotFoundError, Registry, RegistryError, Resolution, parse_ref
 from server.http.auth import Seen, SeenModel
 from server.http.errors import documented
 from server.http.openapi import STRICT, json_response
 from server.http.params import Branch, PointerTag, WritableModelName
 from server.runtime import visibility
+from server.v1.pointers import write_pointer
 from server.v1.writes.bodies import PointerPromote, PointerWritten
 from server.v1.writes.writer import WRITER, WRITES, WriterDep
 
@@ -44,13 +45,8 @@ class RolloutController(Controller):
         data: Annotated[PointerPromote | None, STRICT] = None,
         branch: Branch = None,
     ) -> PointerWritten:
-        ref, target = f"{model}:{tag}", data.target if data is not None else None
-        value, info = await writer.commit(
-            model,
-            branch,
-            lambda reg, br: reg.promote(ref, target, branch=br, unreviewed=True),
-        )
-        return PointerWritten(value.to_dict(), info)
+        target = data.target if data is not None else None
+        return await write_pointer(writer, model, tag, branch, Registry.promote, target)
 
     @post(
         "/rollback",
@@ -60,11 +56,7 @@ class RolloutController(Controller):
     async def rollback(
         self, writer: WriterDep, model: WritableModelName, tag: PointerTag, branch: Branch = None
     ) -> PointerWritten:
-        ref = f"{model}:{tag}"
-        value, info = await writer.commit(
-            model, branch, lambda reg, br: reg.rollback(ref, branch=br, unreviewed=True)
-        )
-        return PointerWritten(value.to_dict(), info)
+        return await write_pointer(writer, model, tag, branch, Registry.rollback)
 
     @get(
         "/shadow",

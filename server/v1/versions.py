@@ -85,6 +85,12 @@ class VersionsController(Controller):
         ] = "",
         branch: Branch = None,
     ) -> VersionWritten:
+        # One handler for both bodies, by necessity: Litestar routes on path and method only
+        # (a second handler for POST on this path is refused when the app is built; another
+        # path would change the URL), and a `data` parameter would have it read every body as
+        # JSON before the handler runs, an artifact too (into memory). So the JSON fields are
+        # decoded here (json_fields: the VersionCreate struct, the app's body limit) and the
+        # bytes streamed to disk (received); CreateVersionOperation documents both bodies.
         if request.content_type[0] == OCTET_STREAM:
             name = filename or FORMAT_FILES[format or "skops"]
             settings = writer.settings

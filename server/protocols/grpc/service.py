@@ -22,7 +22,7 @@ from server.protocols.grpc import grpc_predict_v2_pb2 as pb
 from server.protocols.grpc.codec import infer_response, input_arrays
 from server.protocols.v2.codec import input_metadata, output_metadata, rows
 from server.protocols.v2.routes import target
-from server.runtime import Call, Runtime, Viewer, visibility
+from server.runtime import Call, Pin, Runtime, Served, Viewer, visibility
 from server.runtime.errors import INTERNAL_MESSAGE, BadRequest, NotReady
 
 log = logging.getLogger("mreg.server")
@@ -163,6 +163,13 @@ class InferenceService:
         if name:
             raise BadRequest(f"unknown repository {name!r}: mreg serves one registry, named ''")
 
+    def _repository_model(self, request: Any, context: Context) -> tuple[Served, str, Pin]:
+        """For an admin, the served revision and the model and pin `request.model_name` names."""
+        viewer = self.admin(context)
+        self._check_repository(request.repository_name)
+        served = self.runtime.served
+        return (served, *target(served, request.model_name, None, viewer))
+
     @_rpc
     async def repository_index(self, request: Any, context: Context) -> Any:
         self.admin(context)
@@ -177,10 +184,7 @@ class InferenceService:
 
     @_rpc
     async def repository_model_load(self, request: Any, context: Context) -> Any:
-        viewer = self.admin(context)
-        self._check_repository(request.repository_name)
-        served = self.runtime.served
-        model, pin = target(served, request.model_name, None, viewer)
+        served, model, pin = self._repository_model(request, context)
         if not self.runtime.ready:
             raise NotReady()
         await self.runtime.repository.load(served, model, pin)
@@ -188,10 +192,7 @@ class InferenceService:
 
     @_rpc
     async def repository_model_unload(self, request: Any, context: Context) -> Any:
-        viewer = self.admin(context)
-        self._check_repository(request.repository_name)
-        served = self.runtime.served
-        model, _ = target(served, request.model_name, None, viewer)
+        served, model, _ = self._repository_model(request, context)
         self.runtime.repository.unload(served, model)
         return pb.RepositoryModelUnloadResponse()
 

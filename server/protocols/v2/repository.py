@@ -7,7 +7,7 @@ their state (READY when in memory, else UNAVAILABLE and why);
 `.../unload` evicts every version of the model, which then answers
 `model_unloaded` (409) until it is loaded again (Triton's explicit model
 control). All three need a token with the admin scope: a server without
-tokens refuses them (as it refuses writes), and a server without tokens refuses them (as it refuses writes). The work is server.runtime.repository's,
+tokens refuses them (as it refuses writes). The work is server.runtime.repository's,
 shared with gRPC; errors are the protocol's `{"error": message}`.
 """
 
@@ -29,6 +29,7 @@ from server.http.params import V2RefPath
 from server.protocols.v2.errors import V2_EXCEPTION_HANDLERS
 from server.protocols.v2.openapi import v2_errors
 from server.protocols.v2.routes import target
+from server.runtime import Pin, Runtime, Served, Viewer
 from server.runtime.errors import BadRequest, InvalidRequest
 
 # mreg serves one repository, the registry, whose name is '' (Triton's "any repository").
@@ -138,6 +139,15 @@ async def repository_index(
     return [RepositoryIndexEntry(e.name, e.version, e.state.value, e.reason) for e in entries]
 
 
+def _named(
+    runtime: Runtime, caller: Viewer, name: str, body: RepositoryModelRequest | None
+) -> tuple[Served, str, Pin]:
+    """The served revision, and the model and pin `{name}` names (after the body's check)."""
+    _check_parameters(body)
+    served = runtime.served
+    return (served, *target(served, name, None, caller))
+
+
 @post(
     "/models/{name:str}/load",
     summary="Load a model (its latest version, or the version a ref names) into memory",
@@ -150,9 +160,7 @@ async def repository_load(
     name: V2RefPath,
     data: JSONBody[RepositoryModelRequest | None] = None,
 ) -> None:
-    _check_parameters(data)
-    served = runtime.served
-    model, pin = target(served, name, None, caller)
+    served, model, pin = _named(runtime, caller, name, data)
     await runtime.repository.load(served, model, pin)
 
 
@@ -168,9 +176,7 @@ async def repository_unload(
     name: V2RefPath,
     data: JSONBody[RepositoryModelRequest | None] = None,
 ) -> None:
-    _check_parameters(data)
-    served = runtime.served
-    model, _ = target(served, name, None, caller)
+    served, model, _ = _named(runtime, caller, name, data)
     runtime.repository.unload(served, model)
 
 
