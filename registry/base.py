@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from registry import journal, plumbing
 from registry.cache import ManifestCache
 from registry.errors import NotARegistryError
+from registry.ids import IdIndex
 from registry.layout import Resolution
 from registry.names import parse_ref
 from registry.snapshot import Snapshot
@@ -75,7 +76,15 @@ class RegistryBase:
         With `models`, the snapshot holds only those models and their pointers:
         much cheaper on a large registry, for reads about one model.
         """
-        return Snapshot(self.source(rev, models=models), self.cache)
+        source = self.source(rev, models=models)
+        return Snapshot(source, self.cache, id_owner=self._id_owner(source))
+
+    def _id_owner(self, source: Source) -> Callable[[str], str | None] | None:
+        """A revision's ids index, built or updated when first asked (registry.ids)."""
+        if not isinstance(source, GitSource) or source.revision is None:
+            return None
+        revision = source.revision
+        return lambda version_id: IdIndex.at(self.where, revision, self.cache).owner(version_id)
 
     def resolve(self, ref: str, rev: str | None = None) -> Resolution:
         """The version `ref` resolves to at `rev` (the work tree when None)."""

@@ -26,12 +26,7 @@ from registry.layout import (
     VersionsSummary,
     newest_servable,
 )
-from registry.manifests import (
-    ModelManifest,
-    PointerManifest,
-    RegistrySettings,
-    VersionManifest,
-)
+from registry.manifests import ModelManifest, PointerManifest, RegistrySettings, VersionManifest
 from registry.names import Ref
 from registry.refs import resolve_ref
 from registry.source import Source
@@ -53,8 +48,15 @@ class Snapshot:
     model lists only its files and pointers (by path in the tree), a page only the models on
     it; only what needs every model (`models`, validating everything) lists the whole tree."""
 
-    def __init__(self, source: Source, cache: ManifestCache | None = None) -> None:
+    def __init__(
+        self,
+        source: Source,
+        cache: ManifestCache | None = None,
+        *,
+        id_owner: Callable[[str], str | None] | None = None,
+    ) -> None:
         self.source = source
+        self.id_owner = id_owner  # the version file of an id (a revision's ids index), if known
         self.cache = cache if cache is not None else ManifestCache()
         self.revision = source.revision
         self.label = source.label
@@ -278,16 +280,7 @@ class Snapshot:
         parsed = self.parse(VersionManifest, [p for vs in files.values() for p in vs.values()])
         out: dict[str, list[VersionManifest]] = {}
         for name, versions in files.items():
-            found = []
-            for fname, path in versions.items():
-                v = parsed[path]
-                if v.version != int(fname[: -len(".yaml")]):
-                    raise ManifestError(
-                        f"version {v.version} does not match its file name {fname!r}",
-                        file=path,
-                        line=self.line_of(path, "version"),
-                    )
-                found.append(v)
+            found = [self._numbered(p, int(f[:-5]), parsed[p]) for f, p in versions.items()]
             out[name] = sorted(found, key=lambda v: v.version)
         return out
 
@@ -324,7 +317,10 @@ class Snapshot:
             raise VersionNotFoundError(
                 f"version {name}:v{n} not found at {self.label}", ref=f"{name}:v{n}"
             )
-        v = self.parse(VersionManifest, [path])[path]
+        return self._numbered(path, n, self.parse(VersionManifest, [path])[path])
+
+    def _numbered(self, path: str, n: int, v: VersionManifest) -> VersionManifest:
+        """`v`, read from `path` (`n`.yaml), once it says it is version `n`."""
         if v.version != n:
             raise ManifestError(
                 f"version {v.version} does not match its file name '{n}.yaml'",
@@ -346,18 +342,25 @@ class Snapshot:
         return max(numbers, default=0) + 1
 
     def version_by_id(self, version_id: str) -> tuple[str, VersionManifest]:
-        if self._id_index is None:
-            index: dict[str, tuple[str, int]] = {}
-            paths = [p for n in self.model_names() for p in self._models[n].versions.values()]
-            for path, v in self.parse(VersionManifest, paths).items():
-                index[v.id] = (path.split("/")[1], v.version)
-            self._id_index = index
-        hit = self._id_index.get(version_id)
-        if hit is None:
+        hit = self._id_owner(version_id)
+        version = self.version(*hit) if hit else None
+        if hit is None or version is None or version.id != version_id:
             raise VersionNotFoundError(
                 f"version id {version_id} not found at {self.label}", ref=version_id
             )
-        return hit[0], self.version(*hit)
+        return hit[0], version
+
+    def _id_owner(self, version_id: str) -> tuple[str, int] | None:
+        """The model and number of the version file holding `version_id`: from the revision's
+        ids index when there is one (one file read), else from reading every version once."""
+        if self.id_owner is not None:
+            path = self.id_owner(version_id)
+            return (path.split("/")[1], int(path.split("/")[3][:-5])) if path else None
+        if self._id_index is None:
+            paths = [p for n in self.model_names() for p in self._models[n].versions.values()]
+            parsed = self.parse(VersionManifest, paths).items()
+            self._id_index = {v.id: (path.split("/")[1], v.version) for path, v in parsed}
+        return self._id_index.get(version_id)
 
     # -- pointers --------------------------------------------------------
 

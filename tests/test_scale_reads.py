@@ -21,6 +21,7 @@ from registry import (
     ManifestCache,
     ManifestError,
     Registry,
+    VersionNotFoundError,
     decode_cursor,
     encode_cursor,
     validate_registry,
@@ -84,6 +85,23 @@ def test_resolve_reads_only_its_chain_though_another_manifest_is_broken(
     assert reg.resolve(f"{NAMES[7]}:prod", rev).version.id == res.version.id
     with pytest.raises(ManifestError):
         snap.models()  # what a full read would have met
+
+
+def test_a_version_id_resolves_through_the_ids_index_though_another_version_is_broken(
+    broken: Path,
+) -> None:
+    """At a revision, `mv_...` is looked up in the ids index (kept per models/ tree), then
+    only its model and its version file are read: an unrelated broken version is never met."""
+    reg = Registry(broken)
+    reg.cache = ManifestCache()
+    wanted = reg.snapshot("HEAD").version(NAMES[7], 2)
+    res = reg.snapshot("HEAD").resolve(wanted.id)  # the first lookup builds the index
+    assert (res.model, res.version.version, res.version.id) == (NAMES[7], 2, wanted.id)
+    snap = reg.snapshot("HEAD")
+    assert snap.resolve(wanted.id).version.id == wanted.id
+    assert getattr(snap.source, "_listing", None) is None  # the tree was never listed whole
+    with pytest.raises(VersionNotFoundError, match="mv_00000000 not found"):
+        snap.resolve("mv_00000000")
 
 
 def test_pages_follow_the_cursor_and_stop_at_the_broken_model_only(broken: Path) -> None:
