@@ -12,7 +12,18 @@ import time
 from bench import common
 from bench.common import FULL, QUICK, TINY, Workdir, log, machine
 
-SECTIONS = ("serving", "batching", "grpc", "cold", "scale", "growth", "validate", "usage", "shadow", "cli")
+SECTIONS = (
+    "serving",
+    "batching",
+    "grpc",
+    "cold",
+    "scale",
+    "growth",
+    "validate",
+    "usage",
+    "shadow",
+    "cli",
+)
 
 
 def run_validate_scale(mode: common.Mode) -> None:
