@@ -10,15 +10,12 @@ when missing and fails, not skips, without.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.mlserver_process import mlserver_bin
-from tests.processes import ROOT
+from tests.processes import run_bench
 
 pytestmark = pytest.mark.slow
 
@@ -27,20 +24,7 @@ PEERS = {"mreg", "mreg batched", "mlserver", "mlserver batched"}
 
 def test_the_grpc_benchmark_loads_every_peer_without_an_error(tmp_path: Path) -> None:
     mlserver_bin()  # built here (or fail) rather than inside the benchmark
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "MREG_BENCH_RESULTS": str(tmp_path),
-        "MREG_BENCH_NO_INSTALL": "1",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.grpc_peers", "--tiny"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=900,
-    )
+    done = run_bench("bench.grpc_peers", "--tiny", results=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "grpc.json").read_text())
     assert "missing" not in results, results["missing"]
