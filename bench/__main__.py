@@ -12,7 +12,18 @@ import time
 from bench import common
 from bench.common import FULL, QUICK, TINY, Workdir, log, machine
 
-SECTIONS = ("serving", "batching", "cold", "scale", "growth", "validate", "usage", "shadow", "cli")
+SECTIONS = (
+    "serving",
+    "batching",
+    "grpc",
+    "cold",
+    "scale",
+    "growth",
+    "validate",
+    "usage",
+    "shadow",
+    "cli",
+)
 
 
 def run_validate_scale(mode: common.Mode) -> None:
@@ -64,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import batching  # MLServer from .venv-mlserver (make mlserver-venv)
 
             batching.main(["--seconds", str(max(3, mode.load_seconds))])
+        if "grpc" in sections and not mode.tiny:
+            from bench import grpc_peers  # MLServer's gRPC from .venv-mlserver, as batching
+
+            grpc_peers.run_bench(mode, work)
         if "cold" in sections and not mode.tiny:
             from bench import cold_start
 

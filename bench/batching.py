@@ -20,6 +20,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,11 @@ MODELS = ("iris", "forest")
 CLIENTS = (1, 8, 32, 64)
 MLSERVER_BATCH = {"max_batch_size": 32, "max_batch_time": 0.01}
 MREG_BATCH = ["--max-batch-size", "32", "--max-batch-delay-ms", "2"]
+Models = dict[str, tuple[Path, Path, list[float]]]
+"""Each model's skops file (mreg), joblib file (mlserver-sklearn) and one input row."""
 
 
-def train(work: Path) -> dict[str, tuple[Path, Path, list[float]]]:
+def train(work: Path) -> Models:
     """Each model as skops (mreg, minimal) and joblib (mlserver-sklearn), with one input row."""
     import joblib
     import skops.io
@@ -87,7 +90,7 @@ class Peer:
     port_flag: str | None = "--port"
 
 
-def mreg_peers(work: Workdir, models: dict[str, tuple[Path, Path, list[float]]]) -> list[Peer]:
+def mreg_peers(work: Workdir, models: Models) -> list[Peer]:
     repo = work.path / "batching-registry"
     run([MREG, "init", str(repo)], env=work.env)
     for name, (skops_path, _, _) in models.items():
@@ -102,9 +105,7 @@ def mreg_peers(work: Workdir, models: dict[str, tuple[Path, Path, list[float]]])
     ]
 
 
-def mlserver_peers(
-    work: Workdir, models: dict[str, tuple[Path, Path, list[float]]]
-) -> tuple[list[Peer], str | None]:
+def mlserver_peers(work: Workdir, models: Models) -> tuple[list[Peer], str | None]:
     try:
         from tests import mlserver_venv
 
@@ -140,7 +141,7 @@ def mlserver_peers(
     return peers, None
 
 
-def minimal_peers(work: Workdir, models: dict[str, tuple[Path, Path, list[float]]]) -> list[Peer]:
+def minimal_peers(work: Workdir, models: Models) -> list[Peer]:
     env = {**work.env, "PYTHONPATH": str(ROOT)}
     return [
         Peer(
@@ -154,85 +155,118 @@ def minimal_peers(work: Workdir, models: dict[str, tuple[Path, Path, list[float]
     ]
 
 
+Drive = Callable[[str, str, int, float], Load]
+"""A load generator: (the server's HTTP base URL, model, clients, seconds) -> its Load."""
+
+
+def rest_drive(peer: Peer, models: Models, work: Workdir, use_wrk: bool) -> Drive:
+    """wrk (or the asyncio client) on `peer`'s REST invoke path, one row per request."""
+
+    def drive(base: str, name: str, clients: int, seconds: float) -> Load:
+        row = models[name][2]
+        if peer.name.startswith("minimal"):
+            url, body = base + peer.path, json.dumps({"data": row}).encode()
+        else:
+            url, body = base + peer.path.format(model=name), v2_body(name, row)
+        return load(url, body, clients, seconds, work.path, CLIENT_CPU, use_wrk)
+
+    return drive
+
+
 def measure_peer(
     peer: Peer,
-    models: dict[str, tuple[Path, Path, list[float]]],
     clients: tuple[int, ...],
     seconds: float,
     work: Workdir,
-    use_wrk: bool,
+    drive: Drive,
+    section: str = "batching",
+    grpc_port: int | None = None,
 ) -> dict[str, Any]:
+    """Start `peer` (pinned), and `drive` each of its models at each client count after a warm-up.
+
+    With `grpc_port`, the peer also serves gRPC there (mreg `--grpc-port`, MLServer's
+    MLSERVER_GRPC_PORT).
+    """
     port = free_port()
     env = dict(peer.env)
     argv = list(peer.argv)
     if peer.port_flag:
         argv += [peer.port_flag, str(port)]
+        if grpc_port is not None:
+            argv += ["--grpc-port", str(grpc_port)]
     else:
         env["MLSERVER_HTTP_PORT"] = str(port)
-    proc = start(argv, env, peer.cwd, work.path / f"{peer.name.replace(' ', '-')}.log")
+        if grpc_port is not None:
+            env["MLSERVER_GRPC_PORT"] = str(grpc_port)
+    log_file = work.path / f"{section}-{peer.name.replace(' ', '-')}.log"
+    proc = start(argv, env, peer.cwd, log_file)
     base = f"http://127.0.0.1:{port}"
     result: dict[str, Any] = {}
     try:
         wait_ready(base + peer.ready, proc, timeout=180)
         names = [n for n in MODELS if not peer.name.startswith("minimal") or n in peer.name]
         for name in names:
-            row = models[name][2]
-            if peer.name.startswith("minimal"):
-                url, body = base + peer.path, json.dumps({"data": row}).encode()
-            else:
-                url, body = base + peer.path.format(model=name), v2_body(name, row)
-            load(url, body, 8, 1, work.path, CLIENT_CPU, use_wrk)  # warm-up (first loads paid)
+            drive(base, name, 8, 1)  # warm-up (first loads paid)
             for n in clients:
-                res = load(url, body, n, seconds, work.path, CLIENT_CPU, use_wrk)
+                res = drive(base, name, n, seconds)
                 result[f"{name} {n}"] = res.to_dict()
                 log(
-                    f"batching {peer.name:18s} {name:6s} {n:3d} clients {res.rps:8.0f} req/s"
+                    f"{section} {peer.name:18s} {name:6s} {n:3d} clients {res.rps:8.0f} req/s"
                     f"  p50 {res.p50_ms} p99 {res.p99_ms} ms  errors {res.errors}"
                 )
     except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"
-        log(f"batching {peer.name}: {result['error']}")
+        log(f"{section} {peer.name}: {result['error']}")
     finally:
         stop(proc)
     return result
 
 
-def _load(results: dict[str, Any], peer: str, key: str) -> Load | None:
+def peer_load(results: dict[str, Any], peer: str, key: str) -> Load | None:
     r = results["peers"].get(peer, {}).get(key)
     return Load(**r) if r else None
+
+
+LOAD_HEADERS = ["model", "clients", "server", "req/s", "p50 ms", "p99 ms", "errors"]
+
+
+def load_rows(results: dict[str, Any], name: str) -> list[list[Any]]:
+    """The table rows of model `name`: each client count, each peer that served it."""
+    rows: list[list[Any]] = []
+    for n in results["clients"]:
+        for peer in results["peers"]:
+            if peer.startswith("minimal") and name not in peer:
+                continue
+            r = peer_load(results, peer, f"{name} {n}")
+            if r is not None:
+                rows.append(
+                    [name, n, peer, f"{r.rps:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", r.errors]
+                )
+    return rows
 
 
 def render(results: dict[str, Any]) -> list[str]:
     rows = []
     for name in MODELS:
-        for n in results["clients"]:
-            for peer in results["peers"]:
-                if peer.startswith("minimal") and name not in peer:
-                    continue
-                r = _load(results, peer, f"{name} {n}")
-                if r is None:
-                    continue
-                rows.append(
-                    [name, n, peer, f"{r.rps:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", r.errors]
-                )
+        rows += load_rows(results, name)
         rows.append([name, 32, "in-process predict, batch 32 (rows/s)",
                      f"{results['in_process'][name]:,.0f}", "-", "-", "-"])  # fmt: skip
     main_table = table(
         f"Batching: /v2 REST, one row per request, server on CPU {results['server_cpu']},"
         f" load ({results['load_generator']}) on CPU {CLIENT_CPU}, {results['seconds']} s per run",
-        ["model", "clients", "server", "req/s", "p50 ms", "p99 ms", "errors"],
+        LOAD_HEADERS,
         rows,
     )
 
     def rps(peer: str, name: str, n: int) -> float | None:
-        r = _load(results, peer, f"{name} {n}")
+        r = peer_load(results, peer, f"{name} {n}")
         return r.rps if r else None
 
     def p99(peer: str, name: str, n: int) -> float | None:
-        r = _load(results, peer, f"{name} {n}")
+        r = peer_load(results, peer, f"{name} {n}")
         return r.p99_ms if r else None
 
-    one = _load(results, "mreg", "iris 1")
+    one = peer_load(results, "mreg", "iris 1")
     targets = [
         ["forest 32: req/s mreg batched / MLServer batched", ">= 2x",
          ratio(rps("mreg batched", "forest", 32), rps("mlserver batched", "forest", 32))],
@@ -284,9 +318,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for peer in [*mreg_peers(work, models), *mls, *minimal_peers(work, models)]:
             if args.only and not any(peer.name.startswith(o) for o in args.only):
                 continue
-            results["peers"][peer.name] = measure_peer(
-                peer, models, clients, args.seconds, work, use_wrk
-            )
+            drive = rest_drive(peer, models, work, use_wrk)
+            results["peers"][peer.name] = measure_peer(peer, clients, args.seconds, work, drive)
     finally:
         work.close()
     tables = render(results)

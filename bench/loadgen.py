@@ -153,20 +153,27 @@ def run_python(url: str, body: bytes, connections: int, seconds: float) -> Load:
         return time.perf_counter() - start
 
     duration = asyncio.run(main())
-    lat.sort()
+    return summary("python-asyncio", connections, duration, lat, errors[0])
+
+
+def summary(
+    tool: str, connections: int, duration: float, latencies: list[float], errors: int
+) -> Load:
+    """A run's Load from its latencies (seconds, one per answer) and its error count."""
+    lat = sorted(latencies)
 
     def pct(p: float) -> float:
         return round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1000, 3) if lat else 0.0
 
     return Load(
-        "python-asyncio",
+        tool,
         connections,
         round(duration, 2),
         len(lat),
         round(len(lat) / duration, 1),
         pct(0.50),
         pct(0.99),
-        errors[0],
+        errors,
     )
 
 

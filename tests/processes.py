@@ -141,3 +141,14 @@ def serving(
         yield process
     finally:
         process.stop()
+
+
+def run_bench(*args: str, results: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """`python -m ARGS` (a bench module and its options) from the checkout, results in `results`.
+
+    It never apt-gets (MREG_BENCH_NO_INSTALL: without wrk, the Python client runs).
+    """
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MREG_BENCH_RESULTS": str(results)}
+    env["MREG_BENCH_NO_INSTALL"] = "1"
+    argv = [sys.executable, "-m", *args]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)

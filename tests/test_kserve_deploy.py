@@ -149,7 +149,7 @@ def test_every_secret_the_manifests_read_exists() -> None:
 
 def test_the_mreg_runtime_runs_options_mreg_serve_has() -> None:
     runtime = named("ClusterServingRuntime", "kserve-mreg")["spec"]
-    assert "v2" in runtime["protocolVersions"]
+    assert {"v2", "grpc-v2"} <= set(runtime["protocolVersions"])
     (container,) = runtime["containers"]
     words = shlex.split(container["args"][0])
     serve = words[words.index("serve") + 1 :]
@@ -158,7 +158,15 @@ def test_the_mreg_runtime_runs_options_mreg_serve_has() -> None:
     known = {opt for p in command.params for opt in getattr(p, "opts", [])}
     given = [w for w in serve if w.startswith("--")]
     assert given and set(given) <= known
-    assert serve[serve.index("--port") + 1] == str(container["ports"][0]["containerPort"])
+    # HTTP on KServe's default port (no port declared: the InferenceService picks the routed one).
+    assert "ports" not in container
+    assert serve[serve.index("--port") + 1] == "8080"
+    assert container["readinessProbe"]["httpGet"]["port"] == 8080
+    grpc = named("InferenceService", "mreg-grpc")["spec"]["predictor"]["model"]
+    assert grpc["protocolVersion"] == "grpc-v2"
+    (port,) = grpc["ports"]  # Knative routes one port; h2c makes it HTTP/2
+    assert port["name"] == "h2c"
+    assert serve[serve.index("--grpc-port") + 1] == str(port["containerPort"])
     isvc = named("InferenceService", "mreg")["spec"]["predictor"]["model"]
     formats = {f["name"]: f for f in runtime["supportedModelFormats"]}
     assert isvc["runtime"] == "kserve-mreg"

@@ -18,7 +18,7 @@ from registry import Registry
 from server.usage import UsageStoreError, open_usage_store
 from server.usage.postgres import PostgresUsageStore
 from tests.conftest import git
-from tests.processes import MREG, ROOT, ServeProcess, free_port
+from tests.processes import MREG, ROOT, ServeProcess, free_port, run_bench
 from tests.scale_fixtures import wait_for
 from tests.server_fixtures import LABELS, SETOSA
 from tests.test_usage_writer import record
@@ -163,22 +163,8 @@ def test_two_replicas_share_usage_and_follow_one_branch(
 def test_the_usage_benchmark_runs_both_stores_and_loses_no_record(tmp_path: Path) -> None:
     """`python -m bench.usage_store --tiny` (numbers are not checked: no timing assertions)."""
     import json
-    import os
-    import sys
 
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "MREG_BENCH_RESULTS": str(tmp_path),
-        "MREG_BENCH_NO_INSTALL": "1",
-    }
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.usage_store", "--tiny"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
+    out = run_bench("bench.usage_store", "--tiny", results=tmp_path, timeout=600)
     assert out.returncode == 0, out.stderr
     stores = json.loads((tmp_path / "usage_store.json").read_text())["stores"]
     assert set(stores) == {"sqlite", "postgresql"}
