@@ -362,3 +362,19 @@ def test_usage_store_loses_nothing_while_its_writer_runs(tmp_path: Path) -> None
     assert jobs[0]["id"] == f"run_{2999:016x}"
     assert reopened.last_used == {"iris": 2999.0}
     reopened.close()
+
+
+def test_what_start_up_made_is_kept_out_of_the_cyclic_collector(tmp_path: Path) -> None:
+    """Every import and preloaded model lives as long as the server: a full pass of the
+    cyclic collector over them took about 200 ms, a pause every request then waited for
+    (bench.serving's one-client p99 was 124 ms in a 4 s cell, 2.2 ms without it)."""
+    import gc
+
+    reg = Registry.init(tmp_path / "reg")
+    before = gc.get_freeze_count()
+    try:
+        with TestClient(app=create_app(reg)) as client:
+            assert client.get("/healthz").status_code == 200
+            assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()
