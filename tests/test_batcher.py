@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from server.runtime.batcher import (
     PROBE_EVERY,
     Batching,
     BatchSettings,
+    Lane,
     Overloaded,
 )
 from tests.conftest import ALL_FORMATS
@@ -121,28 +123,40 @@ async def _one_by_one(batching: Batching, loaded: Any, requests: list[Any]) -> l
     return [await batching.predict(loaded, rows, LABELS) for rows in requests]
 
 
-def test_a_model_measured_cheap_predicts_on_the_loop_and_a_slow_one_never(
-    model_files: dict[str, Path], tmp_path: Path
-) -> None:
+Run = Callable[[Batching, Any, list[Any]], Coroutine[Any, Any, list[Any]]]
+
+
+def _lanes_after(
+    model_files: dict[str, Path], tmp_path: Path, run: Run, cheap_calls: int, slow_calls: int
+) -> tuple[Lane, Lane]:
+    """The lanes of a cheap model (iris) and a slow one after `run` sent them one-row and
+    20-row requests; the cheap model's answers are checked against its own predict."""
     from tests.test_serving_e2e import slow_model
 
     cheap = load_model(model_files["skops"], "skops", ALL_FORMATS)
     slow = load_model(slow_model(tmp_path / "slow.skops"), "skops", ALL_FORMATS)
     batching = Batching()
     try:
-        requests = [[SETOSA]] * (MEASURED_CALLS + 20)
-        results = asyncio.run(_one_by_one(batching, cheap, requests))
+        requests = [[SETOSA]] * cheap_calls
+        results = asyncio.run(run(batching, cheap, requests))
         # 20 rows of 20,000 distances each: tens of ms a call, whatever the machine.
-        slow_rows = [[[0.5] * 16] * 20] * (MEASURED_CALLS + 2)
-        asyncio.run(_one_by_one(batching, slow, slow_rows))
-        cheap_lane, slow_lane = batching.lane(cheap, LABELS), batching.lane(slow, LABELS)
+        asyncio.run(run(batching, slow, [[[0.5] * 16] * 20] * slow_calls))
+        lanes = batching.lane(cheap, LABELS), batching.lane(slow, LABELS)
     finally:
         batching.close()
     assert results == [predict(cheap, rows, LABELS) for rows in requests]
+    return lanes
+
+
+def test_a_model_measured_cheap_predicts_on_the_loop_and_a_slow_one_never(
+    model_files: dict[str, Path], tmp_path: Path
+) -> None:
+    calls = MEASURED_CALLS + 20
+    cheap, slow = _lanes_after(model_files, tmp_path, _one_by_one, calls, MEASURED_CALLS + 2)
     # The first MEASURED_CALLS go through the thread, to be timed; then the loop takes them
     # (a noisy machine may send a few back to the thread: each slow call counts at once).
-    assert 0 < cheap_lane.inline <= len(requests) - MEASURED_CALLS
-    assert slow_lane.inline == 0  # measured slow: always in its thread
+    assert 0 < cheap.inline <= calls - MEASURED_CALLS
+    assert slow.inline == 0  # measured slow: always in its thread
 
 
 async def _beside_a_busy_loop(batching: Batching, loaded: Any, requests: list[Any]) -> list[Any]:
@@ -171,19 +185,8 @@ def test_a_cheap_model_kept_in_its_thread_by_a_busy_loop_comes_back_to_the_loop(
     """Timed in its thread, a cheap model also waits for the GIL the busy loop holds (3 ms a
     call, over the budget): the loop is tried again once in PROBE_EVERY calls, and its cost
     there is the model's own. A slow model is never tried."""
-    from tests.test_serving_e2e import slow_model
-
-    cheap = load_model(model_files["skops"], "skops", ALL_FORMATS)
-    slow = load_model(slow_model(tmp_path / "slow.skops"), "skops", ALL_FORMATS)
-    batching = Batching()
-    try:
-        requests = [[SETOSA]] * (3 * PROBE_EVERY)
-        results = asyncio.run(_beside_a_busy_loop(batching, cheap, requests))
-        slow_rows = [[[0.5] * 16] * 20] * (PROBE_EVERY + 2)
-        asyncio.run(_beside_a_busy_loop(batching, slow, slow_rows))
-        cheap_lane, slow_lane = batching.lane(cheap, LABELS), batching.lane(slow, LABELS)
-    finally:
-        batching.close()
-    assert results == [predict(cheap, rows, LABELS) for rows in requests]
-    assert cheap_lane.inline > PROBE_EVERY  # back on the loop after at most one probe or two
-    assert slow_lane.inline == 0
+    cheap, slow = _lanes_after(
+        model_files, tmp_path, _beside_a_busy_loop, 3 * PROBE_EVERY, PROBE_EVERY + 2
+    )
+    assert cheap.inline > PROBE_EVERY  # back on the loop after at most one probe or two
+    assert slow.inline == 0
