@@ -8,9 +8,9 @@ where the thread hop would cost more than the model; any slow call moves it back
 its thread at once. A call timed in the thread also counts the wait for the GIL,
 which a busy event loop holds: so that a cheap model is not kept in its thread by
 load alone, one call in PROBE_EVERY is tried on the loop again, unless no call in
-the thread took less than PROBE_LIMIT (a slow model never is). Each model bounds the requests it holds: beyond `max_queued`
-the caller gets 503 with `Retry-After` at once instead of a latency that grows
-without limit.
+the thread took less than PROBE_LIMIT (a slow model never is). Each model bounds
+the requests it holds: beyond `max_queued` the caller gets 503 with `Retry-After`
+at once instead of a latency that grows without limit.
 
 With batching on (a model's `serving.max_batch_size` > 1, or the server's default),
 concurrent requests for the same loaded version are predicted as one batch of at
@@ -162,14 +162,17 @@ class Lane:
     def _timed_predict(self, rows: Sequence[Any], where: str = "thread") -> list[Any]:
         """Predict and time it; `where` it runs: "thread", "loop", or "probe" (the loop,
         tried again after calls in the thread)."""
-        # On the loop, the process's CPU time: a machine that runs something else meanwhile
-        # does not make the model look slow (the model's own threads, native ones too, count).
-        clock = time.perf_counter if where == "thread" else time.process_time
-        start = clock()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             return core.predict(self.loaded, rows, self.labels)
         finally:
-            per_row = (clock() - start) / max(len(rows), 1)
+            elapsed = time.perf_counter() - start
+            if where != "thread" and elapsed < PROBE_LIMIT:
+                # On the loop, the process's CPU time (the model's own threads, native ones
+                # too): another program taking the core meanwhile does not make it look slow.
+                # A call that held the loop PROBE_LIMIT or more counts whatever the cause.
+                elapsed = time.process_time() - cpu
+            per_row = elapsed / max(len(rows), 1)
             if where == "probe":  # no wait for the GIL on the loop: this is the model's cost
                 self._per_row = per_row
                 self._threaded, self._fastest = 0, float("inf")
