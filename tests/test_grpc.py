@@ -11,7 +11,6 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -21,26 +20,16 @@ from tritonclient.utils import InferenceServerException
 
 from registry import Registry
 from tests.processes import MREG, free_port, serving
-from tests.repository_registry import build, tokens_file
+from tests.repository_registry import tokens_file
 from tests.server_fixtures import SETOSA, VIRGINICA, bearer
 
-pytest_plugins = ["tests.server_fixtures"]
+pytest_plugins = ["tests.server_fixtures", "tests.repository_registry"]
 
 pytestmark = pytest.mark.slow
 
 
 def auth(who: str) -> dict[str, str]:
     return {"authorization": bearer(who)["Authorization"]}
-
-
-@pytest.fixture(scope="module")
-def repo(
-    tmp_path_factory: pytest.TempPathFactory,
-    model_files: dict[str, Path],
-    other_model_file: Path,
-    session_env: None,
-) -> Registry:
-    return build(tmp_path_factory.mktemp("repo") / "reg", model_files, other_model_file)
 
 
 class Servers:

@@ -20,22 +20,12 @@ from registry import Registry
 from server import create_app
 from server.runtime.auth import parse_tokens
 from tests.processes import serving
-from tests.repository_registry import build, tokens_file
+from tests.repository_registry import tokens_file
 from tests.server_fixtures import SETOSA, bearer, token_entries, token_secret
 
-pytest_plugins = ["tests.server_fixtures"]
+pytest_plugins = ["tests.server_fixtures", "tests.repository_registry"]
 
 INFER = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": SETOSA}]}
-
-
-@pytest.fixture(scope="module")
-def repo(
-    tmp_path_factory: pytest.TempPathFactory,
-    model_files: dict[str, Path],
-    other_model_file: Path,
-    session_env: None,
-) -> Registry:
-    return build(tmp_path_factory.mktemp("repo") / "reg", model_files, other_model_file)
 
 
 @pytest.fixture
