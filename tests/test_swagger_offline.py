@@ -18,7 +18,7 @@ import pytest
 from registry import Registry
 from tests.processes import ROOT, ServeProcess, serving
 from tests.server_fixtures import LABELS
-from tests.test_ui_browser import CHROMIUM_FLAGS, browser_binaries, shot
+from tests.test_ui_browser import chromium, shot
 
 pytest_plugins = ["tests.server_fixtures"]
 
@@ -39,21 +39,9 @@ def server(
 
 @pytest.fixture
 def offline_browser(tmp_path: Path) -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver_path = browser_binaries()
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in [*CHROMIUM_FLAGS, OFFLINE, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
-    driver.set_page_load_timeout(60)
-    try:
+    logs = {"goog:loggingPrefs": {"performance": "ALL"}}
+    with chromium(tmp_path / "chromium-profile", OFFLINE, capabilities=logs) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def requested_urls(driver: object) -> list[str]:

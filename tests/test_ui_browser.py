@@ -8,11 +8,13 @@ the test fails (never skips). Screenshots go to tests/artifacts/ (git-ignored).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,22 +76,34 @@ def server(example: tuple[Registry, dict[str, str]]) -> Iterator[str]:
         yield process.url
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[object]:
+@contextlib.contextmanager
+def chromium(
+    profile: Path, *flags: str, capabilities: dict[str, object] | None = None
+) -> Iterator[Any]:
+    """A headless Chromium driven by Selenium (CHROMIUM_FLAGS and `flags`), its profile in
+    `profile`; quit on exit."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    chromium, driver_path = browser_binaries()
+    binary, driver_path = browser_binaries()
     options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
+    options.binary_location = binary
+    for flag in [*CHROMIUM_FLAGS, *flags, f"--user-data-dir={profile}"]:
         options.add_argument(flag)
+    for name, value in (capabilities or {}).items():
+        options.set_capability(name, value)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
     driver.set_page_load_timeout(60)
     try:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    with chromium(tmp_path / "chromium-profile") as driver:
+        yield driver
 
 
 def shot(driver: object, name: str) -> Path:

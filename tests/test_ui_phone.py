@@ -24,7 +24,7 @@ import pytest
 from registry import Registry
 from tests.processes import ROOT, ServeProcess, serving
 from tests.server_fixtures import bearer, token_entries, token_secret
-from tests.test_ui_browser import CHROMIUM_FLAGS, browser_binaries, shot
+from tests.test_ui_browser import chromium, shot
 
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True}
 TOKEN = "invoker"  # reads private models and invokes them
@@ -50,21 +50,9 @@ def server(example: Registry) -> Iterator[ServeProcess]:
 
 @pytest.fixture
 def phone(tmp_path: Path) -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver_path = browser_binaries()
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
-    driver.set_page_load_timeout(60)
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
-    try:
+    with chromium(tmp_path / "chromium-profile") as driver:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
         yield driver
-    finally:
-        driver.quit()
 
 
 def page(server: ServeProcess, path: str) -> str:
