@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import MREG, Workdir, log, ratio, run, save, table
+from bench.common import MREG, Workdir, log, ratio, report, run, table
 from bench.loadgen import Load, have_wrk, load
 from bench.serving import CLIENT_CPU, free_port, start, stop, wait_ready
 
@@ -323,9 +323,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     finally:
         work.close()
     tables = render(results)
-    for t in tables:
-        print(t)
-    save("batching", results, tables)
+    report("batching", results, tables)
     return results
 
 

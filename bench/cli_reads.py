@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import synth
-from bench.common import GTO, ROOT, Mode, Workdir, log, ms, ratio, run, save, table
+from bench.common import GTO, ROOT, Mode, Workdir, log, ms, ratio, report, run, table
 from bench.scale import drop_cache, probe
 
 MODELS, VERSIONS = 200, 5
@@ -161,9 +161,7 @@ def main(mode: Mode, work: Workdir, baseline: Path | None = None) -> dict[str, A
     rounds = {"tiny": 1, "quick": 5}.get(mode.name, 9)
     res = measure(rounds, work, baseline)
     tables = render(res)
-    for t in tables:
-        print(t)
-    save("cli_reads", res, tables)
+    report("cli_reads", res, tables)
     return res
 
 
@@ -177,9 +175,7 @@ if __name__ == "__main__":
     try:
         res = measure(args.rounds, work, args.baseline)
         tables = render(res)
-        for t in tables:
-            print(t)
-        save("cli_reads", res, tables)
+        report("cli_reads", res, tables)
     finally:
         work.close()
     log(f"done in {time.perf_counter() - started:.0f} s")

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.common import MREG, Workdir, log, run, save, table
+from bench.common import MREG, Workdir, log, report, run, table
 from bench.serving import free_port, start, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,8 +87,7 @@ def main() -> dict[str, Any]:
             rows,
         )
     ]
-    print(tables[0])
-    save("cold_start", results, tables)
+    report("cold_start", results, tables)
     return results
 
 

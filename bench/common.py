@@ -300,6 +300,13 @@ def save(name: str, data: dict[str, Any], tables: list[str]) -> Path:
     return path
 
 
+def report(name: str, data: dict[str, Any], tables: list[str]) -> Path:
+    """Print a section's tables on stdout, then `save` them with its results."""
+    for t in tables:
+        print(t)
+    return save(name, data, tables)
+
+
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import synth
-from bench.common import GTO, ROOT, Mode, Workdir, log, ms, ratio, run, run_measured, save
+from bench.common import GTO, ROOT, Mode, Workdir, log, ms, ratio, report, run, run_measured
 from bench.common import table as md_table
 from bench.scale import _free_port, _get, drop_cache, probe
 from bench.serving import stop
@@ -359,7 +359,5 @@ def main(mode: Mode, work: Workdir) -> dict[str, Any]:
         sizes[models] = entry
         log(f"growth {models} x {VERSIONS}: done")
     tables = render(sizes)
-    for t in tables:
-        print(t)
-    save("growth", {"versions": VERSIONS, "sizes": {str(n): r for n, r in sizes.items()}}, tables)
+    report("growth", {"versions": VERSIONS, "sizes": {str(n): r for n, r in sizes.items()}}, tables)
     return {"sizes": sizes}

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench import batching, grpc_load
-from bench.common import Mode, Workdir, log, ratio, save, section_main, table
+from bench.common import Mode, Workdir, log, ratio, report, section_main, table
 from bench.loadgen import Load
 from bench.serving import CLIENT_CPU, SERVER_CPU, free_port
 
@@ -125,9 +125,7 @@ def run_bench(mode: Mode, work: Workdir) -> dict[str, Any]:
             peer, clients, mode.load_seconds, work, drive, "grpc", port
         )
     tables = render(results)
-    for t in tables:
-        print(t)
-    save("grpc", results, tables)
+    report("grpc", results, tables)
     return results
 
 

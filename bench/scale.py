@@ -27,9 +27,9 @@ from bench.common import (
     log,
     ms,
     ratio,
+    report,
     run,
     run_measured,
-    save,
     time_call,
     time_cmd,
     timing,
@@ -539,7 +539,5 @@ def main(mode: Mode, work: Workdir, mlflow_python: Path | None) -> dict[str, Any
             entry["mlflow"] = measure_mlflow(mlflow_python, models, versions, mode, work)
         results["shapes"][shape] = entry
     tables = render(results)
-    for t in tables:
-        print(t)
-    save("scale", results, tables)
+    report("scale", results, tables)
     return results

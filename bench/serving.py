@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import MREG, Mode, Workdir, log, ratio, run, save, table
+from bench.common import MREG, Mode, Workdir, log, ratio, report, run, table
 from bench.loadgen import Load, have_wrk, load
 
 
@@ -351,9 +351,7 @@ def main(mode: Mode, work: Workdir, mlflow_python: Path | None) -> dict[str, Any
             stop(r.proc)
             results["servers"][r.server.name] = r.result
     tables = render(results)
-    for t in tables:
-        print(t)
-    save("serving", results, tables)
+    report("serving", results, tables)
     return results
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import common
-from bench.common import MREG, Mode, Workdir, log, run, save, section_main
+from bench.common import MREG, Mode, Workdir, log, report, run, section_main
 from bench.common import table as md_table
 from bench.loadgen import have_wrk, load
 from bench.serving import CLIENT_CPU, free_port, http, start, stop, train, wait_ready
@@ -73,9 +73,7 @@ def run_bench(mode: Mode, work: Workdir) -> dict[str, Any]:
     set_shadow(repo, work)
     results["runs"]["shadow 100%"] = measure("full", repo, rows[0], mode, work)
     tables = render(results)
-    save("shadow", results, tables)
-    for t in tables:
-        print(t)
+    report("shadow", results, tables)
     return results
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import common
-from bench.common import MREG, Mode, Workdir, log, save, section_main
+from bench.common import MREG, Mode, Workdir, log, report, section_main
 from bench.common import table as md_table
 from bench.loadgen import have_wrk, load
 from bench.pg import cluster, create_database
@@ -102,9 +102,7 @@ def run(mode: Mode, work: Workdir) -> dict[str, Any]:
         for name, store in stores.items():
             results["stores"][name] = measure_store(name, store, repo, rows[0], mode, work, use_wrk)
     tables = render(results)
-    save("usage_store", results, tables)
-    for t in tables:
-        print(t)
+    report("usage_store", results, tables)
     return results
 
 
