@@ -11,7 +11,7 @@ import hashlib
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
@@ -169,14 +169,14 @@ class GitSource:
         wanted = [r for r in dict.fromkeys(roots) if within(r, self.roots)]
         if self._listing is not None:
             return under(self._listing, wanted)
-        todo = [r.rstrip("/") for r in wanted if r.rstrip("/") not in self._listed]
-        for r in todo:
-            self._listed[r] = []
-        for start in range(0, len(todo), 500):
-            found = self._entries(self._ls_tree(todo[start : start + 500]))
-            self._partial.update(found)
-            file_under(found, self._listed, todo)
-        return list(dict.fromkeys(p for r in wanted for p in self._listed[r.rstrip("/")]))
+        return list(dict.fromkeys(list_once(wanted, self._listed, self._list_roots)))
+
+    def _list_roots(self, roots: list[str]) -> list[str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(roots), 500):
+            found.update(self._entries(self._ls_tree(roots[start : start + 500])))
+        self._partial.update(found)
+        return list(found)
 
     def names_in(self, folder: str) -> list[str]:
         if self._listing is not None or tuple(self.roots) != REGISTRY_ROOTS:
@@ -272,13 +272,22 @@ def under(paths: Iterable[str], roots: Iterable[str]) -> list[str]:
     return [p for p in paths if any(q in wanted for q in _prefixes(p))]
 
 
-def file_under(paths: Iterable[str], listed: dict[str, list[str]], roots: Iterable[str]) -> None:
-    """Add each path to the list in `listed` of every one of `roots` (just listed) that holds it."""
-    fresh = set(roots)
-    for p in paths:
+def list_once(
+    wanted: Sequence[str],
+    listed: dict[str, list[str]],
+    fetch: Callable[[list[str]], Iterable[str]],
+) -> list[str]:
+    """The paths under the `wanted` roots; `listed` keeps each root's files, and only roots not
+    in it yet are read, by `fetch` (roots -> the paths under them), all in one call."""
+    todo = [r.rstrip("/") for r in wanted if r.rstrip("/") not in listed]
+    fresh = set(todo)
+    for r in todo:
+        listed[r] = []
+    for p in fetch(todo) if todo else ():
         for q in _prefixes(p):
             if q in fresh:
                 listed[q].append(p)
+    return [p for r in wanted for p in listed[r.rstrip("/")]]
 
 
 _LAYOUT = re.compile(

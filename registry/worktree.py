@@ -16,9 +16,9 @@ from registry.errors import RegistryError
 from registry.source import (
     REGISTRY_ROOTS,
     blob_id,
-    file_under,
     fits_layout,
     is_registry_file,
+    list_once,
     names_in_paths,
     under,
     within,
@@ -108,19 +108,18 @@ class WorkTreeSource:
         wanted = [r for r in dict.fromkeys(roots) if within(r, self.roots)]
         if self._listing is not None:
             return under(self._listing, wanted)
-        todo = [r.rstrip("/") for r in wanted if r.rstrip("/") not in self._listed]
-        for r in todo:
-            self._listed[r] = []
-        found = self._walk(todo)
+        return sorted(set(list_once(wanted, self._listed, self._list_roots)))
+
+    def _list_roots(self, roots: list[str]) -> list[str]:
+        found = self._walk(roots)
         if found is None:  # something off the layout: git's own listing decides what counts
             found = [
                 p
-                for start in range(0, len(todo), 500)
-                for p in self._scan(todo[start : start + 500])
+                for start in range(0, len(roots), 500)
+                for p in self._scan(roots[start : start + 500])
             ]
         self._partial.update(found)
-        file_under(found, self._listed, todo)
-        return sorted({p for r in wanted for p in self._listed[r.rstrip("/")]})
+        return found
 
     def _walk(self, roots: Sequence[str]) -> list[str] | None:
         """The registry files under these roots, read from disk without git; None when any file
