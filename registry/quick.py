@@ -14,7 +14,6 @@ answer or the precise error. Both read through the same `Source` classes.
 
 from __future__ import annotations
 
-import bisect
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -25,7 +24,7 @@ from typing import Any
 from registry.cache import ManifestCache, summary_key
 from registry.errors import RegistryError
 from registry.names import LATEST, VERSION_ID_RE, VERSION_TAG_RE, parse_ref
-from registry.source import REGISTRY_ROOTS, GitSource, Source, locate_repo
+from registry.source import REGISTRY_ROOTS, GitSource, Source, locate_repo, page_of
 from registry.views import model_view
 from registry.worktree import WorkTreeSource
 
@@ -207,17 +206,13 @@ class _Reader:
         labels: Mapping[str, str],
     ) -> tuple[list[Row], str | None]:
         """Up to `limit` rows named after `after`, and the name the next page starts after."""
-        names = self.source.names_in("models")
-        start = bisect.bisect_right(names, after) if after is not None else 0
-        found: list[Row] = []
-        chunk = limit + 1
-        while start < len(names) and len(found) <= limit:
-            batch = names[start : start + chunk]
-            start += chunk
-            chunk = min(chunk * 2, 2000)
+
+        def take(batch: list[str]) -> list[Row]:
             self.scope(batch)
             known = [n for n in batch if n in self.models and self.models[n].model_yaml]
-            found += self.rows(known, archived, library, project, labels)
+            return self.rows(known, archived, library, project, labels)
+
+        found = page_of(self.source.names_in("models"), after, limit, take)
         more = len(found) > limit
         return found[:limit], found[limit - 1][0]["name"] if more and limit else None
 

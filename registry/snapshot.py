@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from registry.layout import (
 from registry.manifests import ModelManifest, PointerManifest, RegistrySettings, VersionManifest
 from registry.names import Ref
 from registry.refs import resolve_ref
-from registry.source import Source
+from registry.source import Source, page_of
 from registry.yamlio import key_line, parse_manifest
 
 M = TypeVar("M", bound=BaseModel)
@@ -219,15 +218,12 @@ class Snapshot:
         (and `keep`). Only the models a page looks at are listed and parsed."""
         where = ModelFilter(archived, library, project, labels, q, keep)
         names = self.model_names() if self._full else self.source.names_in("models")
-        start = bisect.bisect_right(names, after) if after is not None else 0
-        found: list[ModelManifest] = []
-        chunk = limit + 1
-        while start < len(names) and len(found) <= limit:
-            batch = names[start : start + chunk]
-            start += chunk
-            chunk = min(chunk * 2, 2000)  # a selective filter skips many: look further each time
+
+        def take(batch: list[str]) -> list[ModelManifest]:
             self._scope(batch)
-            found += self._filtered([n for n in batch if self.has_model(n)], where)
+            return self._filtered([n for n in batch if self.has_model(n)], where)
+
+        found = page_of(names, after, limit, take)
         page = found[:limit]
         return Page(page, page[-1].name if len(found) > limit and page else None)
 

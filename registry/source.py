@@ -7,13 +7,14 @@ whatever the source.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import re
 import subprocess
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 
 from registry.errors import NotARegistryError, RegistryError, RevisionNotFoundError
 
@@ -270,6 +271,25 @@ def under(paths: Iterable[str], roots: Iterable[str]) -> list[str]:
     """The paths that are one of `roots` or inside one (a set lookup per folder, not per root)."""
     wanted = {r.rstrip("/") for r in roots}
     return [p for p in paths if any(q in wanted for q in _prefixes(p))]
+
+
+T = TypeVar("T")
+
+
+def page_of(
+    names: Sequence[str], after: str | None, limit: int, take: Callable[[list[str]], list[T]]
+) -> list[T]:
+    """What `take` makes of the sorted `names` after `after`, a chunk at a time, until more
+    than `limit` are found; each chunk is twice the last (a selective filter skips many)."""
+    start = bisect.bisect_right(names, after) if after is not None else 0
+    found: list[T] = []
+    chunk = limit + 1
+    while start < len(names) and len(found) <= limit:
+        batch = list(names[start : start + chunk])
+        start += chunk
+        chunk = min(chunk * 2, 2000)
+        found += take(batch)
+    return found
 
 
 def list_once(
