@@ -43,17 +43,24 @@ async def _gather(batching: Batching, loaded: Any, requests: list[Any], labels: 
     return await asyncio.gather(*(one(rows) for rows in requests))
 
 
+def _concurrently(batching: Batching, loaded: Any, requests: list[Any]) -> tuple[list[Any], Lane]:
+    """The requests sent at once (answers or errors, in order), and the model's lane; then
+    `batching` is closed."""
+    try:
+        return asyncio.run(_gather(batching, loaded, requests, LABELS)), batching.lane(
+            loaded, LABELS
+        )
+    finally:
+        batching.close()
+
+
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_concurrent_requests_are_one_batch_and_each_gets_its_own_rows(
     fmt: str, model_files: dict[str, Path]
 ) -> None:
     loaded = load_model(model_files[fmt], fmt, ALL_FORMATS)
     batching = Batching(BatchSettings(max_batch_size=32, max_batch_delay_ms=50))
-    try:
-        results = asyncio.run(_gather(batching, loaded, REQUESTS, LABELS))
-        lane = batching.lane(loaded, LABELS)
-    finally:
-        batching.close()
+    results, lane = _concurrently(batching, loaded, REQUESTS)
     assert results == [predict(loaded, rows, LABELS) for rows in REQUESTS]
     assert [o["label"] for o in results[1]] == ["virginica", "setosa"]
     # 20 requests, 28 rows: the first goes alone (the model was idle), the rest together.
@@ -72,10 +79,7 @@ def test_a_malformed_request_fails_alone(fmt: str, model_files: dict[str, Path])
         [[1.0, 2.0, 3.0], [1.0]],  # not rectangular
         [VIRGINICA],
     ]
-    try:
-        results = asyncio.run(_gather(batching, loaded, requests, LABELS))
-    finally:
-        batching.close()
+    results, _ = _concurrently(batching, loaded, requests)
     assert [o["label"] for o in results[0]] == ["setosa"]
     assert [o["label"] for o in results[5]] == ["virginica"]
     for bad in (results[1], results[2], results[3], results[4]):
@@ -84,12 +88,7 @@ def test_a_malformed_request_fails_alone(fmt: str, model_files: dict[str, Path])
 
 def test_batching_off_predicts_each_request_on_its_own(model_files: dict[str, Path]) -> None:
     loaded = load_model(model_files["skops"], "skops", ALL_FORMATS)
-    batching = Batching()  # the server's default: off
-    try:
-        results = asyncio.run(_gather(batching, loaded, REQUESTS, LABELS))
-        lane = batching.lane(loaded, LABELS)
-    finally:
-        batching.close()
+    results, lane = _concurrently(Batching(), loaded, REQUESTS)  # the server's default: off
     assert results == [predict(loaded, rows, LABELS) for rows in REQUESTS]
     assert lane.batches == 0 and not lane.settings.enabled
 
@@ -98,11 +97,7 @@ def test_a_model_holding_max_queued_requests_answers_overloaded(
     model_files: dict[str, Path],
 ) -> None:
     loaded = load_model(model_files["skops"], "skops", ALL_FORMATS)
-    batching = Batching(max_queued=2)
-    try:
-        results = asyncio.run(_gather(batching, loaded, [[SETOSA]] * 5, LABELS))
-    finally:
-        batching.close()
+    results, _ = _concurrently(Batching(max_queued=2), loaded, [[SETOSA]] * 5)
     answered = [r for r in results if isinstance(r, list)]
     refused = [r for r in results if isinstance(r, Overloaded)]
     assert len(answered) == 2 and len(refused) == 3
